@@ -1,0 +1,15 @@
+"""lrlab: which learning-rate schedule works best for my model and data, and how do I use it.
+
+    >>> import lrlab
+    >>> s = lrlab.create("cosine", base_lr=0.1, total_steps=100)
+    >>> round(s(50), 6)
+    0.05
+
+``import lrlab`` imports neither torch nor paddle; the adapters live in
+``lrlab.integrations.torch`` / ``.paddle`` / ``.keras``.
+"""
+
+from .schedules import Schedule, create, describe, from_config, names
+
+__all__ = ["Schedule", "create", "describe", "from_config", "names"]
+__version__ = "0.1.0"

@@ -1,0 +1,350 @@
+"""The schedule value, its registry and its config round-trip.
+
+A schedule is a pure function of the 0-based step: ``s(k)`` is the learning rate of the
+(k+1)-th optimizer update. It holds no counter, so resuming, plotting and testing at any
+step are the same call. ``s.curve(n)`` is the vectorised ``[s(k) for k in range(n)]``.
+
+    >>> import lrlab
+    >>> s = lrlab.create("step", base_lr=0.1, step_size=2, gamma=0.5)
+    >>> s.curve(5).tolist()
+    [0.1, 0.1, 0.05, 0.05, 0.025]
+    >>> lrlab.from_config(s.to_config()) == s
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import numbers
+import typing
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import params as P
+
+_BLOCK = 1024  # steps evaluated at once by the scalar call, then served from a small cache
+_MAX_BLOCKS = 8
+
+_REGISTRY: dict[str, type[Schedule]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register(name: str, *aliases: str, hidden: bool = False):
+    """Class decorator: make a schedule creatable by ``name`` (and its aliases)."""
+
+    def deco(cls):
+        cls = dataclasses.dataclass(frozen=True, repr=False)(cls)
+        cls.name = name
+        cls.hidden = hidden
+        cls.aliases = aliases
+        _REGISTRY[name] = cls
+        for a in aliases:
+            _ALIASES[_norm(a)] = name
+        return cls
+
+    return deco
+
+
+def lookup(name: str) -> type[Schedule]:
+    """The schedule class for a name or alias; an unknown name suggests the nearest ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"schedule name must be a string, got {name!r}")
+    key = _norm(name)
+    key = _ALIASES.get(key, key)
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    known = names(aliases=True)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names())}"
+    raise ValueError(f"unknown schedule {name!r}{hint}")
+
+
+def names(aliases: bool = False) -> list[str]:
+    """The canonical schedule names (with their aliases when asked)."""
+    out = sorted(n for n, c in _REGISTRY.items() if not c.hidden)
+    if aliases:
+        out += sorted(a for a, n in _ALIASES.items() if not _REGISTRY[n].hidden)
+    return out
+
+
+def describe(name: str) -> list[tuple[str, str, Any]]:
+    """``[(parameter, rule, default or REQUIRED)]`` for a schedule name."""
+    cls = lookup(name)
+    kinds = cls._kinds()
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else REQUIRED
+        out.append((f.name, kinds[f.name].doc, default))
+    return out
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+def create(name: str, **params: Any) -> Schedule:
+    """Build a canonical schedule by name: ``create("cosine", base_lr=0.1, total_steps=100)``."""
+    cls = lookup(name)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for p in params:
+        if p not in valid:
+            close = difflib.get_close_matches(p, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{cls.name}: unknown parameter {p!r}; {hint}valid: {', '.join(valid)}")
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in params and f.default is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{cls.name}: missing required parameter(s) {', '.join(missing)}")
+    return cls(**params)
+
+
+def from_config(config: dict | str) -> Schedule:
+    """Rebuild a schedule from ``to_config()`` output (a dict, or its JSON text)."""
+    if isinstance(config, str):
+        config = json.loads(config)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"a schedule config is a dict with a 'name', got {config!r}")
+    config = dict(config)
+    return create(config.pop("name"), **{k: _decode(v) for k, v in config.items()})
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "name" in value:
+            return from_config(value)
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _as_step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an int, got {step!r}")
+    step = int(step)
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    return step
+
+
+def _resolve(value: Any, n: int, low: int) -> Any:
+    frac = P.percent(value) if isinstance(value, str) else None
+    if frac is None:
+        return value
+    return max(low, int(math.floor(frac * n + 0.5)))
+
+
+class Schedule:
+    """Base of every schedule: a frozen dataclass whose fields are checked by their kind.
+
+    Subclasses declare fields as ``Annotated[type, kind]`` and implement ``_at(k)`` for an
+    int64 array of steps; ``_validate()`` adds cross-field checks (run once all lengths are
+    concrete). ``_span(child_index, n)`` says how many steps a child schedule spans when the
+    parent is bound to ``n`` steps.
+    """
+
+    name: ClassVar[str] = ""
+    hidden: ClassVar[bool] = False
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    # ---- construction -----------------------------------------------------------------
+    @classmethod
+    def _kinds(cls) -> dict[str, P.Kind]:
+        cached = cls.__dict__.get("_kind_cache")
+        if cached is None:
+            hints = typing.get_type_hints(cls, include_extras=True)
+            cached = {}
+            for f in dataclasses.fields(cls):
+                meta = getattr(hints[f.name], "__metadata__", ())
+                kind = next((m for m in meta if isinstance(m, P.Kind)), None)
+                if kind is None:
+                    raise TypeError(f"{cls.__name__}.{f.name} has no parameter kind")
+                cached[f.name] = kind
+            cls._kind_cache = cached
+        return cached
+
+    def __post_init__(self) -> None:
+        for fname, kind in self._kinds().items():
+            object.__setattr__(self, fname, kind(self.name, fname, getattr(self, fname)))
+        if self.is_bound:
+            self._validate()
+        object.__setattr__(self, "_cache", {})
+
+    def _validate(self) -> None:
+        """Cross-field checks; override. Runs only when every length is concrete."""
+
+    def _fail(self, param: str, rule: str, value: Any) -> None:
+        raise ValueError(f"{self.name}: {param} must be {rule}, got {value!r}")
+
+    # ---- structure ----------------------------------------------------------------------
+    def _children(self) -> list[tuple[str, int | None, Schedule]]:
+        out = []
+        for fname in self._kinds():
+            v = getattr(self, fname)
+            if isinstance(v, Schedule):
+                out.append((fname, None, v))
+            elif isinstance(v, tuple):
+                out += [(fname, i, c) for i, c in enumerate(v) if isinstance(c, Schedule)]
+        return out
+
+    @property
+    def is_bound(self) -> bool:
+        """False while any length (its own or a child's) is still a percentage."""
+        for fname, kind in self._kinds().items():
+            if kind.length:
+                v = getattr(self, fname)
+                vals = v if isinstance(v, tuple) else (v,)
+                if any(isinstance(x, str) for x in vals):
+                    return False
+        return all(c.is_bound for _, _, c in self._children())
+
+    @property
+    def _cacheable(self) -> bool:
+        """Whether steps may be evaluated ahead: not when a user callable is involved."""
+        own = all(not callable(getattr(self, f)) or isinstance(getattr(self, f), Schedule)
+                  for f in self._kinds())
+        return own and all(c._cacheable for _, _, c in self._children())
+
+    def bind(self, total_steps: int) -> Schedule:
+        """Turn relative lengths ('30%') into steps of a run of ``total_steps`` steps.
+
+        Children are bound to the span they cover (``_span``): a piece of a ``join`` to the
+        steps between its milestones, the schedule inside a ``warmup`` to what follows the
+        warmup. Already concrete schedules are returned unchanged.
+        """
+        n = _as_step(total_steps)
+        if n < 1:
+            raise ValueError(f"{self.name}: bind needs total_steps >= 1, got {total_steps}")
+        if self.is_bound:
+            return self
+        changes: dict[str, Any] = {}
+        for fname, kind in self._kinds().items():
+            if not kind.length:
+                continue
+            v = getattr(self, fname)
+            if isinstance(v, tuple):
+                nv = tuple(_resolve(x, n, kind.low) for x in v)
+                if any(b <= a for a, b in zip(nv, nv[1:])):
+                    raise ValueError(f"{self.name}: {fname} {list(v)} collapse to {list(nv)} "
+                                     f"when bound to {n} steps; use a longer run")
+            else:
+                nv = _resolve(v, n, kind.low)
+            if nv is not v:
+                changes[fname] = nv
+        own = dataclasses.replace(self, **changes) if changes else self
+        kids = own._children()
+        if not kids:
+            return own
+        updates: dict[str, Any] = {}
+        for fname, idx, child in kids:
+            bound = child.bind(max(1, own._span(idx if idx is not None else 0, n)))
+            if idx is None:
+                updates[fname] = bound
+            else:
+                seq = list(updates.get(fname, getattr(own, fname)))
+                seq[idx] = bound
+                updates[fname] = tuple(seq)
+        return dataclasses.replace(own, **updates)
+
+    def _span(self, index: int, n: int) -> int:
+        """Steps a child spans when this schedule covers ``n`` steps (default: all of them)."""
+        return n
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def _require_bound(self) -> None:
+        if not self.is_bound:
+            raise ValueError(f"{self.name}: has relative lengths; call .bind(total_steps) "
+                             f"before evaluating it")
+
+    def _at(self, k: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def at(self, steps: Any) -> np.ndarray:
+        """The learning rates at an array of 0-based steps (vectorised)."""
+        self._require_bound()
+        k = np.asarray(steps)
+        if k.dtype.kind not in "iu":
+            raise TypeError(f"{self.name}: steps must be integers, got dtype {k.dtype}")
+        if k.size and k.min() < 0:
+            raise ValueError(f"{self.name}: steps must be >= 0, got {int(k.min())}")
+        k = k.astype(np.int64, copy=False)
+        out = np.broadcast_to(np.asarray(self._at(k), dtype=np.float64), k.shape)
+        if out.size and not (np.isfinite(out).all() and out.min() >= 0.0):
+            bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0.0)))[0]
+            raise ValueError(f"{self.name}: learning rate at step {int(k.flat[bad])} would be "
+                             f"{out.flat[bad]!r}; check the parameters ({self!r})")
+        return np.array(out, dtype=np.float64)
+
+    def __call__(self, step: int) -> float:
+        step = _as_step(step)
+        if not self._cacheable:
+            return float(self.at(np.array([step]))[0])
+        block, offset = divmod(step, _BLOCK)
+        cache = self._cache
+        values = cache.get(block)
+        if values is None:
+            try:
+                values = self.at(np.arange(block * _BLOCK, (block + 1) * _BLOCK))
+            except ValueError:  # a later step in the block is bad: report this one only
+                return float(self.at(np.array([step]))[0])
+            if len(cache) >= _MAX_BLOCKS:
+                cache.pop(next(iter(cache)))
+            cache[block] = values
+        return float(values[offset])
+
+    def curve(self, n: int) -> np.ndarray:
+        """``np.array([s(k) for k in range(n)])``, computed at once."""
+        return self.at(np.arange(_as_step(n)))
+
+    # ---- config and display -------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; ``lrlab.from_config`` rebuilds an equal schedule."""
+        return {"name": self.name,
+                **{f: self._encode(f, getattr(self, f)) for f in self._kinds()}}
+
+    def _encode(self, param: str, value: Any) -> Any:
+        if isinstance(value, Schedule):
+            return value.to_config()
+        if isinstance(value, (tuple, list)):
+            return [self._encode(param, v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._encode(param, v) for k, v in value.items()}
+        if callable(value):
+            raise TypeError(f"{self.name}: {param} is a Python callable ({_show(value)}) and "
+                            f"cannot be written to a config; build this schedule in Python")
+        return value
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.default is dataclasses.MISSING or v != f.default:
+                shown.append(f"{f.name}={_show(v)}")
+        return f"{self.name}({', '.join(shown)})"
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if callable(v) and not isinstance(v, Schedule):
+        return getattr(v, "__name__", None) or repr(v)
+    if isinstance(v, float):
+        return f"{v:g}" if abs(v) >= 1e-4 or v == 0 else repr(v)
+    return repr(v)

@@ -1,0 +1,290 @@
+"""Decaying schedules: closed forms of the step ``k`` (0-based), vectorised over numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import numpy as np
+
+from . import params as P
+from .base import Schedule, register
+
+
+@register("constant", "const")
+class Constant(Schedule):
+    """``lr(k) = base_lr``.
+
+    >>> create("constant", base_lr=0.1).curve(3).tolist()
+    [0.1, 0.1, 0.1]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+
+    def _at(self, k):
+        return np.full(k.shape, self.base_lr)
+
+
+@register("step", "step_decay", "steplr")
+class Step(Schedule):
+    """``lr(k) = base_lr * gamma ** floor(k / step_size)``.
+
+    >>> create("step", base_lr=1.0, step_size=2, gamma=0.5).curve(5).tolist()
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    step_size: Annotated[int | str, P.steps()]
+    gamma: Annotated[float, P.real(0.0)] = 0.1
+
+    def _at(self, k):
+        return self.base_lr * self.gamma ** (k // self.step_size).astype(np.float64)
+
+
+@register("multistep", "multi_step", "multistep_decay")
+class MultiStep(Schedule):
+    """``lr(k) = base_lr * gamma ** (number of milestones <= k)``.
+
+    >>> create("multistep", base_lr=1.0, milestones=[2, 4], gamma=0.1).curve(5).tolist()
+    [1.0, 1.0, 0.1, 0.1, 0.01]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    milestones: Annotated[tuple, P.milestones(1)]
+    gamma: Annotated[float, P.real(0.0)] = 0.1
+
+    def _at(self, k):
+        n = np.searchsorted(np.asarray(self.milestones), k, side="right")
+        return self.base_lr * self.gamma ** n.astype(np.float64)
+
+
+@register("piecewise", "piecewise_constant", "piecewise_decay")
+class Piecewise(Schedule):
+    """``lr(k) = values[i]`` where ``i`` is the number of milestones <= k.
+
+    >>> create("piecewise", milestones=[2, 3], values=[1.0, 0.5, 0.1]).curve(4).tolist()
+    [1.0, 1.0, 0.5, 0.1]
+    """
+
+    milestones: Annotated[tuple, P.milestones(1)]
+    values: Annotated[tuple, P.lrs()]
+
+    def _validate(self):
+        if len(self.values) != len(self.milestones) + 1:
+            self._fail("values", f"a list of len(milestones) + 1 = {len(self.milestones) + 1} "
+                       "learning rates", list(self.values))
+
+    def _at(self, k):
+        return np.asarray(self.values)[np.searchsorted(np.asarray(self.milestones), k, side="right")]
+
+
+@register("exponential", "exp", "exponential_decay")
+class Exponential(Schedule):
+    """``lr(k) = base_lr * gamma ** (k / step_size)`` (smooth; use ``step`` for stairs).
+
+    >>> create("exponential", base_lr=1.0, gamma=0.5).curve(3).tolist()
+    [1.0, 0.5, 0.25]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    gamma: Annotated[float, P.real(0.0)]
+    step_size: Annotated[int | str, P.steps()] = 1
+
+    def _at(self, k):
+        return self.base_lr * self.gamma ** (k / self.step_size)
+
+
+@register("natural_exp", "natural_exp_decay")
+class NaturalExp(Schedule):
+    """``lr(k) = base_lr * exp(-gamma * k / step_size)``.
+
+    >>> round(create("natural_exp", base_lr=1.0, gamma=0.5)(2), 6)
+    0.367879
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    gamma: Annotated[float, P.real(0.0)]
+    step_size: Annotated[int | str, P.steps()] = 1
+
+    def _at(self, k):
+        return self.base_lr * np.exp(-self.gamma * (k / self.step_size))
+
+
+@register("inverse_time", "inverse_time_decay")
+class InverseTime(Schedule):
+    """``lr(k) = base_lr / (1 + gamma * k / step_size)``.
+
+    >>> create("inverse_time", base_lr=1.0, gamma=1.0).curve(3).tolist()
+    [1.0, 0.5, 0.3333333333333333]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    gamma: Annotated[float, P.real(0.0)]
+    step_size: Annotated[int | str, P.steps()] = 1
+
+    def _at(self, k):
+        return self.base_lr / (1.0 + self.gamma * (k / self.step_size))
+
+
+@register("polynomial", "poly", "polynomial_decay")
+class Polynomial(Schedule):
+    """``lr(k) = (base_lr - min_lr) * (1 - t / T) ** power + min_lr``.
+
+    Without ``cycle``: ``t = min(k, total_steps)``, ``T = total_steps`` (holds ``min_lr``).
+    With ``cycle``: ``t = k`` and ``T = total_steps * ceil(k / total_steps)`` (at least one
+    period), so the decay restarts from a lower peak each period (Paddle's ``cycle=True``).
+
+    >>> create("polynomial", base_lr=1.0, total_steps=4, power=2.0).curve(6).tolist()
+    [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    total_steps: Annotated[int | str, P.steps()]
+    min_lr: Annotated[float, P.lr()] = 0.0
+    power: Annotated[float, P.real(0.0)] = 1.0
+    cycle: Annotated[bool, P.flag()] = False
+
+    def _at(self, k):
+        T = self.total_steps
+        if self.cycle:
+            period = T * np.maximum(1, -(-k // T))
+            t = k
+        else:
+            period, t = T, np.minimum(k, T)
+        return (self.base_lr - self.min_lr) * (1.0 - t / period) ** self.power + self.min_lr
+
+
+@register("linear", "linear_decay")
+class Linear(Schedule):
+    """``lr(k) = base_lr * (start_factor + (end_factor - start_factor) * min(k, T) / T)``.
+
+    Defaults decay linearly from ``base_lr`` to 0; torch/Paddle ``LinearLR`` (a warmup by
+    default) is ``start_factor=1/3, end_factor=1``.
+
+    >>> create("linear", base_lr=1.0, total_steps=4).curve(6).tolist()
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    total_steps: Annotated[int | str, P.steps()]
+    start_factor: Annotated[float, P.real(0.0, strict=False)] = 1.0
+    end_factor: Annotated[float, P.real(0.0, strict=False)] = 0.0
+
+    def _at(self, k):
+        t = np.minimum(k, self.total_steps) / self.total_steps
+        return self.base_lr * (self.start_factor + (self.end_factor - self.start_factor) * t)
+
+
+def _half_cosine(base, low, t):
+    """``low + (base - low) * (1 + cos(pi * t)) / 2`` for t in [0, 1]."""
+    return low + (base - low) * (1.0 + np.cos(np.pi * t)) / 2.0
+
+
+@register("cosine", "cos", "cosine_annealing")
+class Cosine(Schedule):
+    """``lr(k) = min_lr + (base_lr - min_lr) * (1 + cos(pi * min(k, T) / T)) / 2``.
+
+    Holds ``min_lr`` after ``total_steps`` (torch's ``CosineAnnealingLR`` rises again; its
+    exact sequence is ``lrlab.from_torch("CosineAnnealingLR", ...)``).
+
+    >>> create("cosine", base_lr=1.0, total_steps=2).curve(4).tolist()
+    [1.0, 0.5, 0.0, 0.0]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    total_steps: Annotated[int | str, P.steps()]
+    min_lr: Annotated[float, P.lr()] = 0.0
+
+    def _at(self, k):
+        return _half_cosine(self.base_lr, self.min_lr, np.minimum(k, self.total_steps) / self.total_steps)
+
+
+@register("cosine_restarts", "sgdr", "cosine_warm_restarts")
+class CosineRestarts(Schedule):
+    """SGDR: cosine from the peak to ``min_lr`` over cycles of ``step_size * t_mult**i`` steps.
+
+    In cycle ``i`` (from 0) at position ``t`` of length ``T_i``:
+    ``lr = min_lr + (base_lr * gamma**i - min_lr) * (1 + cos(pi * t / T_i)) / 2``.
+
+    >>> create("cosine_restarts", base_lr=1.0, step_size=2).curve(5).tolist()
+    [1.0, 0.5, 1.0, 0.5, 1.0]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    step_size: Annotated[int | str, P.steps()]
+    t_mult: Annotated[int, P.integer(1)] = 1
+    min_lr: Annotated[float, P.lr()] = 0.0
+    gamma: Annotated[float, P.real(0.0)] = 1.0
+
+    def _validate(self):
+        if self.gamma > 1.0:
+            self._fail("gamma", "a finite number > 0 and <= 1 (peak decay per restart)", self.gamma)
+
+    def _at(self, k):
+        T0, m = self.step_size, self.t_mult
+        if m == 1:
+            i, t, Ti = k // T0, k % T0, np.full(k.shape, T0)
+        else:
+            # cycle i starts at T0 * (m**i - 1) / (m - 1); estimate i, then correct in integers
+            i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
+            start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
+            i = np.where(start(i) > k, i - 1, i)
+            i = np.where(start(i + 1) <= k, i + 1, i)
+            t, Ti = k - start(i), T0 * m ** i
+        peak = self.base_lr * self.gamma ** i.astype(np.float64)
+        return _half_cosine(peak, np.minimum(self.min_lr, peak), t / Ti)
+
+
+@register("multiplicative")
+class Multiplicative(Schedule):
+    """``lr(k) = base_lr * fn(1) * fn(2) * ... * fn(k)`` (``lr(0) = base_lr``).
+
+    ``fn`` is a Python callable (not writable to a config). Each factor is computed once and
+    must be finite and >= 0; the first bad one raises at the step that sees it.
+
+    >>> create("multiplicative", base_lr=1.0, fn=lambda k: 0.5).curve(3).tolist()
+    [1.0, 0.5, 0.25]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    fn: Annotated[Callable, P.function()]
+
+    def _at(self, k):
+        if not k.size:
+            return np.zeros(0)
+        prefix = self._cache.get("prefix", np.ones(1))
+        top = int(k.max())
+        if top >= len(prefix):
+            new = _factors(self.name, self.fn, np.arange(len(prefix), top + 1))
+            prefix = np.concatenate([prefix, prefix[-1] * np.cumprod(new)])
+            self._cache["prefix"] = prefix
+        return self.base_lr * prefix[k]
+
+
+@register("lambda", "lambda_decay")
+class Lambda(Schedule):
+    """``lr(k) = base_lr * fn(k)``; ``fn`` must return a finite factor >= 0.
+
+    >>> create("lambda", base_lr=0.1, fn=lambda k: 0.5 ** k).curve(3).tolist()
+    [0.1, 0.05, 0.025]
+    """
+
+    base_lr: Annotated[float, P.lr()]
+    fn: Annotated[Callable, P.function()]
+
+    def _at(self, k):
+        return self.base_lr * _factors(self.name, self.fn, k)
+
+
+def _factors(name: str, fn: Callable, k: np.ndarray) -> np.ndarray:
+    out = np.empty(k.shape)
+    for i, step in enumerate(k.flat):
+        v = fn(int(step))
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: fn returned {v!r} at step {step}; it must return a number") from None
+        if not (np.isfinite(x) and x >= 0.0):
+            raise ValueError(f"{name}: fn returned {v!r} at step {step}; a factor must be finite and >= 0")
+        out.flat[i] = x
+    return out
