@@ -11,3 +11,7 @@ def _doctest_names(doctest_namespace):
 
     doctest_namespace["lrlab"] = lrlab
     doctest_namespace["create"] = lrlab.create
+    doctest_namespace["from_torch"] = lrlab.from_torch
+    doctest_namespace["from_paddle"] = lrlab.from_paddle
+    doctest_namespace["Plateau"] = lrlab.Plateau
+    doctest_namespace["EarlyStopping"] = lrlab.EarlyStopping

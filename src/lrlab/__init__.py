@@ -9,7 +9,10 @@
 ``lrlab.integrations.torch`` / ``.paddle`` / ``.keras``.
 """
 
+from .compat import from_paddle, from_torch
+from .control import EarlyStopping, Improvement, Plateau
 from .schedules import Schedule, create, describe, from_config, names
 
-__all__ = ["Schedule", "create", "describe", "from_config", "names"]
+__all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "create", "describe",
+           "from_config", "from_paddle", "from_torch", "names"]
 __version__ = "0.1.0"

@@ -1,0 +1,208 @@
+"""The metric-driven, stateful parts: ``Plateau`` (reduce on plateau) and ``EarlyStopping``.
+
+Both decide "is this an improvement?" with the same ``Improvement`` rule, so they never
+disagree about "better"; ``patience`` means the same in both: the number of non-improving
+epochs tolerated before acting. Their whole state is in ``state_dict()`` (plain floats and
+ints), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .schedules import params as P
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """Is ``current`` better than ``best``?
+
+    ``min``/``abs``: ``current < best - threshold``; ``min``/``rel``: ``current < best * (1 - threshold)``
+    (``max``: the mirror images). ``rel_form="paddle"`` computes the relative bound as
+    ``best - best * threshold`` (Paddle's arithmetic, which rounds differently from torch's).
+    """
+
+    mode: str = "min"
+    threshold: float = 0.0
+    threshold_mode: str = "abs"
+    rel_form: str = "torch"
+
+    def __post_init__(self):
+        P.choice("min", "max")("improvement", "mode", self.mode)
+        P.real(0.0, strict=False)("improvement", "threshold", self.threshold)
+        P.choice("rel", "abs")("improvement", "threshold_mode", self.threshold_mode)
+        P.choice("torch", "paddle")("improvement", "rel_form", self.rel_form)
+
+    @property
+    def worst(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
+
+    def is_better(self, current: float, best: float) -> bool:
+        th, sign = self.threshold, (1.0 if self.mode == "max" else -1.0)
+        if self.threshold_mode == "abs":
+            bound = best + sign * th
+        elif self.rel_form == "torch":
+            bound = best * (1.0 + sign * th)
+        else:
+            bound = best + sign * best * th
+        return current > bound if self.mode == "max" else current < bound
+
+
+def _metric(where: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: metric must be a number, got {value!r}") from None
+
+
+class Plateau:
+    """Reduce the LR by ``factor`` when the metric has not improved for ``patience`` epochs.
+
+    After a reduction, ``cooldown`` epochs pass before bad epochs count again. A reduction
+    smaller than ``eps`` is skipped; the LR never goes below ``min_lr``.
+    ``semantics="torch"`` (default) still tracks the best metric during cooldown;
+    ``"paddle"`` ignores metrics during cooldown entirely (Paddle's ``ReduceOnPlateau``) and
+    uses Paddle's relative-threshold arithmetic.
+
+    >>> p = Plateau(1.0, patience=1, factor=0.5)
+    >>> [p.step(m) for m in [3.0, 3.0, 3.0, 2.0, 2.0, 2.0]]
+    [1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, lr: float, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8, semantics: str = "torch"):
+        w = "plateau"
+        self.initial_lr = P.lr()(w, "lr", lr)
+        self.factor = P.real(0.0, high=1.0, high_strict=True)(w, "factor", factor)
+        self.patience = P.integer(0)(w, "patience", patience)
+        self.cooldown = P.integer(0)(w, "cooldown", cooldown)
+        self.min_lr = P.lr()(w, "min_lr", min_lr)
+        self.eps = P.real(0.0, strict=False)(w, "eps", eps)
+        self.semantics = P.choice("torch", "paddle")(w, "semantics", semantics)
+        self.rule = Improvement(mode, P.real(0.0, strict=False)(w, "threshold", threshold),
+                                threshold_mode, rel_form=semantics)
+        self.lr = self.initial_lr
+        self.best = self.rule.worst
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.epochs = 0
+
+    def step(self, metric: float) -> float:
+        """Record one epoch's metric; return the LR for the next epoch."""
+        current = _metric("plateau", metric)
+        self.epochs += 1
+        if self.semantics == "paddle" and self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            return self.lr
+        if self.rule.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.semantics == "torch" and self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            new_lr = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new_lr > self.eps:
+                self.lr = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        return self.lr
+
+    def __call__(self, step: int = 0) -> float:
+        """The current LR (a plateau's LR depends on metrics, not on the step)."""
+        return self.lr
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": "plateau", "lr": self.initial_lr, "mode": self.rule.mode,
+                "factor": self.factor, "patience": self.patience,
+                "threshold": self.rule.threshold, "threshold_mode": self.rule.threshold_mode,
+                "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
+                "semantics": self.semantics}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter, "epochs": self.epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lr = float(state["lr"])
+        self.best = float(state["best"])
+        self.num_bad_epochs = int(state["num_bad_epochs"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        self.epochs = int(state["epochs"])
+
+    def __repr__(self) -> str:
+        cfg = self.to_config()
+        cfg.pop("name")
+        return "Plateau(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + f") [lr={self.lr!r}]"
+
+
+class EarlyStopping:
+    """Stop when the metric has not improved for ``patience`` epochs (Keras semantics).
+
+    An improvement beats the best so far by more than ``min_delta``. With a ``baseline``,
+    the patience counter only resets on improvements that also beat the baseline. Epochs
+    before ``start_from_epoch`` are ignored. ``step(metric)`` returns True when training
+    should stop; ``improved`` says whether the last epoch was a new best (save its weights
+    then, to restore them with ``restore_best``).
+
+    >>> es = EarlyStopping(patience=2)
+    >>> [es.step(m) for m in [1.0, 0.5, 0.6, 0.7]], es.best_epoch
+    ([False, False, False, True], 1)
+    """
+
+    def __init__(self, mode: str = "min", patience: int = 5, min_delta: float = 0.0,
+                 baseline: float | None = None, start_from_epoch: int = 0,
+                 restore_best: bool = True):
+        w = "early_stopping"
+        self.patience = P.integer(0)(w, "patience", patience)
+        self.baseline = P.real(optional=True)(w, "baseline", baseline)
+        self.start_from_epoch = P.integer(0)(w, "start_from_epoch", start_from_epoch)
+        self.restore_best = P.flag()(w, "restore_best", restore_best)
+        self.rule = Improvement(mode, P.real(0.0, strict=False)(w, "min_delta", min_delta), "abs")
+        self.best = self.rule.worst
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.epoch = -1
+        self.stopped_epoch: int | None = None
+        self.improved = False
+
+    def step(self, metric: float) -> bool:
+        """Record one epoch's metric; True when training should stop now."""
+        current = _metric("early_stopping", metric)
+        self.epoch += 1
+        self.improved = False
+        if self.epoch < self.start_from_epoch:
+            return False
+        self.wait += 1
+        if self.rule.is_better(current, self.best):
+            self.best, self.best_epoch, self.improved = current, self.epoch, True
+            if self.baseline is None or self.rule.is_better(current, self.baseline):
+                self.wait = 0
+            return False
+        if self.wait >= self.patience and self.epoch > 0:
+            self.stopped_epoch = self.epoch
+            return True
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stopped_epoch is not None
+
+    def to_config(self) -> dict[str, Any]:
+        return {"name": "early_stopping", "mode": self.rule.mode, "patience": self.patience,
+                "min_delta": self.rule.threshold, "baseline": self.baseline,
+                "start_from_epoch": self.start_from_epoch, "restore_best": self.restore_best}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "epoch": self.epoch, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = state["best_epoch"]
+        self.wait = int(state["wait"])
+        self.epoch = int(state["epoch"])
+        self.stopped_epoch = state["stopped_epoch"]
