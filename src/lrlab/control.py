@@ -40,6 +40,8 @@ class Improvement:
         return math.inf if self.mode == "min" else -math.inf
 
     def is_better(self, current: float, best: float) -> bool:
+        if best == self.worst:  # nothing seen yet: any real metric is better
+            return current < best if self.mode == "min" else current > best
         th, sign = self.threshold, (1.0 if self.mode == "max" else -1.0)
         if self.threshold_mode == "abs":
             bound = best + sign * th

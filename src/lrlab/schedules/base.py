@@ -280,11 +280,12 @@ class Schedule:
         if k.size and k.min() < 0:
             raise ValueError(f"{self.name}: steps must be >= 0, got {int(k.min())}")
         k = k.astype(np.int64, copy=False)
-        out = np.broadcast_to(np.asarray(self._at(k), dtype=np.float64), k.shape)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            out = np.broadcast_to(np.asarray(self._at(k), dtype=np.float64), k.shape)
         if out.size and not (np.isfinite(out).all() and out.min() >= 0.0):
             bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0.0)))[0]
             raise ValueError(f"{self.name}: learning rate at step {int(k.flat[bad])} would be "
-                             f"{out.flat[bad]!r}; check the parameters ({self!r})")
+                             f"{float(out.flat[bad])!r}; check the parameters ({self!r})")
         return np.array(out, dtype=np.float64)
 
     def __call__(self, step: int) -> float:
