@@ -56,7 +56,7 @@ def _number(where: str, param: str, value: Any) -> float:
 
 def _integer(where: str, param: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
         _fail(where, param, "an int", value, TypeError)
     return int(value)
