@@ -1,0 +1,230 @@
+"""The ``lrlab`` command line: list, show, plot, value parsing and one-line errors."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import lrlab
+from lrlab.cli import cli, parse_assignment, parse_value, sparkline, table_steps
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_png(path: Path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 5000
+
+
+# ---- value parsing ----------------------------------------------------------------------
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("-2", -2), ("0.5", 0.5), ("1e-3", 1e-3), ("2.5E2", 250.0), (".5", 0.5),
+    ("true", True), ("False", False), ("null", None), ("None", None),
+    ("[10,20]", [10, 20]), ("10,20", [10, 20]), ("10%, 50%", ["10%", "50%"]),
+    ('["20%"]', ["20%"]), ("0.1,0.01", [0.1, 0.01]), ("10%", "10%"), ("cos", "cos"),
+    ('"true"', "true"), ('{"name": "constant", "base_lr": 1}', {"name": "constant", "base_lr": 1}),
+    ("__import__('os')", "__import__('os')"), ("1_000", "1_000"), ("nan", "nan"),
+])
+def test_parse_value(text, value):
+    got = parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["[1,", "{x}", "1,,2", "1,"])
+def test_parse_value_rejects(text):
+    with pytest.raises(click.BadParameter):
+        parse_value(text)
+
+
+def test_parse_assignment():
+    assert parse_assignment("base_lr=0.1") == (None, "base_lr", 0.1)
+    assert parse_assignment("cosine.min_lr=1e-2") == ("cosine", "min_lr", 0.01)
+    assert parse_assignment("one-cycle.max_lr=1") == ("one-cycle", "max_lr", 1)
+    assert parse_assignment("mode=a=b") == (None, "mode", "a=b")
+    for bad in ["base_lr", "=1", "1x=2", "a.b.c=1", "a b=1"]:
+        with pytest.raises(click.BadParameter):
+            parse_assignment(bad)
+
+
+def test_sparkline_and_table_steps():
+    assert sparkline([1.0, 0.5, 0.0]) == "█▅▁"
+    assert sparkline([0.2] * 4) == "████" and sparkline([0.0] * 3) == "▁▁▁"
+    assert len(sparkline(list(range(1000)), width=40)) == 40
+    assert table_steps(1) == [0]
+    assert table_steps(5) == [0, 1, 2, 3, 4]
+    steps = table_steps(1000)
+    assert len(steps) == 10 and steps[0] == 0 and steps[-1] == 999
+
+
+# ---- list ---------------------------------------------------------------------------------
+def test_list_names_every_schedule_and_class():
+    r = run("list")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    for name in lrlab.names():
+        assert any(line.split()[0] == name for line in lines if line and not line[0].isspace()), name
+    for alias in lrlab.names(aliases=True):
+        assert alias in r.output
+    assert "total_steps" in r.output and "REQUIRED" in r.output
+    torch_line = next(line for line in lines if line.startswith("--torch classes"))
+    paddle_line = next(line for line in lines if line.startswith("--paddle classes"))
+    assert "StepLR" in torch_line and "StepDecay" in paddle_line
+
+
+# ---- show ---------------------------------------------------------------------------------
+def test_show_step_values():
+    r = run("show", "step", "-p", "base_lr=1", "-p", "step_size=2", "-p", "gamma=0.5", "--steps", 10)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[1] == "██▄▄▂▂▁▁▁▁"
+    table = dict(line.split() for line in lines[3:13])
+    assert table == {str(k): f"{0.5 ** (k // 2):g}" for k in range(10)}
+    assert lines[-1] == "min 0.0625 at step 8, max 1 at step 0"
+
+
+def test_show_binds_relative_lengths_and_samples_ten_steps():
+    r = run("show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=50%", "--steps", 200)
+    assert r.exit_code == 0, r.output
+    assert "total_steps=100" in r.output.splitlines()[0]
+    rows = [line.split() for line in r.output.splitlines()[3:-1]]
+    assert len(rows) == 10 and rows[0] == ["0", "0.1"] and rows[-1] == ["199", "0"]
+    assert set(r.output.splitlines()[1]) <= set("▁▂▃▄▅▆▇█")
+
+
+def test_show_framework_classes():
+    r = run("show", "--torch", "StepLR", "--lr", 1, "-p", "step_size=3", "--steps", 7)
+    assert r.exit_code == 0, r.output
+    assert [line.split()[1] for line in r.output.splitlines()[3:10]] == \
+        ["1", "1", "1", "0.1", "0.1", "0.1", "0.01"]
+    r = run("show", "--paddle", "StepDecay", "-p", "learning_rate=0.5", "-p", "step_size=1",
+            "-p", "gamma=0.5", "--steps", 3)
+    assert r.exit_code == 0, r.output
+    assert [line.split()[1] for line in r.output.splitlines()[3:6]] == ["0.5", "0.25", "0.125"]
+
+
+def test_show_nested_schedule_and_single_milestone():
+    cfg = '{"name": "cosine", "base_lr": 0.1, "total_steps": "100%"}'
+    r = run("show", "warmup", "-p", f"schedule={cfg}", "-p", "warmup_steps=10%", "--steps", 100)
+    assert r.exit_code == 0, r.output
+    assert "max 0.1 at step 10" in r.output
+    r = run("show", "multistep", "-p", "base_lr=1", "-p", "milestones=3", "--steps", 5)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[-1] == "min 0.1 at step 3, max 1 at step 0"
+
+
+# ---- plot ---------------------------------------------------------------------------------
+def test_plot_one(tmp_path):
+    out = tmp_path / "one.png"
+    r = run("plot", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=100%", "--steps", 100, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert_png(out)
+
+
+def test_plot_several_with_scoped_params(tmp_path):
+    out = tmp_path / "many.png"
+    r = run("plot", "cosine", "one_cycle", "step", "-p", "base_lr=0.1", "-p", "max_lr=0.1",
+            "-p", "total_steps=100%", "-p", "step_size=30", "-p", "cosine.min_lr=0.01",
+            "--steps", 120, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert_png(out)
+
+
+@pytest.mark.parametrize("args", [
+    ["--torch", "StepLR", "-p", "step_size=5", "--lr", "0.05"],
+    ["--paddle", "StepDecay", "-p", "learning_rate=0.1", "-p", "step_size=5"],
+    ["step", "--torch", "StepLR", "--paddle", "StepDecay", "-p", "step.base_lr=0.1",
+     "-p", "learning_rate=0.1", "-p", "step_size=5"],
+])
+def test_plot_framework_classes(tmp_path, args):
+    out = tmp_path / "fw.png"
+    r = run("plot", *args, "--steps", 30, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert_png(out)
+
+
+def test_unscoped_params_go_where_they_fit_scoped_ones_win():
+    from lrlab.cli import build_curves
+
+    curves = build_curves(["cosine", "cos", "step"], [], [],
+                          ["base_lr=1", "total_steps=10", "step_size=5", "cos.min_lr=0.5"], None, 10)
+    (_, a), (_, b), (_, c) = curves
+    assert a[-1] < 0.1 and b[-1] > 0.5 and list(c[:6]) == [1] * 5 + [0.1]
+    # the name as written wins over an alias: 'StepLR' is also an alias of lrlab's step
+    [(_, s), (_, t)] = build_curves(["step"], ["StepLR"], [],
+                                    ["StepLR.step_size=2", "step.step_size=4", "step.base_lr=0.1"],
+                                    None, 5)
+    assert list(t) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+    assert list(s) == pytest.approx([0.1] * 4 + [0.01])
+
+
+# ---- errors -------------------------------------------------------------------------------
+COSINE = ["-p", "base_lr=0.1", "-p", "total_steps=10"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["show", "cosin", "--steps", "10"], "did you mean cosine"),
+    (["show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=0", "--steps", "10"],
+     "cosine: total_steps must be"),
+    (["show", "cosine", *COSINE, "-p", "total_stepz=3", "--steps", "10"], "unknown parameter 'total_stepz'"),
+    (["show", "cosine", "-p", "base_lr=0.1", "--steps", "10"], "missing required parameter(s) total_steps"),
+    (["show", "cosine", *COSINE], "Missing option '--steps'"),
+    (["show", "cosine", *COSINE, "--steps", "0"], "--steps"),
+    (["show", "cosine", "-p", "base_lr", "--steps", "3"], "expected KEY=VALUE"),
+    (["show", "cosine", "-p", "x=[1,", "--steps", "3"], "not valid JSON"),
+    (["show", "lambda", "-p", "base_lr=1", "--steps", "3"], "Python-API only"),
+    (["show", "cyclic", "-p", "scale_fn=abs", "--steps", "3"], "Python-API only"),
+    (["show", "--steps", "3"], "exactly one curve"),
+    (["show", "step", "--torch", "StepLR", "--steps", "3"], "exactly one curve"),
+    (["show", "--torch", "NoSuchLR", "--steps", "3"], "unknown class 'NoSuchLR'"),
+    (["show", "--torch", "StepLR", "--steps", "3"], "step_size"),
+    (["show", "--paddle", "StepDecay", "-p", "learning_rate=1", "-p", "step_size=1", "--lr", "1",
+      "--steps", "3"], "--lr"),
+    (["plot", "cosine", "step", *COSINE, "-p", "foo=1", "--steps", "10", "-o", "x.png"], "'foo'"),
+    (["plot", "cosine", *COSINE, "-p", "linear.gamma=2", "--steps", "10", "-o", "x.png"],
+     "no curve named 'linear'"),
+    (["plot", "cosine", *COSINE, "--steps", "10", "-o", "/no/such/dir/x.png"], "cannot write"),
+    (["plot", "cosine", *COSINE, "--steps", "10"], "Missing option '-o'"),
+    (["plot", "--steps", "10", "-o", "x.png"], "give a schedule NAME"),
+    (["show", "cosine", "--nope"], "No such option"),
+    (["nope"], "No such command"),
+])
+def test_errors_are_one_line_exit_2(args, expected, tmp_path):
+    os.chdir(tmp_path)
+    r = run(*args)
+    assert r.exit_code == 2, (r.output, r.stderr)
+    assert r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("lrlab: error: "), r.stderr
+    assert expected in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_help_and_version():
+    for args in (["--help"], ["list", "--help"], ["show", "--help"], ["plot", "--help"]):
+        r = run(*args)
+        assert r.exit_code == 0 and "Usage: " in r.output and r.stderr == ""
+    r = run("--version")
+    assert r.exit_code == 0 and lrlab.__version__ in r.output
+
+
+# ---- the real console script ---------------------------------------------------------------
+def test_console_script_subprocess(tmp_path):
+    script = Path(sys.executable).with_name("lrlab")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "lrlab"]
+    ok = subprocess.run(cmd + ["plot", "step", "-p", "base_lr=1", "-p", "step_size=2", "--steps", "8",
+                               "-o", str(tmp_path / "s.png")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert_png(tmp_path / "s.png")
+    bad = subprocess.run([sys.executable, "-m", "lrlab", "show", "cosine", "--steps", "5"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == "lrlab: error: cosine: missing required parameter(s) base_lr, total_steps\n"
