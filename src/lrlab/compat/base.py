@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -78,7 +79,7 @@ class _FromFramework(Schedule):
                              f"({self.class_name!r}, ...), which returns a Plateau")
         object.__setattr__(self, "_impl", impl)
 
-    @property
+    @functools.cached_property
     def _cacheable(self) -> bool:
         return self._impl._cacheable
 

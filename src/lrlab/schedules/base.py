@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import numbers
@@ -210,7 +211,7 @@ class Schedule:
                     return False
         return all(c.is_bound for _, _, c in self._children())
 
-    @property
+    @functools.cached_property
     def _cacheable(self) -> bool:
         """Whether steps may be evaluated ahead: not when a user callable is involved."""
         own = all(not callable(getattr(self, f)) or isinstance(getattr(self, f), Schedule)
@@ -289,21 +290,21 @@ class Schedule:
         return np.array(out, dtype=np.float64)
 
     def __call__(self, step: int) -> float:
-        step = _as_step(step)
+        if type(step) is not int or step < 0:
+            step = _as_step(step)
         if not self._cacheable:
             return float(self.at(np.array([step]))[0])
         block, offset = divmod(step, _BLOCK)
-        cache = self._cache
-        values = cache.get(block)
+        values = self._cache.get(block)
         if values is None:
             try:
-                values = self.at(np.arange(block * _BLOCK, (block + 1) * _BLOCK))
+                values = self.at(np.arange(block * _BLOCK, (block + 1) * _BLOCK)).tolist()
             except ValueError:  # a later step in the block is bad: report this one only
                 return float(self.at(np.array([step]))[0])
-            if len(cache) >= _MAX_BLOCKS:
-                cache.pop(next(iter(cache)))
-            cache[block] = values
-        return float(values[offset])
+            if len(self._cache) >= _MAX_BLOCKS:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[block] = values
+        return values[offset]
 
     def curve(self, n: int) -> np.ndarray:
         """``np.array([s(k) for k in range(n)])``, computed at once."""
