@@ -82,9 +82,18 @@ def describe(name: str) -> list[tuple[str, str, Any]]:
     kinds = cls._kinds()
     out = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else REQUIRED
+        default = _default(f)
         out.append((f.name, kinds[f.name].doc, default))
     return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default value, or REQUIRED."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return REQUIRED
 
 
 class _Required:
@@ -105,7 +114,7 @@ def create(name: str, **params: Any) -> Schedule:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(f"{cls.name}: unknown parameter {p!r}; {hint}valid: {', '.join(valid)}")
     missing = [f.name for f in dataclasses.fields(cls)
-               if f.name not in params and f.default is dataclasses.MISSING]
+               if f.name not in params and _default(f) is REQUIRED]
     if missing:
         raise ValueError(f"{cls.name}: missing required parameter(s) {', '.join(missing)}")
     return cls(**params)
@@ -332,7 +341,8 @@ class Schedule:
         shown = []
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.default is dataclasses.MISSING or v != f.default:
+            default = _default(f)
+            if default is REQUIRED or v != default:
                 shown.append(f"{f.name}={_show(v)}")
         return f"{self.name}({', '.join(shown)})"
 

@@ -219,6 +219,8 @@ class CosineRestarts(Schedule):
     def _validate(self):
         if self.gamma > 1.0:
             self._fail("gamma", "a finite number > 0 and <= 1 (peak decay per restart)", self.gamma)
+        if self.min_lr > self.base_lr:
+            self._fail("min_lr", f"<= base_lr ({self.base_lr})", self.min_lr)
 
     def _at(self, k):
         T0, m = self.step_size, self.t_mult
@@ -232,7 +234,7 @@ class CosineRestarts(Schedule):
             i = np.where(start(i + 1) <= k, i + 1, i)
             t, Ti = k - start(i), T0 * m ** i
         peak = self.base_lr * self.gamma ** i.astype(np.float64)
-        return _half_cosine(peak, np.minimum(self.min_lr, peak), t / Ti)
+        return _half_cosine(peak, np.minimum(self.min_lr, peak), t / Ti)  # gamma may sink the peak
 
 
 @register("multiplicative")

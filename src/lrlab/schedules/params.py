@@ -227,11 +227,22 @@ def schedules(min_len: int = 1) -> Kind:
     return Kind(rule, check)
 
 
+def _as_lists(value: Any) -> Any:
+    """Tuples to lists, recursively: the form a value has after a JSON round trip."""
+    if isinstance(value, (tuple, list)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
 def mapping() -> Kind:
+    """A dict of keyword arguments (tuples inside become lists, as JSON would make them)."""
+
     def check(where, param, value):
         if not isinstance(value, dict):
             _fail(where, param, "a dict", value, TypeError)
-        return dict(value)
+        return _as_lists(value)
 
     return Kind("a dict", check)
 

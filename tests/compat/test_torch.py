@@ -1,0 +1,595 @@
+"""``lrlab.from_torch`` against the real ``torch.optim.lr_scheduler`` classes as the oracle.
+
+A case is ``(class_name, optimizer_lr, kwargs, n)``; inside ``SequentialLR`` /
+``ChainedScheduler`` the members are ``(class_name, kwargs)`` pairs, built in list order on
+the same optimizer for torch, and as ``from_torch`` results for lrlab.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import lrlab
+from lrlab import Plateau
+
+torch = pytest.importorskip("torch")
+from torch.optim import lr_scheduler as TL  # noqa: E402
+
+TOL = {"rtol": 1e-9, "atol": 1e-15}
+
+
+# ---- building both sides -----------------------------------------------------------------
+def _optimizer(lr):
+    p = torch.nn.Parameter(torch.zeros(1))
+    p.grad = torch.zeros(1)
+    return torch.optim.SGD([p], lr=lr, momentum=0.9)
+
+
+def _torch_sched(opt, cls, kw):
+    kw = dict(kw)
+    if cls in ("SequentialLR", "ChainedScheduler"):
+        kw["schedulers"] = [_torch_sched(opt, c, k) for c, k in kw["schedulers"]]
+        if cls == "ChainedScheduler":
+            return TL.ChainedScheduler(kw["schedulers"])
+    return getattr(TL, cls)(opt, **kw)
+
+
+def _lrlab(cls, lr, kw):
+    kw = dict(kw)
+    if cls in ("SequentialLR", "ChainedScheduler"):
+        kw["schedulers"] = [_lrlab(c, lr, k) for c, k in kw["schedulers"]]
+    return lrlab.from_torch(cls, lr, **kw)
+
+
+def oracle(cls, lr, kw, n):
+    """``param_groups[0]['lr']`` right after construction and after each of ``n - 1`` steps."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = _optimizer(lr)
+        sched = _torch_sched(opt, cls, kw)
+        out = [opt.param_groups[0]["lr"]]
+        for _ in range(n - 1):
+            opt.step()
+            sched.step()
+            out.append(opt.param_groups[0]["lr"])
+    return np.array(out, dtype=np.float64)
+
+
+def check(cls, lr, kw, n):
+    s = _lrlab(cls, lr, kw)
+    want = oracle(cls, lr, kw, n)
+    assert_allclose(s.curve(n), want, **TOL)
+    assert_allclose([s(k) for k in range(n)], want, **TOL)
+    assert_allclose(s.at(np.arange(n)[::-1]), want[::-1], **TOL)  # order does not matter
+    return s
+
+
+# ---- the cases -----------------------------------------------------------------------------
+def geo(k):
+    return 0.95 ** k
+
+
+def inverse(k):
+    return 1.0 / (k + 1)
+
+
+def stairs(k):
+    return 0.5 ** (k // 3)
+
+
+def const09(k):
+    return 0.9
+
+
+def alternate(k):
+    return 1.0 if k % 2 else 0.5
+
+
+def half_cycle(c):
+    return 1 / (2.0 ** (c - 1))
+
+
+def slow(x):
+    return 1.0 / (1.0 + 0.05 * x)
+
+
+LINEAR_WARMUP = ("LinearLR", {"start_factor": 0.1, "total_iters": 5})
+
+CASES = [
+    # LambdaLR / MultiplicativeLR
+    ("LambdaLR", 0.1, {"lr_lambda": geo}, 30),
+    ("LambdaLR", 0.5, {"lr_lambda": inverse}, 20),
+    ("LambdaLR", 0.1, {"lr_lambda": [stairs]}, 12),
+    ("MultiplicativeLR", 0.1, {"lr_lambda": const09}, 30),
+    ("MultiplicativeLR", 0.1, {"lr_lambda": alternate}, 12),
+    # StepLR
+    ("StepLR", 0.1, {"step_size": 1, "gamma": 0.5}, 20),
+    ("StepLR", 0.1, {"step_size": 3}, 20),
+    ("StepLR", 0.1, {"step_size": 2, "gamma": 0.0}, 6),
+    ("StepLR", 0.01, {"step_size": 4, "gamma": 1.5}, 20),
+    # MultiStepLR
+    ("MultiStepLR", 0.1, {"milestones": [3, 6, 9]}, 12),
+    ("MultiStepLR", 0.1, {"milestones": [2, 2, 5], "gamma": 0.5}, 8),
+    ("MultiStepLR", 0.1, {"milestones": [5, 2], "gamma": 0.5}, 8),
+    ("MultiStepLR", 0.1, {"milestones": [0, 3], "gamma": 0.5}, 6),
+    ("MultiStepLR", 0.1, {"milestones": [0, 0, 3, 3, 3], "gamma": 0.5}, 6),
+    ("MultiStepLR", 0.1, {"milestones": []}, 4),
+    ("MultiStepLR", 0.1, {"milestones": [2, 4], "gamma": 0.0}, 6),
+    # ConstantLR
+    ("ConstantLR", 0.1, {}, 10),
+    ("ConstantLR", 0.1, {"factor": 0.5, "total_iters": 3}, 8),
+    ("ConstantLR", 0.1, {"factor": 0.5, "total_iters": 0}, 5),
+    ("ConstantLR", 0.1, {"factor": 1.0, "total_iters": 3}, 5),
+    ("ConstantLR", 0.1, {"factor": 0.0, "total_iters": 0}, 4),
+    # LinearLR
+    ("LinearLR", 0.1, {}, 10),
+    ("LinearLR", 0.1, {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 4}, 8),
+    ("LinearLR", 0.1, {"start_factor": 0.25, "end_factor": 0.75, "total_iters": 7}, 12),
+    ("LinearLR", 0.1, {"start_factor": 0.5, "total_iters": 0}, 4),
+    ("LinearLR", 0.1, {"total_iters": 1}, 4),
+    # ExponentialLR
+    ("ExponentialLR", 0.1, {"gamma": 0.9}, 50),
+    ("ExponentialLR", 0.1, {"gamma": 1.0}, 5),
+    ("ExponentialLR", 0.1, {"gamma": 0.0}, 4),
+    # PolynomialLR
+    ("PolynomialLR", 0.1, {}, 10),
+    ("PolynomialLR", 0.1, {"total_iters": 7, "power": 2.0}, 12),
+    ("PolynomialLR", 0.1, {"total_iters": 6, "power": 0.5}, 10),
+    ("PolynomialLR", 0.1, {"total_iters": 0, "power": 2.0}, 4),
+    ("PolynomialLR", 0.1, {"total_iters": 4, "power": 0.0}, 6),
+    ("PolynomialLR", 0.1, {"total_iters": 1}, 4),
+    # CosineAnnealingLR: rises again after T_max
+    ("CosineAnnealingLR", 0.1, {"T_max": 10}, 31),
+    ("CosineAnnealingLR", 0.1, {"T_max": 10, "eta_min": 0.01}, 31),
+    ("CosineAnnealingLR", 0.1, {"T_max": 1, "eta_min": 0.01}, 7),
+    ("CosineAnnealingLR", 0.1, {"T_max": 7, "eta_min": 0.05}, 50),
+    ("CosineAnnealingLR", 0.1, {"T_max": 5, "eta_min": 0.2}, 16),
+    ("CosineAnnealingLR", 1.0, {"T_max": 100, "eta_min": 1e-3}, 301),
+    # CyclicLR
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3,
+                       "mode": "triangular2"}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3,
+                       "mode": "exp_range", "gamma": 0.95}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                       "step_size_down": 5}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3,
+                       "scale_fn": half_cycle}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3,
+                       "scale_fn": slow, "scale_mode": "iterations"}, 30),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "mode": "bogus",
+                       "scale_fn": half_cycle}, 12),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3,
+                       "step_size_down": 0}, 12),
+    ("CyclicLR", 0.1, {"base_lr": 0.1, "max_lr": 0.01, "step_size_up": 3}, 12),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                       "mode": "exp_range", "gamma": 1.01}, 12),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "gamma": 7.0}, 8),
+    ("CyclicLR", 0.1, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                       "cycle_momentum": False, "base_momentum": 0.5}, 8),
+    # OneCycleLR: to exactly total_steps
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20}, 21),
+    ("OneCycleLR", 0.1, {"max_lr": 0.5, "total_steps": 37, "pct_start": 0.25,
+                         "div_factor": 10.0, "final_div_factor": 100.0}, 38),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20, "three_phase": True}, 21),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 30, "three_phase": True,
+                         "anneal_strategy": "linear", "final_div_factor": 1.0}, 30),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "epochs": 3, "steps_per_epoch": 7}, 22),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20, "pct_start": 0.5,
+                         "three_phase": True}, 21),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20, "anneal_strategy": "linear"}, 20),
+    # CosineAnnealingWarmRestarts
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 5}, 23),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 1}, 5),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 3, "T_mult": 2, "eta_min": 0.01}, 50),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 2, "T_mult": 3, "eta_min": 0.001}, 90),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 4, "eta_min": 0.1}, 10),
+    # SequentialLR
+    ("SequentialLR", 0.1, {"schedulers": [LINEAR_WARMUP, ("ExponentialLR", {"gamma": 0.9})],
+                           "milestones": [5]}, 20),
+    ("SequentialLR", 0.1, {"schedulers": [LINEAR_WARMUP, ("CosineAnnealingLR", {"T_max": 10})],
+                           "milestones": [5]}, 40),
+    ("SequentialLR", 0.1, {"schedulers": [("ConstantLR", {"factor": 0.5, "total_iters": 2}),
+                                          ("CosineAnnealingLR", {"T_max": 6, "eta_min": 0.01}),
+                                          ("StepLR", {"step_size": 2, "gamma": 0.5})],
+                           "milestones": [4, 10]}, 20),
+    ("SequentialLR", 0.1, {"schedulers": [("LambdaLR", {"lr_lambda": inverse}),
+                                          ("CosineAnnealingWarmRestarts", {"T_0": 3}),
+                                          ("PolynomialLR", {"total_iters": 4, "power": 2.0})],
+                           "milestones": [3, 9]}, 18),
+    ("SequentialLR", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.5}),
+                                          ("MultiplicativeLR", {"lr_lambda": alternate})],
+                           "milestones": [3]}, 10),
+    ("SequentialLR", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.5}),
+                                          ("MultiStepLR", {"milestones": [0, 2], "gamma": 0.5}),
+                                          ("MultiplicativeLR", {"lr_lambda": const09})],
+                           "milestones": [2, 5]}, 10),
+    ("SequentialLR", 0.1, {"schedulers": [("StepLR", {"step_size": 1, "gamma": 0.5}),
+                                          ("ConstantLR", {"factor": 0.5, "total_iters": 0}),
+                                          ("ConstantLR", {"factor": 0.5, "total_iters": 2})],
+                           "milestones": [2, 4]}, 9),
+    ("SequentialLR", 0.1, {"schedulers": [LINEAR_WARMUP, ("OneCycleLR", {"max_lr": 1.0,
+                                                                        "total_steps": 10})],
+                           "milestones": [3]}, 14),
+    ("SequentialLR", 0.1, {"schedulers": [("OneCycleLR", {"max_lr": 1.0, "total_steps": 10}),
+                                          ("LambdaLR", {"lr_lambda": geo}),
+                                          ("OneCycleLR", {"max_lr": 2.0, "total_steps": 6,
+                                                          "div_factor": 4.0})],
+                           "milestones": [5, 8]}, 14),
+    ("SequentialLR", 0.1, {"schedulers": [("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05,
+                                                        "step_size_up": 2}),
+                                          ("ExponentialLR", {"gamma": 0.5})],
+                           "milestones": [3]}, 8),
+    ("SequentialLR", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.5}),
+                                          ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05,
+                                                        "step_size_up": 2})],
+                           "milestones": [3]}, 10),
+    ("SequentialLR", 0.1, {"schedulers": [("MultiStepLR", {"milestones": [0, 2]})],
+                           "milestones": []}, 4),
+    # ChainedScheduler
+    ("ChainedScheduler", 1.0, {"schedulers": [("ConstantLR", {"factor": 0.1, "total_iters": 2}),
+                                              ("ExponentialLR", {"gamma": 0.9})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [LINEAR_WARMUP,
+                                              ("StepLR", {"step_size": 3, "gamma": 0.5}),
+                                              ("MultiStepLR", {"milestones": [0, 4, 4]}),
+                                              ("MultiplicativeLR", {"lr_lambda": alternate}),
+                                              ("PolynomialLR", {"total_iters": 8})]}, 12),
+    ("ChainedScheduler", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
+                                              ("ChainedScheduler", {"schedulers": [
+                                                  ("StepLR", {"step_size": 2})]})]}, 8),
+    ("ChainedScheduler", 0.1, {"schedulers": [("CosineAnnealingLR", {"T_max": 3})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("StepLR", {"step_size": 2, "gamma": 0.5}),
+                                              ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05,
+                                                            "step_size_up": 2})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("CosineAnnealingLR", {"T_max": 3}),
+                                              ("LambdaLR", {"lr_lambda": geo})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05,
+                                                            "step_size_up": 2}),
+                                              ("CosineAnnealingWarmRestarts", {"T_0": 3})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("OneCycleLR", {"max_lr": 1.0, "total_steps": 9}),
+                                              ("LambdaLR", {"lr_lambda": geo})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
+                                              ("OneCycleLR", {"max_lr": 1.0,
+                                                              "total_steps": 9})]}, 10),
+]
+
+
+def _case_id(case):
+    cls, lr, kw, n = case
+    inner = ",".join(c for c, _ in kw.get("schedulers", ()))
+    return f"{cls}[{inner}]" if inner else cls
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_matches_torch(case):
+    check(*case)
+
+
+def test_every_class_is_covered():
+    covered = {c for c, *_ in CASES} | {"ReduceLROnPlateau"}
+    assert covered == set(TL.__all__) - {"LRScheduler"}
+
+
+def _has_callable(kw):
+    for v in kw.values():
+        if callable(v) or (isinstance(v, list) and v and callable(v[0])):
+            return True
+        if isinstance(v, list) and v and isinstance(v[0], tuple):
+            if any(_has_callable(k) for _, k in v):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not _has_callable(c[2])],
+                         ids=[_case_id(c) for c in CASES if not _has_callable(c[2])])
+def test_config_round_trip(case):
+    cls, lr, kw, n = case
+    s = _lrlab(cls, lr, kw)
+    again = lrlab.from_config(s.to_config())
+    assert again == s
+    assert_allclose(again.curve(n), s.curve(n), rtol=0, atol=0)
+
+
+def test_callables_do_not_write_a_config():
+    with pytest.raises(TypeError, match="callable"):
+        lrlab.from_torch("LambdaLR", 0.1, lr_lambda=geo).to_config()
+
+
+# ---- quirks, spelled out --------------------------------------------------------------------
+def test_cosine_rises_again_after_t_max():
+    s = lrlab.from_torch("CosineAnnealingLR", 1.0, T_max=4, eta_min=0.0)
+    assert s(4) == 0.0 and s(8) == pytest.approx(1.0) and s(12) == 0.0
+    assert lrlab.create("cosine", base_lr=1.0, total_steps=4)(8) == 0.0  # canonical holds
+
+
+def test_one_cycle_at_and_after_total_steps():
+    kw = {"max_lr": 1.0, "total_steps": 20}
+    cos = lrlab.from_torch("OneCycleLR", 0.1, **kw)
+    want = oracle("OneCycleLR", 0.1, kw, 21)
+    assert want[20] > want[19]  # torch extrapolates its last phase at total_steps
+    assert cos(20) == pytest.approx(want[20], rel=1e-9) and cos(25) == cos(20)  # then holds
+    with warnings.catch_warnings(), pytest.raises(ValueError, match="Tried to step"):
+        warnings.simplefilter("ignore")
+        opt = _optimizer(0.1)
+        sched = TL.OneCycleLR(opt, **kw)
+        for _ in range(21):
+            opt.step()
+            sched.step()
+    lin = {**kw, "anneal_strategy": "linear"}
+    assert oracle("OneCycleLR", 0.1, lin, 21)[20] < 0  # torch goes negative there
+    assert lrlab.from_torch("OneCycleLR", 0.1, **lin)(20) == 0.0  # lrlab never does
+
+
+def test_multistep_counts_repeated_milestones():
+    s = lrlab.from_torch("MultiStepLR", 1.0, milestones=[2, 2, 5], gamma=0.5)
+    assert s.curve(6).tolist() == [1.0, 1.0, 0.25, 0.25, 0.25, 0.125]
+
+
+def test_cyclic_not_built_first_starts_from_initial_lr():
+    kw = {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
+                         ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05, "step_size_up": 2})]}
+    s = check("ChainedScheduler", 0.1, kw, 6)
+    assert s(0) == 0.1 and s(4) == pytest.approx(0.01)
+
+
+def test_sequential_multiplicative_continues_from_previous_lr():
+    kw = {"schedulers": [("ExponentialLR", {"gamma": 0.5}),
+                         ("MultiplicativeLR", {"lr_lambda": alternate})], "milestones": [3]}
+    s = check("SequentialLR", 1.0, kw, 6)
+    assert s.curve(6).tolist() == [1.0, 0.5, 0.25, 0.25 * 0.5, 0.25 * 0.5, 0.25 * 0.25]
+
+
+# ---- ReduceLROnPlateau ------------------------------------------------------------------------
+def torch_plateau(lr, metrics, **kw):
+    opt = _optimizer(lr)
+    sched = TL.ReduceLROnPlateau(opt, **kw)
+    out = []
+    for m in metrics:
+        opt.step()
+        sched.step(m)
+        out.append(opt.param_groups[0]["lr"])
+    return out
+
+
+FLAT = [1.0, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.7, 0.71, 0.72, 0.70, 0.69999]
+PLATEAU_CASES = [
+    ({}, FLAT * 2),
+    ({"patience": 0}, FLAT),
+    ({"patience": 2, "factor": 0.5}, FLAT),
+    ({"patience": 1, "cooldown": 2, "factor": 0.5}, FLAT * 2),
+    ({"patience": 1, "threshold": 0.1, "factor": 0.5}, FLAT),
+    ({"patience": 1, "threshold": 0.05, "threshold_mode": "abs", "factor": 0.5}, FLAT),
+    ({"mode": "max", "patience": 1, "factor": 0.5}, [-m for m in FLAT]),
+    ({"mode": "max", "patience": 1, "threshold": 0.02, "threshold_mode": "abs"},
+     [1 - m for m in FLAT]),
+    ({"patience": 0, "factor": 0.5, "min_lr": 0.02}, FLAT),
+    ({"patience": 0, "factor": 0.5, "min_lr": [0.02]}, FLAT),
+    ({"patience": 0, "factor": 0.9, "eps": 0.005}, FLAT * 2),
+    ({"patience": 0, "factor": 0.5, "cooldown": 1, "min_lr": 0.001, "eps": 0.0}, FLAT * 3),
+]
+
+
+@pytest.mark.parametrize("kw,metrics", PLATEAU_CASES)
+def test_reduce_lr_on_plateau_matches_torch(kw, metrics):
+    p = lrlab.from_torch("ReduceLROnPlateau", 0.1, **kw)
+    assert isinstance(p, Plateau) and p.semantics == "torch"
+    got = [p.step(m) for m in metrics]
+    assert_allclose(got, torch_plateau(0.1, metrics, **kw), **TOL)
+
+
+def test_plateau_options_are_passed_through():
+    p = lrlab.from_torch("ReduceLROnPlateau", 0.2, mode="max", factor=0.5, patience=3,
+                         threshold=0.01, threshold_mode="abs", cooldown=2, min_lr=[0.001],
+                         eps=1e-6, verbose=False)
+    assert p.to_config() == {"name": "plateau", "lr": 0.2, "mode": "max", "factor": 0.5,
+                             "patience": 3, "threshold": 0.01, "threshold_mode": "abs",
+                             "cooldown": 2, "min_lr": 0.001, "eps": 1e-6, "semantics": "torch"}
+
+
+# ---- errors -----------------------------------------------------------------------------------
+def test_unknown_class_suggests_nearest():
+    with pytest.raises(ValueError, match="did you mean StepLR"):
+        lrlab.from_torch("StepLr", 0.1, step_size=2)
+    with pytest.raises(ValueError, match="CosineAnnealingLR"):
+        lrlab.from_torch("CosineAnealingLR", 0.1, T_max=2)
+
+
+def test_unknown_keyword_is_named():
+    with pytest.raises(ValueError, match=r"StepLR: unknown parameter 'gama'; did you mean 'gamma'"):
+        lrlab.from_torch("StepLR", 0.1, step_size=2, gama=0.5)
+    with pytest.raises(ValueError, match="unknown parameter 'patiense'"):
+        lrlab.from_torch("ReduceLROnPlateau", 0.1, patiense=2)
+
+
+def test_missing_keyword():
+    with pytest.raises(ValueError, match="StepLR: .*step_size"):
+        lrlab.from_torch("StepLR", 0.1)
+
+
+def test_ignored_keywords_and_last_epoch():
+    a = lrlab.from_torch("OneCycleLR", 0.1, max_lr=1.0, total_steps=10, cycle_momentum=False,
+                         base_momentum=0.8, max_momentum=0.9, verbose=False)
+    assert_allclose(a.curve(10), lrlab.from_torch("OneCycleLR", 0.1, max_lr=1.0,
+                                                  total_steps=10).curve(10), rtol=0)
+    with pytest.raises(ValueError, match="last_epoch"):
+        lrlab.from_torch("StepLR", 0.1, step_size=2, last_epoch=3)
+
+
+# torch validates these itself: both must refuse them, naming class, parameter and value
+TORCH_REFUSES = [
+    ("LinearLR", {"start_factor": 0.0}, "start_factor"),
+    ("LinearLR", {"start_factor": 1.5}, "start_factor"),
+    ("LinearLR", {"end_factor": -0.1}, "end_factor"),
+    ("ConstantLR", {"factor": 1.5}, "factor"),
+    ("ConstantLR", {"factor": -0.5}, "factor"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.5}, "pct_start"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 0}, "total_steps"),
+    ("OneCycleLR", {"max_lr": 1.0, "epochs": 0, "steps_per_epoch": 5}, "epochs"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "anneal_strategy": "cosine"},
+     "anneal_strategy"),
+    ("OneCycleLR", {"max_lr": 1.0}, "total_steps"),
+    ("CosineAnnealingWarmRestarts", {"T_0": 0}, "T_0"),
+    ("CosineAnnealingWarmRestarts", {"T_0": 2, "T_mult": 0}, "T_mult"),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "mode": "zigzag"}, "mode"),
+    ("ReduceLROnPlateau", {"factor": 1.0}, "factor"),
+    ("ReduceLROnPlateau", {"mode": "minimum"}, "mode"),
+    ("ReduceLROnPlateau", {"threshold_mode": "relative"}, "threshold_mode"),
+]
+
+
+@pytest.mark.parametrize("cls,kw,param", TORCH_REFUSES)
+def test_refuses_what_torch_refuses(cls, kw, param):
+    with pytest.raises(ValueError, match=rf"^{cls}: .*{param}"):
+        lrlab.from_torch(cls, 0.1, **kw)
+    with pytest.raises(ValueError):
+        getattr(TL, cls)(_optimizer(0.1), **kw)
+
+
+# torch accepts these but fails later, or they would give a negative / undefined LR
+LRLAB_REFUSES = [
+    ("StepLR", {"step_size": 0}, "step_size"),
+    ("StepLR", {"step_size": 2, "gamma": -0.5}, "gamma"),
+    ("MultiStepLR", {"milestones": [2, -1]}, "milestones"),
+    ("ExponentialLR", {"gamma": -0.9}, "gamma"),
+    ("ConstantLR", {"factor": 0.0, "total_iters": 3}, "factor"),
+    ("PolynomialLR", {"total_iters": 3, "power": -1.0}, "power"),
+    ("CosineAnnealingLR", {"T_max": 0}, "T_max"),
+    ("CosineAnnealingLR", {"T_max": 5, "eta_min": -0.1}, "eta_min"),
+    ("CosineAnnealingWarmRestarts", {"T_0": 5, "eta_min": 0.5}, "eta_min"),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 0}, "step_size_up"),
+    ("CyclicLR", {"base_lr": -0.01, "max_lr": 0.1}, "base_lr"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.1}, "pct_start"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.6, "three_phase": True},
+     "pct_start"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "div_factor": 0.0}, "div_factor"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 1}, "total_steps"),
+    ("ReduceLROnPlateau", {"min_lr": [0.1, 0.2]}, "min_lr"),
+    ("ReduceLROnPlateau", {"patience": -1}, "patience"),
+    ("LambdaLR", {"lr_lambda": [geo, geo]}, "lr_lambda"),
+]
+
+
+@pytest.mark.parametrize("cls,kw,param", LRLAB_REFUSES)
+def test_invalid_parameters_raise_at_construction(cls, kw, param):
+    with pytest.raises(ValueError, match=rf"^{cls}: .*{param}"):
+        lrlab.from_torch(cls, 0.1, **kw)
+
+
+def test_non_callable_lambda_is_a_type_error():
+    with pytest.raises(TypeError, match="LambdaLR: lr_lambda must be a callable"):
+        lrlab.from_torch("LambdaLR", 0.1, lr_lambda=0.5)
+
+
+def _seq(*members, milestones, lr=0.1):
+    return lrlab.from_torch("SequentialLR", lr, schedulers=list(members), milestones=milestones)
+
+
+def test_sequential_refusals():
+    a = lrlab.from_torch("ExponentialLR", 0.1, gamma=0.9)
+    b = lrlab.from_torch("StepLR", 0.1, step_size=2)
+    with pytest.raises(ValueError, match="milestones"):
+        _seq(a, b, milestones=[])
+    with pytest.raises(ValueError, match="milestones"):
+        _seq(a, b, milestones=[0])
+    with pytest.raises(ValueError, match=r"schedulers\[1\] was built for optimizer_lr 0.2"):
+        _seq(a, lrlab.from_torch("StepLR", 0.2, step_size=2), milestones=[3])
+    with pytest.raises(ValueError, match="from_torch"):
+        _seq(a, lrlab.create("cosine", base_lr=0.1, total_steps=5), milestones=[3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        _seq(a, lrlab.from_torch("ReduceLROnPlateau", 0.1), milestones=[3])
+    with pytest.raises(ValueError, match="schedulers"):
+        _seq(milestones=[])
+    nested = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[b])
+    with pytest.raises(ValueError, match="ChainedScheduler; nesting"):
+        _seq(a, nested, milestones=[3])
+    with pytest.raises(ValueError, match="total_iters >= 1"):
+        _seq(a, lrlab.from_torch("LinearLR", 0.1, total_iters=0), milestones=[3])
+
+
+def test_sequential_refusals_match_torch_failures():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for late in (lambda o: TL.LinearLR(o, total_iters=0),
+                     lambda o: TL.ChainedScheduler([TL.StepLR(o, 2)])):
+            opt = _optimizer(0.1)
+            sched = TL.SequentialLR(opt, [TL.ExponentialLR(opt, 0.9), late(opt)], milestones=[2])
+            with pytest.raises((ZeroDivisionError, NotImplementedError)):
+                for _ in range(3):
+                    opt.step()
+                    sched.step()
+
+
+def test_chained_refusals():
+    cyc = lrlab.from_torch("CyclicLR", 0.1, base_lr=0.01, max_lr=0.05, step_size_up=2)
+    step = lrlab.from_torch("StepLR", 0.1, step_size=2)
+    cos = lrlab.from_torch("CosineAnnealingLR", 0.1, T_max=4)
+    with pytest.raises(ValueError, match="StepLR after CyclicLR"):
+        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[cyc, step])
+    with pytest.raises(ValueError, match="CosineAnnealingLR"):
+        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[cos, step])
+    seq = lrlab.from_torch("SequentialLR", 0.1, schedulers=[step, cos], milestones=[2])
+    with pytest.raises(ValueError, match="SequentialLR; nesting"):
+        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[step, seq])
+    with pytest.raises(ValueError, match="schedulers"):
+        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[])
+
+
+def test_plateau_is_not_a_schedule_config():
+    with pytest.raises(ValueError, match="metric-driven"):
+        lrlab.from_config({"name": "from_torch", "class_name": "ReduceLROnPlateau", "lr": 0.1,
+                           "kwargs": {}})
+
+
+# ---- random parameters ------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 40), lr=st.floats(1e-4, 1.0), frac=st.floats(0.0, 0.9),
+       periods=st.integers(1, 4))
+def test_cosine_annealing_random(T, lr, frac, periods):
+    check("CosineAnnealingLR", lr, {"T_max": T, "eta_min": lr * frac}, 2 * periods * T + 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(up=st.integers(1, 12), down=st.one_of(st.none(), st.integers(0, 12)),
+       mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
+       gamma=st.floats(0.8, 1.0), lo=st.floats(0.0, 0.5), hi=st.floats(0.0, 1.0))
+def test_cyclic_random(up, down, mode, gamma, lo, hi):
+    check("CyclicLR", 0.1, {"base_lr": lo, "max_lr": hi, "step_size_up": up,
+                            "step_size_down": down, "mode": mode, "gamma": gamma}, 60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(total=st.integers(8, 200), pct=st.floats(0.15, 0.45), three=st.booleans(),
+       anneal=st.sampled_from(["cos", "linear"]), div=st.floats(2.0, 50.0),
+       final=st.floats(1.0, 1e4))
+def test_one_cycle_random(total, pct, three, anneal, div, final):
+    kw = {"max_lr": 0.5, "total_steps": total, "pct_start": pct, "three_phase": three,
+          "anneal_strategy": anneal, "div_factor": div, "final_div_factor": final}
+    s = lrlab.from_torch("OneCycleLR", 0.1, **kw)
+    want = oracle("OneCycleLR", 0.1, kw, total + 1)
+    want[-1] = max(want[-1], 0.0)  # torch's linear extrapolation at total_steps may be < 0
+    assert_allclose(s.curve(total + 3), np.append(want, [want[-1]] * 2), **TOL)
+
+
+@settings(max_examples=30, deadline=None)
+@given(T0=st.integers(1, 10), mult=st.integers(1, 3), frac=st.floats(0.0, 1.0))
+def test_warm_restarts_random(T0, mult, frac):
+    check("CosineAnnealingWarmRestarts", 0.1, {"T_0": T0, "T_mult": mult, "eta_min": 0.1 * frac},
+          min(200, 3 * T0 * mult ** 3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(ms=st.lists(st.integers(0, 15), max_size=6), gamma=st.floats(0.0, 2.0))
+def test_multistep_random(ms, gamma):
+    check("MultiStepLR", 0.1, {"milestones": ms, "gamma": gamma}, 20)
+
+
+def test_cosine_restarts_after_trough_at_torch_value():
+    s = lrlab.from_torch("CosineAnnealingLR", 1.0, T_max=3)
+    assert s(4) == pytest.approx((1 - math.cos(math.pi / 3)) / 2, rel=1e-12)
