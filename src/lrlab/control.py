@@ -39,9 +39,10 @@ class Improvement:
     def worst(self) -> float:
         return math.inf if self.mode == "min" else -math.inf
 
-    def is_better(self, current: float, best: float) -> bool:
-        if best == self.worst:  # nothing seen yet: any real metric is better
-            return current < best if self.mode == "min" else current > best
+    def is_better(self, current: float, best: float | None) -> bool:
+        """``best=None`` means nothing seen yet: then any metric is better (even inf or nan)."""
+        if best is None:
+            return True
         th, sign = self.threshold, (1.0 if self.mode == "max" else -1.0)
         if self.threshold_mode == "abs":
             bound = best + sign * th
@@ -87,7 +88,9 @@ class Plateau:
         self.rule = Improvement(mode, P.real(0.0, strict=False)(w, "threshold", threshold),
                                 threshold_mode, rel_form=semantics)
         self.lr = self.initial_lr
-        self.best = self.rule.worst
+        # torch starts from the worst value (a first inf/nan metric is a bad epoch); Paddle
+        # from "nothing seen" (the first metric, whatever it is, becomes the best)
+        self.best: float | None = self.rule.worst if semantics == "torch" else None
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.epochs = 0
@@ -130,7 +133,7 @@ class Plateau:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lr = float(state["lr"])
-        self.best = float(state["best"])
+        self.best = None if state["best"] is None else float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.epochs = int(state["epochs"])
@@ -164,7 +167,7 @@ class EarlyStopping:
         self.start_from_epoch = P.integer(0)(w, "start_from_epoch", start_from_epoch)
         self.restore_best = P.flag()(w, "restore_best", restore_best)
         self.rule = Improvement(mode, P.real(0.0, strict=False)(w, "min_delta", min_delta), "abs")
-        self.best = self.rule.worst
+        self.best: float | None = None
         self.best_epoch: int | None = None
         self.wait = 0
         self.epoch = -1
@@ -203,7 +206,7 @@ class EarlyStopping:
                 "epoch": self.epoch, "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
+        self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = state["best_epoch"]
         self.wait = int(state["wait"])
         self.epoch = int(state["epoch"])

@@ -1,11 +1,504 @@
-"""``from_paddle``: each ``paddle.optimizer.lr`` class as an lrlab schedule."""
+"""``from_paddle``: each ``paddle.optimizer.lr`` class as an lrlab schedule.
+
+Each builder takes the class's own keywords (names and defaults as in Paddle 3.x, minus
+``last_epoch`` / ``verbose``), checks them by Paddle's rules (type and range errors name the
+class, the parameter and the value) and returns a canonical schedule wherever its sequence
+equals Paddle's ``last_lr`` after ``k`` calls of ``step()``. Where Paddle has a quirk the
+canonical schedules deliberately do not share, a small private schedule below reproduces it.
+
+Paddle arguments lrlab refuses although Paddle takes them (each would give a negative, growing
+or meaningless LR): negative ``gamma`` / ``end_lr`` / ``eta_min`` / ``threshold``, ``CyclicLR``
+with ``max_learning_rate < base_learning_rate`` or ``exp_gamma`` outside (0, 1], fractional
+``NoamDecay.warmup_steps`` / ``LinearLR.total_steps``, ``ReduceOnPlateau.factor <= 0``.
+
+    >>> from lrlab import from_paddle
+    >>> from_paddle("NoamDecay", d_model=16, warmup_steps=2).curve(4).round(4).tolist()
+    [0.0, 0.0884, 0.1768, 0.1443]
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import math
+import numbers
+from typing import Annotated, ClassVar
+
+import numpy as np
+
+from ..control import Plateau
 from ..schedules import create
-from .base import PADDLE, builder
+from ..schedules import params as P
+from ..schedules.base import Schedule
+from .base import PADDLE, FromPaddle, builder
+
+# ---- argument rules, named after the Paddle class ------------------------------------------
 
 
-@builder(PADDLE, "StepDecay")
+def _fail(where, param, rule, value, exc=ValueError):
+    raise exc(f"{where}: {param} must be {rule}, got {value!r}")
+
+
+def _int(low: int = 1) -> P.Kind:
+    """A Python int >= low (Paddle checks ``isinstance(x, int)`` for step counts)."""
+    rule = f"an int >= {low}"
+
+    def check(where, param, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            _fail(where, param, rule, value, TypeError)
+        if value < low:
+            _fail(where, param, rule, value)
+        return int(value)
+
+    return P.Kind(rule, check)
+
+
+def _float(kind: P.Kind) -> P.Kind:
+    """``kind``, but only for a Python float (Paddle rejects ints for these)."""
+
+    def check(where, param, value):
+        if not isinstance(value, float):
+            _fail(where, param, "a float", value, TypeError)
+        return kind(where, param, value)
+
+    return P.Kind("a float: " + kind.doc, check)
+
+
+def _lower_choice(*options: str) -> P.Kind:
+    """One of ``options``, case-insensitive (Paddle lower-cases these)."""
+    inner = P.choice(*options)
+    return P.Kind(inner.doc, lambda w, p, v: inner(w, p, v.lower() if isinstance(v, str) else v))
+
+
+def _boundaries() -> P.Kind:
+    def check(where, param, value):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+            _fail(where, param, "a list of steps", value, TypeError)
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                _fail(where, param, "a list of finite numbers", list(value), TypeError)
+        return list(value)
+
+    return P.Kind("a list of steps", check)
+
+
+def _lr_or_schedule() -> P.Kind:
+    as_lr = P.lr()
+
+    def check(where, param, value):
+        if isinstance(value, Schedule):
+            if not value.is_bound:
+                _fail(where, param, "a schedule with concrete lengths (call .bind(total_steps) "
+                      "on it first)", value)
+            return value
+        if isinstance(value, Plateau):
+            _fail(where, param, "a learning rate or an lrlab schedule (a ReduceOnPlateau cannot "
+                  "be wrapped: Paddle would pass the step count to it as the metric)", value, TypeError)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            _fail(where, param, "a learning rate or an lrlab schedule", value, TypeError)
+        return as_lr(where, param, value)
+
+    return P.Kind("a learning rate or an lrlab schedule", check)
+
+
+def _paddle(class_name: str, **kinds: P.Kind):
+    """Register a builder for ``class_name``; its arguments named in ``kinds`` are checked
+    (and normalised) by those rules first, so errors name the Paddle class and parameter."""
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            a = bound.arguments
+            for p, kind in kinds.items():
+                a[p] = kind(class_name, p, a[p])
+            return fn(**a)
+
+        return builder(PADDLE, class_name)(checked)
+
+    return deco
+
+
+LR = P.lr()
+UNIT_OPEN = P.real(0.0, high=1.0, high_strict=True)  # 0 < x < 1
+BELOW_ONE = P.real(0.0, strict=False, high=1.0, high_strict=True)  # 0 <= x < 1
+
+
+def _first_below(boundaries, values) -> Schedule:
+    """Paddle's lookup "``values[i]`` for the first ``i`` with ``k < boundaries[i]``, else
+    ``values[-1]``" as a canonical ``piecewise``: ``k < b`` is ``k < ceil(b)`` for an int step,
+    and a boundary not above every earlier one (or 0) can never be the first hit, so it is
+    dropped with its value."""
+    ms, vs, top = [], [], 0
+    for b, v in zip(boundaries, values):
+        b = math.ceil(b)
+        if b > top:
+            ms.append(b)
+            vs.append(v)
+            top = b
+    if not ms:
+        return create("constant", base_lr=values[-1])
+    return create("piecewise", milestones=ms, values=[*vs, values[-1]])
+
+
+# ---- private schedules for Paddle's quirks --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _PaddleCosine(Schedule):
+    """Paddle's ``CosineAnnealingDecay``: a cosine of half-period ``T_max`` that rises again.
+
+    ``lr(k) = eta_min + (base_lr - eta_min) * (1 + cos(pi * k / T_max)) / 2`` for every ``k``
+    (period ``2 * T_max``; the canonical ``cosine`` holds ``min_lr`` after ``total_steps``).
+
+    Quirk: Paddle's ``step()`` does not use that closed form but a recursion,
+    ``lr_k = (1 + cos(pi k / T)) / (1 + cos(pi (k - 1) / T)) * (lr_{k-1} - eta_min) + eta_min``,
+    and ``lr_k = lr_{k-1} + (base_lr - eta_min) * (1 - cos(pi / T)) / 2`` where the denominator
+    vanishes (``(k - 1 - T) % (2 T) == 0``). On the way back up the recursion amplifies the
+    rounding at the bottom (about 1e-8 relative for ``T_max=20000``, ``eta_min > 0``), so it
+    is replayed here step by step in Paddle's float order (once, up to the largest step asked
+    for; later calls reuse it). ``by_epoch=True`` is the closed form, which Paddle uses when
+    stepped with an explicit epoch (as ``LinearWarmup`` does).
+
+    >>> _PaddleCosine(1.0, 2).curve(6).round(12).tolist()
+    [1.0, 0.5, 0.0, 0.5, 1.0, 0.5]
+    """
+
+    name: ClassVar[str] = "paddle_cosine"
+    base_lr: Annotated[float, P.lr()]
+    T_max: Annotated[int, P.integer(1)]
+    eta_min: Annotated[float, P.lr()] = 0.0
+    by_epoch: Annotated[bool, P.flag()] = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "_replay", {"lr": np.array([self.base_lr])})
+
+    def _at(self, k):
+        base, eta, T = self.base_lr, self.eta_min, self.T_max
+        if self.by_epoch:
+            return eta + (base - eta) * (1 + np.cos(np.pi * k / T)) / 2
+        seq = self._replay["lr"]
+        top = int(k.max()) if k.size else 0
+        if top >= len(seq):
+            seq = np.concatenate([seq, self._recurse(seq, max(top + 1, 2 * len(seq)))])
+            self._replay["lr"] = seq
+        return seq[k]
+
+    def _recurse(self, seq, n):
+        base, eta, T = self.base_lr, self.eta_min, self.T_max
+        lr, out = float(seq[-1]), []
+        bump = (base - eta) * (1 - math.cos(math.pi / T)) / 2
+        c_prev = math.cos(math.pi * (len(seq) - 1) / T)
+        for e in range(len(seq), n):
+            c = math.cos(math.pi * e / T)
+            lr = lr + bump if (e - 1 - T) % (2 * T) == 0 else (1 + c) / (1 + c_prev) * (lr - eta) + eta
+            out.append(lr)
+            c_prev = c
+        return out
+
+
+def _restart_cycle(k, T0, m):
+    """Index ``i`` of the warm-restart cycle holding step ``k`` (cycle ``i`` starts at
+    ``T0 * (m**i - 1) / (m - 1)``): a float estimate corrected in integers."""
+    i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
+    start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
+    i = np.where(start(i) > k, i - 1, i)
+    return np.where(start(i + 1) <= k, i + 1, i)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _PaddleWarmRestarts(Schedule):
+    """``CosineAnnealingWarmRestarts`` where the canonical ``cosine_restarts`` differs.
+
+    In cycle ``i`` (length ``T_i = T_0 * T_mult**i``) at position ``T_cur``:
+    ``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
+
+    Quirks: ``eta_min > base_lr`` is allowed (each cycle rises from ``base_lr`` towards
+    ``eta_min``; the canonical schedule clamps). ``by_epoch=True``: when stepped with an explicit
+    epoch (as ``LinearWarmup`` does) Paddle finds the cycle as
+    ``int(math.log(k / T_0 * (T_mult - 1) + 1, T_mult))``, which rounds down at some exact
+    restarts (``math.log(243, 3) = 4.999...``): there the LR is ``eta_min`` (end of the previous
+    cycle) instead of the restart peak. That float ``log`` is reproduced.
+
+    >>> _PaddleWarmRestarts(1.0, T_0=1, T_mult=3, by_epoch=True)(121)
+    0.0
+    """
+
+    name: ClassVar[str] = "paddle_cosine_restarts"
+    base_lr: Annotated[float, P.lr()]
+    T_0: Annotated[int, P.integer(1)]
+    T_mult: Annotated[int, P.integer(1)] = 1
+    eta_min: Annotated[float, P.lr()] = 0.0
+    by_epoch: Annotated[bool, P.flag()] = False
+
+    def _at(self, k):
+        T0, m = self.T_0, self.T_mult
+        if m == 1:
+            t, Ti = k % T0, T0
+        else:
+            if self.by_epoch:
+                x = k / T0 * (m - 1) + 1
+                q = np.log(x) / np.log(m)
+                near = np.flatnonzero(np.abs(q - np.round(q)) < 1e-6)  # redo in Python's float log
+                q[near] = [math.log(float(v), m) for v in x[near]]
+                i = np.where(k >= T0, q.astype(np.int64), 0)
+            else:
+                i = _restart_cycle(k, T0, m)
+            t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + np.cos(np.pi * t / Ti)) / 2
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _PaddleOneCycle(Schedule):
+    """Paddle's ``OneCycleLR``.
+
+    From ``initial = max_learning_rate / divide_factor`` up to ``max_learning_rate``, then down
+    to ``end_learning_rate`` (an absolute LR, not a factor as in torch); ``three_phase`` goes
+    back to ``initial`` first. Phases end at ``phase_pct * T - 1``, (``2 * phase_pct * T - 2``,)
+    ``T - 1``; step ``k`` is in the first phase whose end is ``>= k`` (else the last), at
+    ``pct = (k - start) / (end - start)``, annealed ``cos``: ``b + (a - b) / 2 * (cos(pi pct) + 1)``
+    or ``linear``: ``(b - a) * pct + a``.
+
+    Quirks: step ``T`` (one past the last phase end) is valid in Paddle and extrapolates the
+    last phase (``pct > 1``): with ``linear`` annealing it can be negative, which lrlab refuses
+    (a ValueError at that step). Paddle raises beyond ``T``; this schedule holds ``lr(T)``.
+    A phase Paddle would divide by zero in (``phase_pct * T == 1``, or ``phase_pct == 1``
+    without ``three_phase``) is refused at construction.
+
+    >>> s = _PaddleOneCycle(1.0, 4, divide_factor=4.0, end_learning_rate=0.0, phase_pct=0.5,
+    ...                     anneal_strategy="linear")
+    >>> s.curve(4).tolist()  # Paddle's step 4 would be -0.5: s(4) raises
+    [0.25, 1.0, 0.5, 0.0]
+    """
+
+    name: ClassVar[str] = "paddle_one_cycle"
+    max_learning_rate: Annotated[float, P.lr()]
+    total_steps: Annotated[int, P.integer(1)]
+    divide_factor: Annotated[float, P.real(0.0)] = 25.0
+    end_learning_rate: Annotated[float, P.lr()] = 1e-4
+    phase_pct: Annotated[float, P.real(0.0, strict=False, high=1.0)] = 0.3
+    anneal_strategy: Annotated[str, P.choice("cos", "linear")] = "cos"
+    three_phase: Annotated[bool, P.flag()] = False
+
+    def _phases(self):
+        """``[(start, end, start_lr, end_lr)]`` in Paddle's float arithmetic."""
+        T, p, top = self.total_steps, self.phase_pct, self.max_learning_rate
+        low = top / float(self.divide_factor)
+        if self.three_phase:
+            ends, lrs = [p * T - 1, 2 * p * T - 2, T - 1], [low, top, low, self.end_learning_rate]
+        else:
+            ends, lrs = [p * T - 1, T - 1], [low, top, self.end_learning_rate]
+        starts = [0, *ends[:-1]]
+        return [(starts[i], ends[i], lrs[i], lrs[i + 1]) for i in range(len(ends))]
+
+    @staticmethod
+    def _check(where: str, total_steps: int, phase_pct: float, three_phase: bool) -> None:
+        """Paddle's three-phase rule, and no empty phase that a step would divide by."""
+        if three_phase and phase_pct >= 0.5:
+            _fail(where, "phase_pct", "< 0.5 with three_phase", phase_pct)
+        # the first phase is used (at k = 0) when it ends at 0: phase_pct * T == 1; the last
+        # one always (at k = T): it is empty when phase_pct == 1 without three_phase
+        e1 = phase_pct * total_steps - 1
+        if e1 == 0 or (not three_phase and e1 == total_steps - 1):
+            _fail(where, "phase_pct", f"such that no phase used is empty (Paddle divides by "
+                  f"zero; total_steps={total_steps})", phase_pct)
+
+    def _validate(self):
+        self._check(self.name, self.total_steps, self.phase_pct, self.three_phase)
+
+    def _at(self, k):
+        k = np.minimum(k, self.total_steps)
+        out, done = np.empty(k.shape), np.zeros(k.shape, dtype=bool)
+        phases = self._phases()
+        for i, (start, end, a, b) in enumerate(phases):
+            sel = ~done & ((k <= end) if i < len(phases) - 1 else True)
+            pct = (k[sel] - start) / (end - start)
+            if self.anneal_strategy == "cos":
+                out[sel] = b + (a - b) / 2.0 * (np.cos(np.pi * pct) + 1)
+            else:
+                out[sel] = (b - a) * pct + a
+            done |= sel
+        return out
+
+
+# ---- the builders, one per class ------------------------------------------------------------
+
+
+@_paddle("NoamDecay", d_model=P.real(0.0), warmup_steps=P.integer(1), learning_rate=LR)
+def noam_decay(d_model, warmup_steps, learning_rate=1.0):
+    """Paddle's step ``k`` is the paper's ``n`` (canonical ``noam`` uses ``n = k + 1``), so
+    step 0 has LR 0: a join of ``constant(0)`` and ``noam`` from step 1."""
+    zero = create("constant", base_lr=0.0)
+    noam = create("noam", d_model=d_model, warmup_steps=warmup_steps, base_lr=learning_rate)
+    return create("join", schedules=[zero, noam], milestones=[1])
+
+
+@_paddle("PiecewiseDecay", boundaries=_boundaries(), values=P.lrs())
+def piecewise_decay(boundaries, values):
+    """``values[i]`` for the first ``i`` with ``k < boundaries[i]``, else ``values[-1]``: extra
+    values (Paddle allows more than ``len(boundaries) + 1``) are unused but the last."""
+    if not boundaries:
+        raise ValueError("PiecewiseDecay: boundaries must be a non-empty list of steps, got []")
+    if len(values) <= len(boundaries):
+        raise ValueError(f"PiecewiseDecay: values must be a list of at least len(boundaries) + 1 = "
+                         f"{len(boundaries) + 1} learning rates, got {list(values)!r}")
+    return _first_below(boundaries, values)
+
+
+@_paddle("NaturalExpDecay", learning_rate=LR, gamma=P.real(0.0))
+def natural_exp_decay(learning_rate, gamma):
+    return create("natural_exp", base_lr=learning_rate, gamma=gamma)
+
+
+@_paddle("InverseTimeDecay", learning_rate=LR, gamma=P.real(0.0, strict=False))
+def inverse_time_decay(learning_rate, gamma):
+    if gamma == 0.0:
+        return create("constant", base_lr=learning_rate)
+    return create("inverse_time", base_lr=learning_rate, gamma=gamma)
+
+
+@_paddle("PolynomialDecay", learning_rate=LR, decay_steps=_int(1), end_lr=LR, power=P.real(0.0))
+def polynomial_decay(learning_rate, decay_steps, end_lr=0.0001, power=1.0, cycle=False):
+    return create("polynomial", base_lr=learning_rate, total_steps=decay_steps, min_lr=end_lr,
+                  power=power, cycle=bool(cycle))
+
+
+def _epoch_form(s: Schedule) -> Schedule:
+    """The sequence a wrapped Paddle scheduler gives when stepped with an explicit epoch:
+    closed forms where Paddle has them (see ``_PaddleCosine``, ``_PaddleWarmRestarts``)."""
+    if not isinstance(s, FromPaddle):
+        return s
+    impl = s._impl
+    if isinstance(impl, (_PaddleCosine, _PaddleWarmRestarts)):
+        return dataclasses.replace(impl, by_epoch=True)
+    if s.class_name == "CosineAnnealingWarmRestarts":  # canonical cosine_restarts
+        return _PaddleWarmRestarts(impl.base_lr, impl.step_size, impl.t_mult, impl.min_lr, by_epoch=True)
+    return s
+
+
+@_paddle("LinearWarmup", learning_rate=_lr_or_schedule(), warmup_steps=_int(1), start_lr=LR,
+         end_lr=P.real())
+def linear_warmup(learning_rate, warmup_steps, start_lr, end_lr):
+    """``start_lr + (end_lr - start_lr) * k / warmup_steps`` for ``k < warmup_steps``, then
+    ``learning_rate`` (a float, or a schedule run from its own step 0: Paddle calls
+    ``inner.step(k - warmup_steps)``). The ramp aims at ``end_lr``, not at the inner LR, and
+    the explicit-epoch step makes Paddle use closed forms (``_epoch_form``)."""
+    if not end_lr > start_lr:
+        raise ValueError(f"LinearWarmup: end_lr must be > start_lr ({start_lr!r}), got {end_lr!r}")
+    ramp = create("linear", base_lr=end_lr, total_steps=warmup_steps,
+                  start_factor=start_lr / end_lr, end_factor=1.0)
+    if isinstance(learning_rate, Schedule):
+        after = _epoch_form(learning_rate)
+    else:
+        after = create("constant", base_lr=learning_rate)
+    return create("join", schedules=[ramp, after], milestones=[warmup_steps])
+
+
+@_paddle("ExponentialDecay", learning_rate=LR, gamma=UNIT_OPEN)
+def exponential_decay(learning_rate, gamma):
+    return create("exponential", base_lr=learning_rate, gamma=gamma)
+
+
+@_paddle("MultiStepDecay", learning_rate=LR, milestones=_boundaries(), gamma=BELOW_ONE)
+def multi_step_decay(learning_rate, milestones, gamma=0.1):
+    """``learning_rate * gamma**i`` for the first ``i`` with ``k < milestones[i]``; milestones
+    that are not ints >= 1 (or ``gamma == 0``) go through ``piecewise``."""
+    if any(b >= a for a, b in zip(milestones[1:], milestones)):
+        raise ValueError(f"MultiStepDecay: milestones must be strictly increasing, got {milestones!r}")
+    if gamma > 0 and all(isinstance(m, numbers.Integral) and m >= 1 for m in milestones):
+        return create("multistep", base_lr=learning_rate, milestones=milestones, gamma=gamma)
+    values = [learning_rate * gamma ** i for i in range(len(milestones) + 1)]
+    return _first_below(milestones, values)
+
+
+@_paddle("StepDecay", learning_rate=LR, step_size=_int(1), gamma=BELOW_ONE)
 def step_decay(learning_rate, step_size, gamma=0.1):
+    if gamma == 0.0:  # 0.0 ** 0 == 1: the LR holds for one step_size, then 0
+        return create("piecewise", milestones=[step_size], values=[learning_rate, 0.0])
     return create("step", base_lr=learning_rate, step_size=step_size, gamma=gamma)
+
+
+@_paddle("LambdaDecay", learning_rate=LR, lr_lambda=P.function())
+def lambda_decay(learning_rate, lr_lambda):
+    return create("lambda", base_lr=learning_rate, fn=lr_lambda)
+
+
+@_paddle("ReduceOnPlateau", learning_rate=LR, mode=_lower_choice("min", "max"), factor=UNIT_OPEN,
+         patience=P.integer(0), threshold=P.real(0.0, strict=False),
+         threshold_mode=_lower_choice("rel", "abs"), cooldown=P.integer(0), min_lr=LR,
+         epsilon=P.real(0.0, strict=False))
+def reduce_on_plateau(learning_rate, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                      threshold_mode="rel", cooldown=0, min_lr=0, epsilon=1e-8):
+    """A ``Plateau`` with Paddle's semantics: metrics are ignored during cooldown, the relative
+    bound is ``best - best * threshold``."""
+    return Plateau(learning_rate, mode=mode, factor=factor, patience=patience,
+                   threshold=threshold, threshold_mode=threshold_mode, cooldown=cooldown,
+                   min_lr=min_lr, eps=epsilon, semantics="paddle")
+
+
+@_paddle("CosineAnnealingDecay", learning_rate=LR, T_max=_int(1), eta_min=LR)
+def cosine_annealing_decay(learning_rate, T_max, eta_min=0):
+    return _PaddleCosine(learning_rate, T_max, eta_min)
+
+
+@_paddle("MultiplicativeDecay", learning_rate=LR, lr_lambda=P.function())
+def multiplicative_decay(learning_rate, lr_lambda):
+    return create("multiplicative", base_lr=learning_rate, fn=lr_lambda)
+
+
+@_paddle("OneCycleLR", max_learning_rate=LR, total_steps=_int(1), divide_factor=P.real(0.0),
+         end_learning_rate=LR, phase_pct=_float(P.real(0.0, strict=False, high=1.0)),
+         anneal_strategy=P.choice("cos", "linear"))
+def one_cycle_lr(max_learning_rate, total_steps, divide_factor=25.0, end_learning_rate=0.0001,
+                 phase_pct=0.3, anneal_strategy="cos", three_phase=False):
+    _PaddleOneCycle._check("OneCycleLR", total_steps, phase_pct, bool(three_phase))
+    return _PaddleOneCycle(max_learning_rate, total_steps, divide_factor, end_learning_rate,
+                           phase_pct, anneal_strategy, bool(three_phase))
+
+
+@_paddle("CyclicLR", base_learning_rate=LR, max_learning_rate=LR, step_size_up=_int(1),
+         exp_gamma=_float(P.real()), scale_mode=P.choice("cycle", "iterations"))
+def cyclic_lr(base_learning_rate, max_learning_rate, step_size_up, step_size_down=None,
+              mode="triangular", exp_gamma=1.0, scale_fn=None, scale_mode="cycle"):
+    """Canonical ``cyclic`` (same arithmetic). Without ``scale_fn`` the mode fixes the scale
+    argument (cycle for triangular*, iteration for exp_range); with one, ``mode`` is ignored.
+    Paddle passes the cycle number to ``scale_fn`` as a float (1.0, 2.0, ...), lrlab as an int."""
+    where = "CyclicLR"
+    if step_size_down is not None:
+        step_size_down = _int(1)(where, "step_size_down", step_size_down)
+    if max_learning_rate < base_learning_rate:
+        _fail(where, "max_learning_rate", f">= base_learning_rate ({base_learning_rate!r})",
+              max_learning_rate)
+    common = dict(base_lr=base_learning_rate, max_lr=max_learning_rate, step_size=step_size_up,
+                  step_size_down=step_size_down)
+    if scale_fn is not None:
+        P.function()(where, "scale_fn", scale_fn)
+        return create("cyclic", **common, scale_fn=scale_fn, scale_mode=scale_mode)
+    P.choice("triangular", "triangular2", "exp_range")(where, "mode", mode)
+    if mode == "exp_range":
+        P.real(0.0, high=1.0)(where, "exp_gamma", exp_gamma)
+        return create("cyclic", **common, mode=mode, gamma=exp_gamma)
+    return create("cyclic", **common, mode=mode)
+
+
+@_paddle("LinearLR", learning_rate=LR, total_steps=P.integer(1),
+         start_factor=P.real(0.0, high=1.0), end_factor=P.real(0.0, strict=False, high=1.0))
+def linear_lr(learning_rate, total_steps, start_factor=1.0 / 3, end_factor=1.0):
+    """Paddle multiplies the previous LR by ``1 + (e - s) / (T s + (k - 1)(e - s))`` each step,
+    which telescopes to the canonical ``linear`` (equal to ~1e-12 relative)."""
+    return create("linear", base_lr=learning_rate, total_steps=total_steps,
+                  start_factor=start_factor, end_factor=end_factor)
+
+
+@_paddle("CosineAnnealingWarmRestarts", learning_rate=LR, T_0=_int(1), T_mult=_int(1), eta_min=LR)
+def cosine_annealing_warm_restarts(learning_rate, T_0, T_mult=1, eta_min=0):
+    """Canonical ``cosine_restarts`` unless ``eta_min > learning_rate`` (see ``_PaddleWarmRestarts``)."""
+    if eta_min > learning_rate:
+        return _PaddleWarmRestarts(learning_rate, T_0, T_mult, eta_min)
+    return create("cosine_restarts", base_lr=learning_rate, step_size=T_0, t_mult=T_mult,
+                  min_lr=eta_min)

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
 
 
@@ -228,7 +230,10 @@ def schedules(min_len: int = 1) -> Kind:
 
 
 def _as_lists(value: Any) -> Any:
-    """Tuples to lists, recursively: the form a value has after a JSON round trip."""
+    """Tuples and arrays to lists, numpy scalars to Python ones, recursively: the form a
+    value has after a JSON round trip."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
     if isinstance(value, (tuple, list)):
         return [_as_lists(v) for v in value]
     if isinstance(value, dict):
