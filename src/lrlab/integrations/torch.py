@@ -59,6 +59,19 @@ def _ratios(who: str, base_lrs: Sequence[float | Tensor]) -> list[float]:
     return [1.0] + [b / base[0] for b in base[1:]]
 
 
+def _checked_base_lrs(sched: Any, state: dict[str, Any], key: str, mine: Any) -> list[float]:
+    """The saved ``base_lrs``, after checking the state belongs to this scheduler."""
+    who = type(sched).__name__
+    if state.get(key) != mine:
+        raise ValueError(f"{who}: the state was saved with {key} {state.get(key)!r}, but this "
+                         f"scheduler runs {mine!r}")
+    base = [float(b) for b in state["base_lrs"]]
+    if len(base) != len(sched.optimizer.param_groups):
+        raise ValueError(f"{who}: the state has {len(base)} param groups, the optimizer "
+                         f"has {len(sched.optimizer.param_groups)}")
+    return base
+
+
 class LRLabScheduler(LRScheduler):
     """A torch ``LRScheduler`` whose LR after ``k`` ``step()`` calls is ``schedule(k)``.
 
@@ -136,16 +149,7 @@ class LRLabScheduler(LRScheduler):
                 "schedule": self._schedule_config()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        who = type(self).__name__
-        saved, mine = state_dict.get("schedule"), self._schedule_config()
-        if saved != mine:
-            raise ValueError(f"{who}: the state was saved with schedule {saved!r}, but this "
-                             f"scheduler runs {mine!r}")
-        base = [float(b) for b in state_dict["base_lrs"]]
-        if len(base) != len(self.optimizer.param_groups):
-            raise ValueError(f"{who}: the state has {len(base)} param groups, the optimizer "
-                             f"has {len(self.optimizer.param_groups)}")
-        self.base_lrs = base
+        self.base_lrs = _checked_base_lrs(self, state_dict, "schedule", self._schedule_config())
         self._ratio = None
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict["_step_count"])
@@ -217,16 +221,8 @@ class PlateauScheduler(ReduceLROnPlateau):
                 "plateau": self.plateau.to_config(), "plateau_state": self.plateau.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        who = type(self).__name__
-        saved, mine = state_dict.get("plateau"), self.plateau.to_config()
-        if saved != mine:
-            raise ValueError(f"{who}: the state was saved with plateau {saved!r}, but this "
-                             f"scheduler runs {mine!r}")
-        base = [float(b) for b in state_dict["base_lrs"]]
-        if len(base) != len(self.optimizer.param_groups):
-            raise ValueError(f"{who}: the state has {len(base)} param groups, the optimizer "
-                             f"has {len(self.optimizer.param_groups)}")
-        self.base_lrs, self._ratio = base, _ratios(who, base)
+        base = _checked_base_lrs(self, state_dict, "plateau", self.plateau.to_config())
+        self.base_lrs, self._ratio = base, _ratios(type(self).__name__, base)
         self.plateau.load_state_dict(state_dict["plateau_state"])
         self.last_epoch = int(state_dict["last_epoch"])
         self._apply()
