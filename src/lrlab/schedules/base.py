@@ -149,7 +149,8 @@ def _as_step(step: Any) -> int:
     return step
 
 
-def _resolve(value: Any, n: int, low: int) -> Any:
+def resolve_length(value: Any, n: int, low: int = 1) -> Any:
+    """A relative length like '30%' as steps of an ``n``-step span (at least ``low``)."""
     frac = P.percent(value) if isinstance(value, str) else None
     if frac is None:
         return value
@@ -245,12 +246,12 @@ class Schedule:
                 continue
             v = getattr(self, fname)
             if isinstance(v, tuple):
-                nv = tuple(_resolve(x, n, kind.low) for x in v)
+                nv = tuple(resolve_length(x, n, kind.low) for x in v)
                 if any(b <= a for a, b in zip(nv, nv[1:])):
                     raise ValueError(f"{self.name}: {fname} {list(v)} collapse to {list(nv)} "
                                      f"when bound to {n} steps; use a longer run")
             else:
-                nv = _resolve(v, n, kind.low)
+                nv = resolve_length(v, n, kind.low)
             if nv is not v:
                 changes[fname] = nv
         own = dataclasses.replace(self, **changes) if changes else self

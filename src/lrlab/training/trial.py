@@ -1,0 +1,156 @@
+"""A trial: one schedule x one seed, with everything else that defines the run.
+
+``TrialConfig`` is plain data (JSON round trip), validated at construction. ``schedule_for``
+turns it into the concrete schedule of a run: a schedule named without parameters gets
+defaults relative to the run (``cosine`` anneals over the whole run from ``lr``,
+``one_cycle`` peaks at ``lr``, ``step`` decays x0.1 at 30 %, 60 %, 90 % ...), so every name
+of ``lrlab list`` works out of the box; given parameters override the defaults.
+
+    >>> cfg = TrialConfig(schedule="cosine", lr=0.1, epochs=10)
+    >>> s = schedule_for(cfg, total=10)
+    >>> s, round(s(5), 6)
+    (cosine(base_lr=0.1, total_steps=10), 0.05)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import schedules
+from ..control import EarlyStopping, Plateau
+from ..schedules import params as P
+from ..schedules.base import resolve_length
+from .optim import OPTIMIZERS
+
+PLATEAU = "plateau"  # the metric-driven schedule (ReduceOnPlateau), stepped once per epoch
+_W = "trial"
+
+
+def _decay_095(k: int) -> float:
+    """0.95 ** k: the write-ups' LambdaDecay."""
+    return 0.95 ** k
+
+
+def _factor_095(k: int) -> float:
+    return 0.95
+
+
+def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
+    """Parameters that make schedule ``name`` sensible for a run of ``total`` steps from ``lr``."""
+    frac = lambda f: max(1, round(f * total))  # noqa: E731
+    cosine = {"name": "cosine", "base_lr": lr, "total_steps": "100%"}
+    table: dict[str, dict[str, Any]] = {
+        "constant": {"base_lr": lr},
+        "step": {"base_lr": lr, "step_size": frac(0.3), "gamma": 0.1},
+        "multistep": {"base_lr": lr, "milestones": sorted({frac(0.5), frac(0.75)}), "gamma": 0.1},
+        "piecewise": {"milestones": sorted({frac(0.5), frac(0.75)}), "values": [lr, lr / 10, lr / 100]},
+        "exponential": {"base_lr": lr, "gamma": 0.01, "step_size": total},       # lr/100 at the end
+        "natural_exp": {"base_lr": lr, "gamma": math.log(100), "step_size": total},
+        "inverse_time": {"base_lr": lr, "gamma": 99.0, "step_size": total},
+        "polynomial": {"base_lr": lr, "total_steps": total, "power": 2.0},
+        "linear": {"base_lr": lr, "total_steps": total},
+        "cosine": {"base_lr": lr, "total_steps": total},
+        "cosine_restarts": {"base_lr": lr, "step_size": frac(0.25)},
+        "multiplicative": {"base_lr": lr, "fn": _factor_095},
+        "lambda": {"base_lr": lr, "fn": _decay_095},
+        "noam": {"d_model": 1.0, "warmup_steps": frac(0.05), "base_lr": lr * math.sqrt(frac(0.05))},
+        "inverse_sqrt": {"base_lr": lr, "warmup_steps": frac(0.05)},
+        "cyclic": {"base_lr": lr / 10, "max_lr": lr, "step_size": frac(0.125)},
+        "one_cycle": {"max_lr": lr, "total_steps": max(2, total)},
+        "warmup": {"schedule": cosine, "warmup_steps": frac(0.05)},
+        "wsd": {"base_lr": lr, "total_steps": total, "warmup_steps": frac(0.05), "decay_steps": frac(0.2)},
+        "join": {"schedules": [{"name": "constant", "base_lr": lr}, cosine], "milestones": [frac(0.5)]},
+        "chain": {"schedules": [cosine, {"name": "cyclic", "base_lr": 0.5, "max_lr": 1.0,
+                                         "step_size": frac(0.125)}]},
+    }
+    return table[schedules.lookup(name).name]
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines one trial; ``lr`` is the reference LR of the schedule.
+
+    ``interval`` says what a schedule step is (an ``epoch`` or an optimizer ``step``);
+    ``warmup`` (steps of that interval, or ``'5%'``) wraps the schedule in a linear warmup;
+    ``early_stop`` holds ``EarlyStopping`` arguments plus ``monitor`` (``val_loss`` or ``val_acc``).
+    """
+
+    schedule: str = "cosine"
+    params: dict = field(default_factory=dict)
+    optimizer: str = "momentum"
+    lr: float = 0.05
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 20
+    interval: str = "epoch"
+    warmup: int | str | None = None
+    early_stop: dict | None = None
+    seed: int = 0
+    name: str = ""
+
+    def __post_init__(self):
+        if self.schedule != PLATEAU:
+            schedules.lookup(self.schedule)  # unknown name: ValueError with suggestions
+        P.mapping()(_W, "params", self.params)
+        P.choice(*OPTIMIZERS)(_W, "optimizer", self.optimizer)
+        P.real(0.0)(_W, "lr", self.lr)
+        P.real(0.0, strict=False)(_W, "weight_decay", self.weight_decay)
+        P.integer(1)(_W, "batch_size", self.batch_size)
+        P.integer(1)(_W, "epochs", self.epochs)
+        P.choice("epoch", "step")(_W, "interval", self.interval)
+        P.steps(optional=True)(_W, "warmup", self.warmup)
+        P.integer(0)(_W, "seed", self.seed)
+        if self.schedule == PLATEAU and (self.interval != "epoch" or self.warmup is not None):
+            raise ValueError("trial: plateau follows the validation metric once per epoch; "
+                             "it takes no --interval step and no --warmup")
+        if self.early_stop is not None:
+            self.stopper()  # validate its arguments now
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.schedule}-seed{self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
+        return cls(**d)
+
+    @property
+    def monitor(self) -> str:
+        return (self.early_stop or {}).get("monitor", "val_loss")
+
+    def stopper(self) -> EarlyStopping | None:
+        if self.early_stop is None:
+            return None
+        kw = dict(self.early_stop)
+        monitor = kw.pop("monitor", "val_loss")
+        P.choice("val_loss", "val_acc")("early_stop", "monitor", monitor)
+        kw.setdefault("mode", "min" if monitor == "val_loss" else "max")
+        try:
+            return EarlyStopping(**kw)
+        except TypeError as e:
+            raise ValueError(f"early_stop: {e}") from None
+
+    def plateau(self) -> Plateau:
+        try:
+            return Plateau(self.lr, **self.params)
+        except TypeError as e:
+            raise ValueError(f"plateau: {e}") from None
+
+
+def schedule_for(cfg: TrialConfig, total: int) -> schedules.Schedule:
+    """The concrete schedule of a trial whose run has ``total`` schedule steps."""
+    if cfg.schedule == PLATEAU:
+        raise ValueError("plateau is metric-driven: use TrialConfig.plateau()")
+    warm = resolve_length(cfg.warmup, total)
+    if warm is not None and warm >= total:
+        raise ValueError(f"trial: warmup ({cfg.warmup}) must be shorter than the run ({total} steps)")
+    span = total - (warm or 0)
+    params = {**run_defaults(cfg.schedule, cfg.lr, span), **cfg.params}
+    s = schedules.from_config({"name": cfg.schedule, **params}).bind(span)
+    if warm:
+        s = schedules.create("warmup", schedule=s, warmup_steps=warm)
+    return s
