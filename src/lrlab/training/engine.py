@@ -256,8 +256,9 @@ def _write_results(folder: Path, trial: _Trial) -> None:
     atomic_write(folder / "steps.csv", "".join(rows))
     atomic_write(folder / "epochs.jsonl", "".join(json.dumps(e) + "\n" for e in rec.epochs))
     _torch_save_atomic(trial.model.state_dict(), folder / "model.pt")
-    atomic_write(folder / "summary.json", json.dumps({**rec.summary(), "task": trial.task.spec,
-                                                      "config": rec.config}, indent=2))
+    atomic_write(folder / "summary.json", json.dumps(
+        {**rec.summary(), "task": trial.task.spec, "task_options": trial.task.options,
+         "config": rec.config}, indent=2))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
 
 
@@ -273,7 +274,8 @@ def train_trial(task: Task, cfg: TrialConfig, folder: str | Path | None = None, 
             raise ValueError(f"{folder} already holds a run; use --resume to continue it or "
                              f"choose another --out")
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "config.json", json.dumps({"task": task.spec, **cfg.to_dict()}, indent=2))
+        atomic_write(folder / "config.json", json.dumps(
+            {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
     trial = _Trial(task, cfg, folder)
     ckpt = folder / "checkpoint.pt" if folder is not None else None
     if resume and ckpt is not None and ckpt.exists():

@@ -18,6 +18,7 @@ Anything else: build a ``Task`` yourself from tensors and a model factory.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,8 @@ class Task:
     ``build_model()`` is called right after ``torch.manual_seed(seed)``, so one seed gives
     every trial the same initial weights. ``kind`` is ``classification`` (cross-entropy,
     metric accuracy; ``y`` holds class indices) or ``regression`` (MSE; no accuracy).
-    ``spec`` is how the task is named again (e.g. ``lrlab test`` reloads it from the run).
+    ``spec`` and ``options`` name the task again: ``load_task(spec, **options)`` rebuilds it
+    (``lrlab test`` reloads a run's task that way).
     """
 
     spec: str
@@ -58,6 +60,7 @@ class Task:
     kind: str = "classification"
     classes: tuple[str, ...] = ()
     info: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in ("classification", "regression"):
@@ -156,13 +159,15 @@ def load_task(spec: str, **options) -> Task:
     """A task from its spec string: ``digits``, ``imagefolder:PATH`` or ``csv:PATH``."""
     kind, _, arg = spec.partition(":")
     if kind == "digits" and not arg:
-        return digits(**options)
-    if kind == "imagefolder" and arg:
+        task = digits(**options)
+    elif kind == "imagefolder" and arg:
         from .imagefolder import imagefolder_task
 
-        return imagefolder_task(arg, **options)
-    if kind == "csv" and arg:
+        task = imagefolder_task(arg, **options)
+    elif kind == "csv" and arg:
         from .tabular import csv_task
 
-        return csv_task(arg, **options)
-    raise ValueError(f"unknown task {spec!r}; use digits, imagefolder:PATH or csv:PATH")
+        task = csv_task(arg, **options)
+    else:
+        raise ValueError(f"unknown task {spec!r}; use digits, imagefolder:PATH or csv:PATH")
+    return dataclasses.replace(task, options=dict(options))
