@@ -1,0 +1,180 @@
+"""The sequential engine on digits: fairness, divergence, early stopping, exact resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from lrlab import EarlyStopping, Plateau
+from lrlab.training.engine import batch_order, evaluate, train_population, train_trial
+from lrlab.training.tasks import Split, Task, load_task
+from lrlab.training.trial import TrialConfig, schedule_for
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("digits")
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    """A quarter of digits, for speed."""
+    cut = lambda s: Split(s.x[: len(s) // 4], s.y[: len(s) // 4])  # noqa: E731
+    return replace(digits, train=cut(digits.train), val=cut(digits.val))
+
+
+def _strip(rec):
+    """A record without wall-clock times."""
+    epochs = [{k: v for k, v in e.items() if k != "seconds"} for e in rec.epochs]
+    return rec.status, rec.lrs, rec.losses, epochs, rec.best_epoch, rec.test_loss, rec.test_acc
+
+
+def test_same_seed_same_init_and_batch_order_whatever_the_schedule(small):
+    a, b, c = (train_trial(small, TrialConfig(schedule=s, lr=0.1, epochs=1, seed=seed))
+               for s, seed in [("cosine", 0), ("step", 0), ("cosine", 1)])
+    assert a.losses[0] == b.losses[0]      # same weights, same first batch, LR not applied yet
+    assert a.losses[0] != c.losses[0]      # another seed: other weights and batches
+    assert torch.equal(batch_order(100, 0, 3), batch_order(100, 0, 3))
+    assert not torch.equal(batch_order(100, 0, 3), batch_order(100, 0, 4))
+
+
+def test_deterministic(small):
+    cfg = TrialConfig(schedule="one_cycle", lr=0.1, epochs=2, interval="step")
+    assert _strip(train_trial(small, cfg)) == _strip(train_trial(small, cfg))
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_the_lr_applied_at_every_step_is_the_schedule(small, monkeypatch, interval):
+    applied = []
+    step = torch.optim.SGD.step
+
+    def spy(self, *a, **k):
+        applied.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    cfg = TrialConfig(schedule="cosine", lr=0.1, epochs=3, interval=interval, warmup=1)
+    rec = train_trial(small, cfg)
+    per_epoch = math.ceil(len(small.train) / cfg.batch_size)
+    total = 3 if interval == "epoch" else 3 * per_epoch
+    s = schedule_for(cfg, total)
+    expect = [s(k // per_epoch if interval == "epoch" else k) for k in range(3 * per_epoch)]
+    assert applied == rec.lrs == expect
+
+
+def test_a_diverging_trial_is_marked_and_the_others_finish(small, tmp_path):
+    cfgs = [TrialConfig(schedule="constant", lr=1e4, optimizer="sgd", epochs=3, name="hot"),
+            TrialConfig(schedule="cosine", lr=0.1, epochs=3, name="ok")]
+    hot, ok = train_population(small, cfgs, tmp_path, quiet=True)
+    assert hot.status == "diverged" and hot.diverged_step is not None and hot.test_acc is None
+    assert len(hot.lrs) == hot.diverged_step + 1 and hot.losses[-1] is None
+    assert ok.status == "finished" and ok.test_acc > 0.25  # chance is 0.1
+    assert json.loads((tmp_path / "hot" / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_early_stopping_stops_at_the_right_epoch_and_restores_best(small, tmp_path):
+    cfg = TrialConfig(schedule="constant", lr=0.3, epochs=30,
+                      early_stop={"patience": 2, "min_delta": 0.01, "restore_best": True})
+    rec = train_trial(small, cfg, tmp_path / "t")
+    assert rec.status == "early-stopped" and len(rec.epochs) < 30
+    es = EarlyStopping(patience=2, min_delta=0.01)
+    stops = [es.step(e["val_loss"]) for e in rec.epochs]
+    assert stops.index(True) == len(rec.epochs) - 1 and rec.best_epoch == es.best_epoch
+    model = small.build_model()
+    model.load_state_dict(torch.load(tmp_path / "t" / "model.pt", weights_only=True))
+    val_loss, _ = evaluate(model, small, small.val)
+    assert val_loss == pytest.approx(rec.epochs[rec.best_epoch]["val_loss"], rel=1e-6)
+    assert rec.best_epoch < len(rec.epochs) - 1
+
+
+def test_plateau_trial_follows_the_validation_loss(small):
+    cfg = TrialConfig(schedule="plateau", lr=0.5, epochs=8, params={"patience": 0, "factor": 0.5})
+    rec = train_trial(small, cfg)
+    p = Plateau(0.5, patience=0, factor=0.5)
+    expect = [0.5] + [p.step(e["val_loss"]) for e in rec.epochs[:-1]]
+    assert [e["lr"] for e in rec.epochs] == expect
+
+
+def test_records_on_disk(small, tmp_path):
+    rec = train_trial(small, TrialConfig(schedule="cosine", epochs=2), tmp_path / "r", tensorboard=True)
+    folder = tmp_path / "r"
+    assert not (folder / "checkpoint.pt").exists()
+    lines = (folder / "steps.csv").read_text().splitlines()
+    assert lines[0] == "step,epoch,lr,loss" and len(lines) == 1 + len(rec.lrs)
+    assert float(lines[1].split(",")[2]) == rec.lrs[0]
+    assert [json.loads(x) for x in (folder / "epochs.jsonl").read_text().splitlines()] == rec.epochs
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["task"] == "digits" and cfg["schedule"] == "cosine"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(folder / "tb"))
+    ea.Reload()
+    assert [e.value for e in ea.Scalars("lr")] == pytest.approx(rec.lrs)
+    assert len(ea.Scalars("val/loss")) == 2
+    with pytest.raises(ValueError, match="already holds a run; use --resume"):
+        train_trial(small, TrialConfig(schedule="cosine", epochs=2), folder)
+    again = train_trial(small, TrialConfig(schedule="cosine", epochs=2), folder, resume=True)
+    assert _strip(again)[1:] == _strip(rec)[1:]
+
+
+def test_resume_refuses_a_different_configuration(small, tmp_path):
+    cfg = TrialConfig(schedule="cosine", epochs=3)
+    trial_dir = tmp_path / "x"
+    from lrlab.training.engine import _Trial
+
+    t = _Trial(small, cfg, trial_dir)
+    trial_dir.mkdir()
+    t.checkpoint()
+    with pytest.raises(ValueError, match="written by a different configuration"):
+        train_trial(small, replace(cfg, lr=0.1), trial_dir, resume=True)
+
+
+_CHILD = """
+import sys
+from lrlab.training.engine import train_trial
+from lrlab.training.tasks import load_task
+from lrlab.training.trial import TrialConfig
+train_trial(load_task("digits"), TrialConfig(schedule="cosine", epochs=4, lr=0.05,
+            early_stop={"patience": 10, "restore_best": True}), sys.argv[1])
+"""
+
+
+def test_sigkill_mid_epoch_then_resume_is_identical_to_an_uninterrupted_run(digits, tmp_path):
+    cfg = TrialConfig(schedule="cosine", epochs=4, lr=0.05, early_stop={"patience": 10, "restore_best": True})
+    whole = train_trial(digits, cfg, tmp_path / "whole")
+    killed = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(killed)])
+    ckpt = killed / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)  # into the next epoch
+    assert child.poll() is None, "the child finished before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (killed / "summary.json").exists()
+    resumed = train_trial(digits, cfg, killed, resume=True)
+    assert _strip(resumed) == _strip(whole)
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    b = torch.load(killed / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_regression_task_records_loss_only():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    sp = lambda a, b: Split(x[a:b], y[a:b])  # noqa: E731
+    task = Task("toy", sp(0, 120), sp(120, 160), sp(160, 200), lambda: torch.nn.Linear(3, 1), "regression")
+    rec = train_trial(task, TrialConfig(schedule="cosine", lr=0.05, epochs=5, batch_size=20))
+    assert rec.test_acc is None and rec.epochs[0]["val_acc"] is None
+    assert rec.test_loss < rec.epochs[0]["train_loss"]
