@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,8 +142,10 @@ def standardize(train: torch.Tensor, *others: torch.Tensor, dims: tuple[int, ...
     return [(t - mean) / std for t in (train, *others)]
 
 
+@functools.lru_cache(maxsize=4)
 def digits(split_seed: int = 0) -> Task:
-    """scikit-learn's digits as 1x8x8 images, standardised; a small CNN."""
+    """scikit-learn's digits as 1x8x8 images, standardised; a small CNN. Loaded once per
+    process and split (the tensors are shared by every trial; nothing writes to them)."""
     from sklearn.datasets import load_digits
 
     data = load_digits()
