@@ -1,0 +1,305 @@
+"""The LR range test (Leslie Smith, 2015; the fastai / torch-lr-finder "LR finder").
+
+Train a model for ``num_steps`` minibatches while the learning rate grows geometrically from
+``start_lr`` to ``end_lr``, record the training loss at every step, and read a good learning
+rate off the curve of loss against log LR. Nothing of the run is kept: a model you pass in gets
+its weights and train/eval mode back.
+
+The sweep, for step ``i = 0 .. N-1`` (``N = num_steps``)::
+
+    lr_i = start_lr * (end_lr / start_lr) ** (i / (N - 1))      # lr_0 = start_lr, lr_{N-1} = end_lr
+
+``loss_i`` is the loss of the batch of step ``i`` measured *before* the update with ``lr_i``
+(as in fastai and torch-lr-finder), so it reflects the updates made with ``lr_0 .. lr_{i-1}``.
+
+Smoothing (an exponential moving average with bias correction, fastai's form), with
+``beta = 1 - smooth`` so ``smooth`` is the weight of the newest loss (torch-lr-finder's
+``smooth_f``)::
+
+    avg_i      = beta * avg_{i-1} + (1 - beta) * loss_i,   avg_{-1} = 0
+    smoothed_i = avg_i / (1 - beta ** (i + 1))
+
+The bias correction makes ``smoothed_0 = loss_0`` (torch-lr-finder's EMA without correction
+starts there too, but weights the first loss too heavily for long afterwards). The test stops
+early, after recording step ``i``, when ``smoothed_i > diverge * min(smoothed_0..i-1)`` (while
+that minimum is > 0, as it is for cross-entropy and MSE) or ``loss_i`` is not finite.
+
+Suggestions, read off the smoothed curve after trimming ``N // 10`` steps at the start (noisy,
+nothing learnt yet) and ``max(1, N // 20)`` at the end (the divergence itself) -- proportional
+versions of torch-lr-finder's ``skip_start=10, skip_end=5`` at ``N = 100``:
+
+- ``steepest``: the LR where ``d smoothed / d log(lr)`` (``np.gradient``) is most negative
+  (torch-lr-finder's suggestion), looked for only up to the minimum of the smoothed loss:
+  beyond it training is unstable and a drop is a recovery from a spike, not learning (on
+  digits, seed 1, 1e-6..10, it moves the suggestion from 2.7, such a recovery, to 0.15);
+- ``valley``: fastai's "valley" idea: take the longest strictly decreasing subsequence of the
+  smoothed losses (the longest valley) and suggest the LR halfway along it (from its first to
+  its last element); ``None`` when that subsequence has fewer than 3 points;
+- ``suggested_lr = valley``, or ``steepest`` when there is no valley; ``None`` when neither
+  exists: the smoothed loss never falls within the window (its minimum is the window's first
+  point), or the run stopped so early that fewer than 3 finite points were recorded.
+
+    >>> lr_sweep(1e-3, 1e1, 5).tolist()
+    [0.001, 0.01, 0.1, 1.0, 10.0]
+    >>> smooth_losses([4.0, 2.0], smooth=0.5).tolist()    # (0.25*4 + 0.5*2) / 0.75
+    [4.0, 2.6666666666666665]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .optim import make_optimizer
+from .tasks import Task
+
+MIN_VALLEY_POINTS = 3
+
+
+# ---- pure helpers over numpy arrays --------------------------------------------------------
+def lr_sweep(start_lr: float, end_lr: float, num_steps: int) -> np.ndarray:
+    """``start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))`` for ``i = 0 .. num_steps-1``;
+    the first and last values are exactly ``start_lr`` and ``end_lr``."""
+    i = np.arange(num_steps, dtype=np.float64)
+    lrs = start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))
+    lrs[0], lrs[-1] = start_lr, end_lr
+    return lrs
+
+
+class _Smoother:
+    """Online bias-corrected EMA: ``avg = beta*avg + (1-beta)*x``, returns ``avg/(1-beta**n)``."""
+
+    def __init__(self, smooth: float):
+        self.beta, self.avg, self.n = 1.0 - smooth, 0.0, 0
+
+    def __call__(self, x: float) -> float:
+        self.n += 1
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * x
+        return self.avg / (1.0 - self.beta ** self.n)
+
+
+def smooth_losses(losses, smooth: float = 0.05) -> np.ndarray:
+    """Bias-corrected exponential moving average of ``losses`` (see the module docstring)."""
+    s = _Smoother(smooth)
+    return np.array([s(float(x)) for x in losses], dtype=np.float64)
+
+
+def steepest_index(smoothed, lrs) -> int | None:
+    """Index of the most negative ``np.gradient(smoothed, log(lrs))``; None for < 2 points.
+
+    >>> steepest_index([3.0, 2.9, 2.0, 1.95, 1.9], [1e-3, 1e-2, 1e-1, 1e0, 1e1])
+    1
+    """
+    y = np.asarray(smoothed, dtype=np.float64)
+    if len(y) < 2:
+        return None
+    return int(np.argmin(np.gradient(y, np.log(np.asarray(lrs, dtype=np.float64)))))
+
+
+def valley_index(smoothed) -> int | None:
+    """Halfway along the longest strictly decreasing subsequence (fastai's "valley" idea).
+
+    ``first + (last - first) // 2`` where ``first``/``last`` are the indices of the first and
+    last element of the longest decreasing subsequence (the earliest one on ties); None when
+    it has fewer than 3 points.
+
+    >>> valley_index([9.0, 5.0, 4.0, 3.0, 6.0, 2.0, 1.0, 7.0])   # 9 5 4 3 2 1: indices 0..6
+    3
+    >>> valley_index([1.0, 2.0, 3.0]) is None
+    True
+    """
+    y = np.asarray(smoothed, dtype=np.float64)
+    n = len(y)
+    length = np.ones(n, dtype=np.int64)   # length of the longest decreasing run ending at i
+    first = np.arange(n)                  # where that run starts
+    for i in range(1, n):
+        prev = np.flatnonzero(y[:i] > y[i])
+        if len(prev):
+            j = prev[np.argmax(length[prev])]   # earliest of the longest
+            length[i], first[i] = length[j] + 1, first[j]
+    if n == 0 or length.max() < MIN_VALLEY_POINTS:
+        return None
+    end = int(np.argmax(length))
+    return int(first[end] + (end - first[end]) // 2)
+
+
+def suggestion_window(n: int, num_steps: int) -> tuple[int, int]:
+    """The ``[lo, hi)`` slice of ``n`` recorded finite points the suggestions look at: skip
+    ``num_steps // 10`` at the start and ``max(1, num_steps // 20)`` at the end; when fewer than
+    3 points would remain, only the last point is dropped (``hi - lo`` may then be < 3)."""
+    lo, hi = num_steps // 10, n - max(1, num_steps // 20)
+    if hi - lo < MIN_VALLEY_POINTS:
+        lo, hi = 0, max(0, n - 1)
+    return lo, hi
+
+
+def suggest(lrs, smoothed, num_steps: int) -> tuple[float | None, float | None]:
+    """``(steepest, valley)`` learning rates from a recorded curve (non-finite tail dropped)."""
+    lrs, y = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(y))
+    n = int(bad[0]) if len(bad) else len(y)
+    lo, hi = suggestion_window(n, num_steps)
+    if hi - lo < 2:
+        return None, None
+    low = lo + int(np.argmin(y[lo:hi]))   # the steepest descent is on the way down to here
+    s = steepest_index(y[lo:low + 1], lrs[lo:low + 1])
+    v = valley_index(y[lo:hi])
+    return (float(lrs[lo + s]) if s is not None else None,
+            float(lrs[lo + v]) if v is not None else None)
+
+
+# ---- the result ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LRFinderResult:
+    """What the range test recorded: one entry per step run, and the suggestions."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    steepest: float | None
+    valley: float | None
+    suggested_lr: float | None
+    stopped_early: bool
+
+    def to_dict(self) -> dict:
+        """Plain, strict-JSON data: non-finite losses become ``None``."""
+        d = asdict(self)
+        for key in ("losses", "smoothed"):
+            d[key] = [x if math.isfinite(x) else None for x in d[key]]
+        return d
+
+    def plot(self, path) -> Path:
+        """Save smoothed loss (raw loss faint) against LR on a log axis, with both suggestions
+        marked, as an image at ``path`` (format from the suffix); returns the path."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 4.5))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        lrs = np.asarray(self.lrs)
+        ax.plot(lrs, self.losses, color="C0", alpha=0.25, lw=1, label="loss")
+        ax.plot(lrs, self.smoothed, color="C0", lw=2, label="smoothed loss")
+        sm = np.asarray(self.smoothed)
+        for name, lr, color in (("steepest", self.steepest, "C1"), ("valley", self.valley, "C2")):
+            if lr is not None:
+                k = int(np.argmin(np.abs(np.log(lrs) - math.log(lr))))
+                ax.axvline(lr, color=color, ls="--", lw=1)
+                ax.plot([lr], [sm[k]], "o", color=color, label=f"{name}: {lr:.2e}")
+        ax.set_xscale("log")
+        finite = sm[np.isfinite(sm)]
+        if len(finite):   # y from the lowest loss up to 2x the first: the divergence is cut off
+            raw = np.asarray(self.losses)
+            lo = min(finite.min(), raw[np.isfinite(raw)].min(initial=finite.min()))
+            hi = min(finite.max(), 2 * finite[0]) if finite[0] > 0 else finite.max()
+            pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
+            ax.set_ylim(lo - pad, max(hi, lo) + pad)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        sug = f"{self.suggested_lr:.2e}" if self.suggested_lr is not None else "none"
+        ax.set_title(f"LR range test: suggested lr {sug}"
+                     + (" (stopped early)" if self.stopped_early else ""))
+        ax.legend(loc="best")
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        return Path(path)
+
+
+# ---- the test ------------------------------------------------------------------------------
+def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge) -> None:
+    def bad(name, value, rule):
+        raise ValueError(f"find_lr: {name} must be {rule}, got {value!r}")
+
+    if not (isinstance(start_lr, (int, float)) and math.isfinite(start_lr) and start_lr > 0):
+        bad("start_lr", start_lr, "a finite number > 0")
+    if not (isinstance(end_lr, (int, float)) and math.isfinite(end_lr) and end_lr > start_lr):
+        bad("end_lr", end_lr, f"a finite number > start_lr ({start_lr})")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 5:
+        bad("num_steps", num_steps, "an integer >= 5")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        bad("batch_size", batch_size, "an integer >= 1")
+    if not (isinstance(smooth, (int, float)) and 0 < smooth <= 1):
+        bad("smooth", smooth, "in (0, 1]")
+    if not (isinstance(diverge, (int, float)) and diverge > 1):
+        bad("diverge", diverge, "> 1")
+
+
+def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float = 1e-7,
+            end_lr: float = 10.0, num_steps: int = 100, batch_size: int = 64,
+            optimizer: str = "momentum", weight_decay: float = 0.0, smooth: float = 0.05,
+            diverge: float = 4.0, seed: int = 0) -> LRFinderResult:
+    """Run the LR range test on ``task.train`` (see the module docstring for the formulas).
+
+    ``model=None`` builds ``task.build_model()`` after ``torch.manual_seed(seed)`` (the weights
+    every trial of that seed starts from). A given model is trained in place and then gets its
+    weights (a deep copy of its ``state_dict``) and every submodule's train/eval mode back,
+    even if the test raises. Batches: a ``torch.Generator`` seeded with ``seed`` shuffles the
+    training set, consecutive ``batch_size`` slices are used (a short tail is dropped) and it
+    reshuffles when exhausted. The global torch RNG is seeded with ``seed`` inside
+    ``torch.random.fork_rng``, so dropout-like randomness is reproducible and the caller's RNG
+    state is untouched. Same arguments (and same device) -> identical ``lrs`` and ``losses``.
+    """
+    _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge)
+    lrs = lr_sweep(float(start_lr), float(end_lr), num_steps)
+    device = next(iter(model.parameters())).device if model is not None else torch.device("cpu")
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        if model is None:
+            model = task.build_model()
+            saved_state, saved_modes = None, None
+        else:
+            saved_state = copy.deepcopy(model.state_dict())
+            saved_modes = [(m, m.training) for m in model.modules()]
+        try:
+            losses, smoothed, stopped = _sweep(task, model, lrs, batch_size, optimizer,
+                                               weight_decay, smooth, diverge, seed)
+        finally:
+            if saved_state is not None:
+                model.load_state_dict(saved_state)
+                for m, mode in saved_modes:
+                    m.training = mode
+    done = lrs[: len(losses)]
+    steepest, valley = suggest(done, smoothed, num_steps)
+    return LRFinderResult([float(x) for x in done], losses, smoothed, steepest, valley,
+                          valley if valley is not None else steepest, stopped)
+
+
+def _sweep(task, model, lrs, batch_size, optimizer, weight_decay, smooth, diverge, seed):
+    device = next(iter(model.parameters())).device
+    x_all, y_all = task.train.x, task.train.y
+    n = len(x_all)
+    bs = min(batch_size, n)
+    gen = torch.Generator().manual_seed(seed)
+    perm, pos = torch.randperm(n, generator=gen), 0
+    opt = make_optimizer(optimizer, model.parameters(), lr=float(lrs[0]), weight_decay=weight_decay)
+    model.train()
+    smoother, best = _Smoother(smooth), math.inf
+    losses: list[float] = []
+    smoothed: list[float] = []
+    for lr in lrs:
+        if pos + bs > n:
+            perm, pos = torch.randperm(n, generator=gen), 0
+        idx = perm[pos: pos + bs]
+        pos += bs
+        x, y = x_all[idx].to(device), y_all[idx].to(device)
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        loss = task.loss(model(x), y)
+        value = float(loss.item())
+        s = smoother(value)
+        losses.append(value)
+        smoothed.append(s)
+        if not (math.isfinite(value) and math.isfinite(s)) or (best > 0 and s > diverge * best):
+            return losses, smoothed, True
+        best = min(best, s)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return losses, smoothed, False
