@@ -176,3 +176,18 @@ def test_regression_task_records_loss_only():
     rec = train_trial(task, TrialConfig(schedule="cosine", lr=0.05, epochs=5, batch_size=20))
     assert rec.test_acc is None and rec.epochs[0]["val_acc"] is None
     assert rec.test_loss < rec.epochs[0]["train_loss"]
+
+
+def test_every_trial_is_checked_before_any_trains(small, tmp_path):
+    cfgs = [TrialConfig(schedule="cosine", epochs=1, name="a"),
+            TrialConfig(schedule="cosine", epochs=2, warmup=5, name="b")]  # warmup > run
+    with pytest.raises(ValueError, match=r"warmup \(5\) must be shorter than the run \(2 steps\)"):
+        train_population(small, cfgs, tmp_path, quiet=True)
+    assert not (tmp_path / "a").exists()
+
+
+def test_resume_of_a_finished_trial_checks_its_configuration(small, tmp_path):
+    cfg = TrialConfig(schedule="cosine", epochs=1)
+    train_trial(small, cfg, tmp_path / "f")
+    with pytest.raises(ValueError, match="finished run in .* was made with a different configuration"):
+        train_trial(small, replace(cfg, epochs=2), tmp_path / "f", resume=True)

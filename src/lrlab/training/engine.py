@@ -262,28 +262,45 @@ def _write_results(folder: Path, trial: _Trial) -> None:
     (folder / "checkpoint.pt").unlink(missing_ok=True)
 
 
+def check_trial(task: Task, cfg: TrialConfig, folder: Path | None, resume: bool) -> bool:
+    """Raise now if the trial cannot start; True when ``folder`` already holds it finished."""
+    if cfg.schedule == PLATEAU:
+        cfg.plateau()
+    else:
+        schedule_for(cfg, cfg.epochs * (math.ceil(len(task.train) / cfg.batch_size)
+                                        if cfg.interval == "step" else 1))
+    if folder is None:
+        return False
+    done, ckpt = folder / "summary.json", folder / "checkpoint.pt"
+    if not resume and (done.exists() or ckpt.exists()):
+        raise ValueError(f"{folder} already holds a run; use --resume to continue it or "
+                         f"choose another --out")
+    if resume and done.exists():
+        if json.loads(done.read_text())["config"] != cfg.to_dict():
+            raise ValueError(f"{cfg.name}: the finished run in {folder} was made with a different "
+                             f"configuration; use another --out or drop --resume")
+        return True
+    return False
+
+
 def train_trial(task: Task, cfg: TrialConfig, folder: str | Path | None = None, *,
                 resume: bool = False, tensorboard: bool = False, progress=None) -> TrialRecord:
     """Train one trial; with ``folder``, write its records there (and resume from it)."""
     folder = Path(folder) if folder is not None else None
+    if tensorboard and folder is None:
+        raise ValueError("tensorboard needs a run folder")
+    if check_trial(task, cfg, folder, resume):
+        return _load_record(folder)
+    trial = _Trial(task, cfg, folder)
     if folder is not None:
-        done = folder / "summary.json"
-        if resume and done.exists():
-            return _load_record(folder)
-        if not resume and (done.exists() or (folder / "checkpoint.pt").exists()):
-            raise ValueError(f"{folder} already holds a run; use --resume to continue it or "
-                             f"choose another --out")
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "config.json", json.dumps(
             {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
-    trial = _Trial(task, cfg, folder)
-    ckpt = folder / "checkpoint.pt" if folder is not None else None
-    if resume and ckpt is not None and ckpt.exists():
-        trial.load(torch.load(ckpt, weights_only=True))
+        ckpt = folder / "checkpoint.pt"
+        if resume and ckpt.exists():
+            trial.load(torch.load(ckpt, weights_only=True))
     writer = None
     if tensorboard:
-        if folder is None:
-            raise ValueError("tensorboard needs a run folder")
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(folder / "tb"), purge_step=trial.step)
@@ -325,12 +342,14 @@ def train_population(task: Task, configs: Sequence[TrialConfig], out: str | Path
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"trial names must be unique, got {', '.join(dupes)} more than once")
+    folders = [Path(out) / c.name if out is not None else None for c in configs]
+    for cfg, folder in zip(configs, folders):  # every trial can start, before any trains
+        check_trial(task, cfg, folder, resume)
     from .progress import TrainingProgress
 
     records = []
     with (nullcontext() if quiet else TrainingProgress(configs)) as bar:
-        for cfg in configs:
-            folder = Path(out) / cfg.name if out is not None else None
+        for cfg, folder in zip(configs, folders):
             records.append(train_trial(task, cfg, folder, resume=resume, tensorboard=tensorboard,
                                        progress=None if bar is None else bar.update))
     return records

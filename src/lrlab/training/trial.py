@@ -46,7 +46,8 @@ def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
         "constant": {"base_lr": lr},
         "step": {"base_lr": lr, "step_size": frac(0.3), "gamma": 0.1},
         "multistep": {"base_lr": lr, "milestones": sorted({frac(0.5), frac(0.75)}), "gamma": 0.1},
-        "piecewise": {"milestones": sorted({frac(0.5), frac(0.75)}), "values": [lr, lr / 10, lr / 100]},
+        "piecewise": {"milestones": sorted({frac(0.5), frac(0.75)}),
+                      "values": [lr, lr / 10, lr / 100][:len({frac(0.5), frac(0.75)}) + 1]},
         "exponential": {"base_lr": lr, "gamma": 0.01, "step_size": total},       # lr/100 at the end
         "natural_exp": {"base_lr": lr, "gamma": math.log(100), "step_size": total},
         "inverse_time": {"base_lr": lr, "gamma": 99.0, "step_size": total},
@@ -59,9 +60,11 @@ def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
         "noam": {"d_model": 1.0, "warmup_steps": frac(0.05), "base_lr": lr * math.sqrt(frac(0.05))},
         "inverse_sqrt": {"base_lr": lr, "warmup_steps": frac(0.05)},
         "cyclic": {"base_lr": lr / 10, "max_lr": lr, "step_size": frac(0.125)},
-        "one_cycle": {"max_lr": lr, "total_steps": max(2, total)},
+        "one_cycle": {"max_lr": lr, "total_steps": max(2, total),
+                      "pct_start": max(0.3, 1.5 / max(2, total))},  # >= 1 step of warmup
         "warmup": {"schedule": cosine, "warmup_steps": frac(0.05)},
-        "wsd": {"base_lr": lr, "total_steps": total, "warmup_steps": frac(0.05), "decay_steps": frac(0.2)},
+        "wsd": {"base_lr": lr, "total_steps": total, "warmup_steps": round(0.05 * total),
+                "decay_steps": frac(0.2)},
         "join": {"schedules": [{"name": "constant", "base_lr": lr}, cosine], "milestones": [frac(0.5)]},
         "chain": {"schedules": [cosine, {"name": "cyclic", "base_lr": 0.5, "max_lr": 1.0,
                                          "step_size": frac(0.125)}]},

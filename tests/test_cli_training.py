@@ -1,0 +1,261 @@
+"""``lrlab train`` / ``lrlab test`` / ``lrlab find-lr``: results, run folders, one-line errors.
+
+Kept fast: digits runs are 1-2 epochs; the every-schedule runs use a tiny CSV table.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import lrlab
+from lrlab.cli import cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+KEYS = {"test_acc", "test_loss", "best_epoch", "status", "seconds", "name", "out"}
+ALL_SCHEDULES = [*lrlab.names(), "plateau"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def run_json(*args):
+    r = run(*args)
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    assert len(r.stdout.splitlines()) == 1
+    return json.loads(r.stdout)
+
+
+def assert_one_line_error(r, expected):
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("lrlab: error: "), r.stderr
+    assert expected in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """One finished 2-epoch cosine run on digits: (run folder, train's JSON)."""
+    out = tmp_path_factory.mktemp("digits")
+    result = run_json("train", "--task", "digits", "--schedule", "cosine", "--epochs", 2,
+                      "--out", out, "--quiet", "--json")
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    """A tiny two-class CSV: trials on it take a fraction of a second."""
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
+            for i in range(80)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+# ---- train ----------------------------------------------------------------------------------
+def test_train_json_and_run_folder(digits_run):
+    out, result = digits_run
+    assert set(result) == KEYS
+    assert result["status"] == "finished" and result["name"] == "cosine-seed0"
+    assert 0.0 < result["test_acc"] <= 1.0 and result["test_loss"] > 0
+    assert result["best_epoch"] in (0, 1) and result["seconds"] > 0
+    folder = out / "cosine-seed0"
+    assert result["out"] == str(folder)
+    for f in ("config.json", "epochs.jsonl", "steps.csv", "summary.json", "model.pt"):
+        assert (folder / f).is_file(), f
+    assert not (folder / "checkpoint.pt").exists()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["task"] == "digits" and config["schedule"] == "cosine" and config["epochs"] == 2
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {k: summary[k] for k in KEYS - {"out"}} == {k: result[k] for k in KEYS - {"out"}}
+
+
+def test_resume_of_a_finished_run_reports_it_without_training(digits_run):
+    out, result = digits_run
+    model = out / "cosine-seed0" / "model.pt"
+    before = model.stat().st_mtime_ns
+    again = run_json("train", "--schedule", "cosine", "--epochs", 2, "--out", out,
+                     "--resume", "--quiet", "--json")
+    assert again == result
+    assert model.stat().st_mtime_ns == before
+
+
+def test_existing_run_without_resume_is_an_error(digits_run):
+    out, _ = digits_run
+    r = run("train", "--schedule", "cosine", "--epochs", 2, "--out", out, "--quiet")
+    assert_one_line_error(r, "already holds a run; use --resume")
+
+
+def test_population_with_scoped_params(tmp_path):
+    r = run("train", "--schedule", "cosine", "--schedule", "step", "--seed", "0,1",
+            "-p", "step.gamma=0.5", "--epochs", 1, "--batch-size", 256, "--out", tmp_path, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert "step-seed1" in r.stderr  # the progress bar goes to stderr, the JSON alone to stdout
+    result = json.loads(r.stdout)
+    names = ["cosine-seed0", "cosine-seed1", "step-seed0", "step-seed1"]
+    assert set(result) == {"trials"} and [t["name"] for t in result["trials"]] == names
+    assert all(set(t) == KEYS and t["status"] == "finished" for t in result["trials"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    for name in names:
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["params"] == ({"gamma": 0.5} if name.startswith("step") else {})
+        assert config["seed"] == int(name[-1])
+    tested = run_json("test", tmp_path, "--json")
+    assert tested == result
+
+
+def test_every_schedule_trains_out_of_the_box(table, tmp_path):
+    """Every name of `lrlab list` trains without parameters: one population, one epoch of 4
+    optimizer steps (--interval step, which plateau does not take: it is tested below)."""
+    schedules = [a for n in lrlab.names() for a in ("--schedule", n)]
+    result = run_json("train", "--task", f"csv:{table}", *schedules, "--interval", "step",
+                      "--epochs", 1, "--batch-size", 16, "--out", tmp_path, "--quiet", "--json")
+    trials = result["trials"]
+    assert [t["name"] for t in trials] == [f"{n}-seed0" for n in lrlab.names()]
+    assert all(t["status"] == "finished" and t["test_acc"] is not None for t in trials), trials
+
+
+@pytest.mark.parametrize("name", ALL_SCHEDULES)
+def test_every_schedule_trains_one_epoch(table, name):
+    from lrlab.training.engine import train_trial
+    from lrlab.training.tasks import load_task
+    from lrlab.training.trial import TrialConfig
+
+    rec = train_trial(load_task(f"csv:{table}"), TrialConfig(schedule=name, epochs=1, batch_size=32))
+    assert rec.status == "finished" and len(rec.epochs) == 1
+
+
+def test_train_options_reach_the_trial(table, tmp_path):
+    r = run("train", "--task", f"csv:{table}", "--label", "label", "--schedule", "linear",
+            "--early-stop", "patience=1,min_delta=0.001,monitor=val_acc,restore_best=false",
+            "--warmup", "10%", "--interval", "step", "--optimizer", "adamw", "--lr", "0.01",
+            "--weight-decay", "0.01", "--epochs", 3, "--batch-size", 16, "--seed", 2,
+            "--out", tmp_path, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("linear-seed2 ") and "test acc " in r.stdout
+    config = json.loads((tmp_path / "linear-seed2" / "config.json").read_text())
+    assert config["early_stop"] == {"patience": 1, "min_delta": 0.001, "monitor": "val_acc",
+                                    "restore_best": False}
+    assert (config["warmup"], config["interval"], config["optimizer"], config["lr"],
+            config["weight_decay"], config["seed"]) == ("10%", "step", "adamw", 0.01, 0.01, 2)
+
+
+def test_imagefolder_task_options(tmp_path, monkeypatch):
+    PIL = pytest.importorskip("PIL.Image")
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "images"
+    for c, colour in [("bee", "yellow"), ("wasp", "black")]:
+        (root / c).mkdir(parents=True)
+        for i in range(10):
+            PIL.new("RGB", (12, 10), colour).save(root / c / f"{i}.png")
+    options = ["--image-size", 6, "--split-seed", 3]
+    result = run_json("train", "--task", f"imagefolder:{root}", *options, "--schedule", "cosine",
+                      "--epochs", 1, "--out", tmp_path / "run", "--quiet", "--json")
+    assert result["status"] == "finished"
+    assert list((tmp_path / "cache").glob("imagefolder-images-6-*.npz"))
+    # the engine stores only the task spec, so the options are given to `test` again
+    assert run_json("test", tmp_path / "run", *options, "--json") == result
+
+
+# ---- test -----------------------------------------------------------------------------------
+def test_test_reproduces_train(digits_run):
+    out, result = digits_run
+    assert run_json("test", out, "--json") == result
+    assert run_json("test", out / "cosine-seed0", "--json") == result
+    r = run("test", out)
+    assert r.exit_code == 0
+    assert r.stdout.startswith("cosine-seed0  finished ") and f"{result['test_acc']:.4f}" in r.stdout
+
+
+def test_test_refuses_unfinished_trials(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "config.json").write_text(json.dumps({"task": "digits", "schedule": "cosine"}))
+    assert_one_line_error(run("test", tmp_path), "has not finished")
+
+
+# ---- find-lr --------------------------------------------------------------------------------
+def test_find_lr_json_and_plot(tmp_path):
+    png = tmp_path / "lr.png"
+    result = run_json("find-lr", "--task", "digits", "--steps", 20, "--start-lr", 1e-4,
+                      "--json", "--quiet", "-o", png)
+    assert set(result) == {"suggested_lr", "steepest", "valley", "stopped_early"}
+    assert result["suggested_lr"] > 0 and isinstance(result["stopped_early"], bool)
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_find_lr_human_output():
+    r = run("find-lr", "--steps", 8, "--start-lr", 1e-3, "--end-lr", 1, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("suggested lr ") and "steepest" in r.stdout
+
+
+# ---- errors ---------------------------------------------------------------------------------
+T = ["train", "--out", "run", "--quiet"]  # errors inside the engine come after the progress bar
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([*T, "--schedule", "cosinus"], "unknown schedule 'cosinus'"),
+    ([*T, "--schedule", "cosine", "--early-stop", "patience"], "expected KEY=VALUE"),
+    ([*T, "--schedule", "cosine", "--early-stop", "patience=2,,"], "expected KEY=VALUE"),
+    ([*T, "--schedule", "cosine", "--early-stop", "bogus=1"], "bogus"),
+    ([*T, "--schedule", "cosine", "--early-stop", "monitor=acc"], "monitor"),
+    ([*T, "--schedule", "cosine", "--interval", "batch"], "'--interval'"),
+    ([*T, "--schedule", "cosine", "--epochs", 0], "epochs must be"),
+    ([*T, "--schedule", "cosine", "--epochs", 2, "--warmup", 2], "warmup (2) must be shorter"),
+    ([*T, "--schedule", "cosine", "--warmup", "x"], "warmup"),
+    ([*T, "--schedule", "cosine", "--seed", "a"], "'--seed'"),
+    ([*T, "--schedule", "cosine", "--seed", "0,-1"], "'--seed'"),
+    ([*T, "--schedule", "cosine", "--seed", "0,0"], "more than once"),
+    ([*T, "--schedule", "cosine", "--optimizer", "adam"], "optimizer"),
+    ([*T, "--schedule", "cosine", "--lr", 0], "lr"),
+    ([*T, "--schedule", "cosine", "-p", "linear.gamma=1"], "no curve named 'linear'"),
+    ([*T, "--schedule", "cosine", "--schedule", "step", "-p", "nope=1"], "'nope'"),
+    ([*T, "--schedule", "lambda", "-p", "fn=abs"], "Python-API only"),
+    ([*T, "--schedule", "plateau", "--interval", "step"], "plateau"),
+    ([*T, "--schedule", "cosine", "--task", "mnist"], "unknown task 'mnist'"),
+    ([*T, "--schedule", "cosine", "--task", "csv:/no/such.csv"], "does not exist"),
+    ([*T, "--schedule", "cosine", "--label", "y"], "--label applies to csv:PATH tasks only"),
+    ([*T, "--schedule", "cosine", "--image-size", 8], "--image-size applies to imagefolder"),
+    (["train", "--schedule", "cosine"], "Missing option '--out'"),
+    (["train", "--out", "run"], "Missing option '--schedule'"),
+    (["test", "."], "is not a run"),
+    (["test", "no/such/dir"], "is not a run"),
+    (["find-lr", "--steps", 3], "'--steps'"),
+    (["find-lr", "--start-lr", 1, "--end-lr", 0.1, "--quiet"], "end_lr"),
+    (["find-lr", "--task", "nope", "--quiet"], "unknown task"),
+    (["find-lr", "--steps", 5, "--optimizer", "adam", "--quiet"], "optimizer"),
+])
+def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run(*args), expected)
+    assert not list(tmp_path.glob("run/*/model.pt"))
+
+
+def test_help():
+    for cmd in ("train", "test", "find-lr"):
+        r = run(cmd, "--help")
+        assert r.exit_code == 0 and "Usage: " in r.stdout and r.stderr == ""
+
+
+# ---- the real console script ----------------------------------------------------------------
+def test_console_script_train_subprocess(table, tmp_path):
+    script = Path(sys.executable).with_name("lrlab")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "lrlab"]
+    p = subprocess.run(cmd + ["train", "--quiet", "--json", "--task", f"csv:{table}", "--schedule",
+                              "cosine", "--epochs", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    result = json.loads(p.stdout)
+    assert result["status"] == "finished" and result["out"] == str(tmp_path / "cosine-seed0")
+
+
+def test_importing_the_cli_does_not_import_torch():
+    code = "import sys, lrlab.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env={**os.environ}).returncode == 0
