@@ -457,8 +457,9 @@ _optimizer_options = [
               help="Reference LR: what the schedule defaults start from / peak at.")
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--interval", type=click.Choice(["epoch", "step"]), default="epoch", show_default=True,
-              help="What one schedule step is.")
+@click.option("--interval", type=click.Choice(["epoch", "step"]), default=None,
+              help="What one schedule step is  [default: step for one_cycle and cyclic, "
+                   "else epoch]")
 @click.option("--warmup", default=None, callback=lambda c, p, v: None if v is None else parse_value(v),
               metavar="N|P%", help="Linear warmup: N schedule steps or a percentage of the run.")
 @click.option("--early-stop", default=None, callback=_early_stop, metavar="K=V,...",

@@ -57,3 +57,11 @@ def test_config_round_trip_and_names():
 def test_plateau_params():
     p = TrialConfig(schedule=PLATEAU, lr=0.1, params={"patience": 2, "factor": 0.5}).plateau()
     assert p.lr == 0.1 and p.patience == 2 and p.factor == 0.5
+
+
+def test_one_cycle_and_cyclic_step_every_update_by_default():
+    assert TrialConfig(schedule="one_cycle").interval == "step"
+    assert TrialConfig(schedule="clr").interval == "step"
+    assert TrialConfig(schedule="cosine").interval == "epoch"
+    assert TrialConfig(schedule="plateau").interval == "epoch"
+    assert TrialConfig(schedule="one_cycle", interval="epoch").interval == "epoch"

@@ -26,6 +26,7 @@ from ..schedules.base import resolve_length
 from .optim import OPTIMIZERS
 
 PLATEAU = "plateau"  # the metric-driven schedule (ReduceOnPlateau), stepped once per epoch
+PER_STEP = ("one_cycle", "cyclic")  # schedules that update every optimizer step by default
 _W = "trial"
 
 
@@ -76,7 +77,8 @@ def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
 class TrialConfig:
     """Everything that defines one trial; ``lr`` is the reference LR of the schedule.
 
-    ``interval`` says what a schedule step is (an ``epoch`` or an optimizer ``step``);
+    ``interval`` says what a schedule step is (an ``epoch`` or an optimizer ``step``; by
+    default ``step`` for ``one_cycle`` and ``cyclic``, which are per-step schedules, else ``epoch``);
     ``warmup`` (steps of that interval, or ``'5%'``) wraps the schedule in a linear warmup;
     ``early_stop`` holds ``EarlyStopping`` arguments plus ``monitor`` (``val_loss`` or ``val_acc``).
     """
@@ -88,7 +90,7 @@ class TrialConfig:
     weight_decay: float = 0.0
     batch_size: int = 64
     epochs: int = 20
-    interval: str = "epoch"
+    interval: str | None = None
     warmup: int | str | None = None
     early_stop: dict | None = None
     seed: int = 0
@@ -103,6 +105,9 @@ class TrialConfig:
         P.real(0.0, strict=False)(_W, "weight_decay", self.weight_decay)
         P.integer(1)(_W, "batch_size", self.batch_size)
         P.integer(1)(_W, "epochs", self.epochs)
+        if self.interval is None:
+            per_step = self.schedule != PLATEAU and schedules.lookup(self.schedule).name in PER_STEP
+            object.__setattr__(self, "interval", "step" if per_step else "epoch")
         P.choice("epoch", "step")(_W, "interval", self.interval)
         P.steps(optional=True)(_W, "warmup", self.warmup)
         P.integer(0)(_W, "seed", self.seed)
