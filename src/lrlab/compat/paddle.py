@@ -36,19 +36,15 @@ from .base import PADDLE, FromPaddle, builder
 # ---- argument rules, named after the Paddle class ------------------------------------------
 
 
-def _fail(where, param, rule, value, exc=ValueError):
-    raise exc(f"{where}: {param} must be {rule}, got {value!r}")
-
-
 def _int(low: int = 1) -> P.Kind:
     """A Python int >= low (Paddle checks ``isinstance(x, int)`` for step counts)."""
     rule = f"an int >= {low}"
 
     def check(where, param, value):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            _fail(where, param, rule, value, TypeError)
+            P.fail(where, param, rule, value, TypeError)
         if value < low:
-            _fail(where, param, rule, value)
+            P.fail(where, param, rule, value)
         return int(value)
 
     return P.Kind(rule, check)
@@ -59,7 +55,7 @@ def _float(kind: P.Kind) -> P.Kind:
 
     def check(where, param, value):
         if not isinstance(value, float):
-            _fail(where, param, "a float", value, TypeError)
+            P.fail(where, param, "a float", value, TypeError)
         return kind(where, param, value)
 
     return P.Kind("a float: " + kind.doc, check)
@@ -74,10 +70,10 @@ def _lower_choice(*options: str) -> P.Kind:
 def _boundaries() -> P.Kind:
     def check(where, param, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
-            _fail(where, param, "a list of steps", value, TypeError)
+            P.fail(where, param, "a list of steps", value, TypeError)
         for v in value:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                _fail(where, param, "a list of finite numbers", list(value), TypeError)
+                P.fail(where, param, "a list of finite numbers", list(value), TypeError)
         return list(value)
 
     return P.Kind("a list of steps", check)
@@ -89,14 +85,14 @@ def _lr_or_schedule() -> P.Kind:
     def check(where, param, value):
         if isinstance(value, Schedule):
             if not value.is_bound:
-                _fail(where, param, "a schedule with concrete lengths (call .bind(total_steps) "
+                P.fail(where, param, "a schedule with concrete lengths (call .bind(total_steps) "
                       "on it first)", value)
             return value
         if isinstance(value, Plateau):
-            _fail(where, param, "a learning rate or an lrlab schedule (a ReduceOnPlateau cannot "
+            P.fail(where, param, "a learning rate or an lrlab schedule (a ReduceOnPlateau cannot "
                   "be wrapped: Paddle would pass the step count to it as the metric)", value, TypeError)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            _fail(where, param, "a learning rate or an lrlab schedule", value, TypeError)
+            P.fail(where, param, "a learning rate or an lrlab schedule", value, TypeError)
         return as_lr(where, param, value)
 
     return P.Kind("a learning rate or an lrlab schedule", check)
@@ -300,12 +296,12 @@ class _PaddleOneCycle(Schedule):
     def _check(where: str, total_steps: int, phase_pct: float, three_phase: bool) -> None:
         """Paddle's three-phase rule, and no empty phase that a step would divide by."""
         if three_phase and phase_pct >= 0.5:
-            _fail(where, "phase_pct", "< 0.5 with three_phase", phase_pct)
+            P.fail(where, "phase_pct", "< 0.5 with three_phase", phase_pct)
         # the first phase is used (at k = 0) when it ends at 0: phase_pct * T == 1; the last
         # one always (at k = T): it is empty when phase_pct == 1 without three_phase
         e1 = phase_pct * total_steps - 1
         if e1 == 0 or (not three_phase and e1 == total_steps - 1):
-            _fail(where, "phase_pct", f"such that no phase used is empty (Paddle divides by "
+            P.fail(where, "phase_pct", f"such that no phase used is empty (Paddle divides by "
                   f"zero; total_steps={total_steps})", phase_pct)
 
     def _validate(self):
@@ -472,7 +468,7 @@ def cyclic_lr(base_learning_rate, max_learning_rate, step_size_up, step_size_dow
     if step_size_down is not None:
         step_size_down = _int(1)(where, "step_size_down", step_size_down)
     if max_learning_rate < base_learning_rate:
-        _fail(where, "max_learning_rate", f">= base_learning_rate ({base_learning_rate!r})",
+        P.fail(where, "max_learning_rate", f">= base_learning_rate ({base_learning_rate!r})",
               max_learning_rate)
     common = dict(base_lr=base_learning_rate, max_lr=max_learning_rate, step_size=step_size_up,
                   step_size_down=step_size_down)

@@ -197,7 +197,7 @@ class Schedule:
         """Cross-field checks; override. Runs only when every length is concrete."""
 
     def _fail(self, param: str, rule: str, value: Any) -> None:
-        raise ValueError(f"{self.name}: {param} must be {rule}, got {value!r}")
+        P.fail(self.name, param, rule, value)
 
     # ---- structure ----------------------------------------------------------------------
     def _children(self) -> list[tuple[str, int | None, Schedule]]:

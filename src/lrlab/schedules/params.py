@@ -43,16 +43,17 @@ class Kind:
         return f"Kind({self.doc!r})"
 
 
-def _fail(where: str, param: str, rule: str, value: Any, exc: type[Exception] = ValueError):
+def fail(where: str, param: str, rule: str, value: Any, exc: type[Exception] = ValueError):
+    """Raise ``exc("<where>: <param> must be <rule>, got <value>")``: the one message format."""
     raise exc(f"{where}: {param} must be {rule}, got {value!r}")
 
 
 def _number(where: str, param: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        _fail(where, param, "a number", value, TypeError)
+        fail(where, param, "a number", value, TypeError)
     value = float(value)
     if not math.isfinite(value):
-        _fail(where, param, "finite", value)
+        fail(where, param, "finite", value)
     return value
 
 
@@ -60,7 +61,7 @@ def _integer(where: str, param: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer():
             return int(value)
-        _fail(where, param, "an int", value, TypeError)
+        fail(where, param, "an int", value, TypeError)
     return int(value)
 
 
@@ -86,9 +87,9 @@ def real(low: float | None = None, *, strict: bool = True, high: float | None = 
     def check(where, param, value):
         x = _number(where, param, value)
         if low is not None and (x <= low if strict else x < low):
-            _fail(where, param, rule, value)
+            fail(where, param, rule, value)
         if high is not None and (x >= high if high_strict else x > high):
-            _fail(where, param, rule, value)
+            fail(where, param, rule, value)
         return x
 
     return Kind(rule, check, optional)
@@ -105,7 +106,7 @@ def integer(low: int = 1, optional: bool = False) -> Kind:
     def check(where, param, value):
         x = _integer(where, param, value)
         if x < low:
-            _fail(where, param, rule, value)
+            fail(where, param, rule, value)
         return x
 
     return Kind(rule, check, optional)
@@ -119,11 +120,11 @@ def steps(low: int = 1, optional: bool = False) -> Kind:
         if isinstance(value, str):
             frac = percent(value)
             if frac is None or frac > 1.0 or (low > 0 and frac == 0.0):
-                _fail(where, param, rule + (" (at most 100%)" if frac else ""), value)
+                fail(where, param, rule + (" (at most 100%)" if frac else ""), value)
             return value.strip()
         x = _integer(where, param, value)
         if x < low:
-            _fail(where, param, rule, value)
+            fail(where, param, rule, value)
         return x
 
     kind = Kind(rule, check, optional, length=True)
@@ -138,14 +139,14 @@ def milestones(low: int = 0) -> Kind:
 
     def check(where, param, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            _fail(where, param, "a list of steps", value, TypeError)
+            fail(where, param, "a list of steps", value, TypeError)
         out = tuple(one(where, param, v) for v in value)
         kinds = {isinstance(v, str) for v in out}
         if len(kinds) > 1:
-            _fail(where, param, "all ints or all percentages", list(value))
+            fail(where, param, "all ints or all percentages", list(value))
         keys = [percent(v) if isinstance(v, str) else v for v in out]
         if any(b <= a for a, b in zip(keys, keys[1:])):
-            _fail(where, param, rule, list(value))
+            fail(where, param, rule, list(value))
         return out
 
     kind = Kind(rule, check, length=True)
@@ -159,7 +160,7 @@ def lrs() -> Kind:
 
     def check(where, param, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-            _fail(where, param, "a non-empty list of learning rates", value, TypeError)
+            fail(where, param, "a non-empty list of learning rates", value, TypeError)
         return tuple(one(where, param, v) for v in value)
 
     return Kind("a list of learning rates", check)
@@ -170,7 +171,7 @@ def choice(*options: str) -> Kind:
 
     def check(where, param, value):
         if value not in options:
-            _fail(where, param, rule, value)
+            fail(where, param, rule, value)
         return value
 
     return Kind(rule, check)
@@ -179,7 +180,7 @@ def choice(*options: str) -> Kind:
 def flag() -> Kind:
     def check(where, param, value):
         if not isinstance(value, bool):
-            _fail(where, param, "True or False", value, TypeError)
+            fail(where, param, "True or False", value, TypeError)
         return value
 
     return Kind("True or False", check)
@@ -190,7 +191,7 @@ def function(optional: bool = False) -> Kind:
 
     def check(where, param, value):
         if not callable(value):
-            _fail(where, param, "a callable", value, TypeError)
+            fail(where, param, "a callable", value, TypeError)
         return value
 
     return Kind("a Python callable", check, optional)
@@ -208,7 +209,7 @@ def schedule(allow_float: bool = False) -> Kind:
             return value
         if allow_float and isinstance(value, numbers.Real) and not isinstance(value, bool):
             return as_lr(where, param, value)
-        _fail(where, param, rule, value, TypeError)
+        fail(where, param, rule, value, TypeError)
 
     return Kind(rule, check)
 
@@ -220,10 +221,10 @@ def schedules(min_len: int = 1) -> Kind:
 
     def check(where, param, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) < min_len:
-            _fail(where, param, rule, value, TypeError)
+            fail(where, param, rule, value, TypeError)
         for v in value:
             if not isinstance(v, Schedule):
-                _fail(where, param, rule, v, TypeError)
+                fail(where, param, rule, v, TypeError)
         return tuple(value)
 
     return Kind(rule, check)
@@ -246,7 +247,7 @@ def mapping() -> Kind:
 
     def check(where, param, value):
         if not isinstance(value, dict):
-            _fail(where, param, "a dict", value, TypeError)
+            fail(where, param, "a dict", value, TypeError)
         return _as_lists(value)
 
     return Kind("a dict", check)
@@ -255,7 +256,7 @@ def mapping() -> Kind:
 def text() -> Kind:
     def check(where, param, value):
         if not isinstance(value, str) or not value:
-            _fail(where, param, "a non-empty string", value, TypeError)
+            fail(where, param, "a non-empty string", value, TypeError)
         return value
 
     return Kind("a string", check)
