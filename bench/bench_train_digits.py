@@ -22,11 +22,14 @@ def main() -> None:
         summary = json.loads(proc.stdout)
         epochs = [json.loads(line) for line in open(f"{out}/{summary['name']}/epochs.jsonl")]
     per_epoch = sum(e["seconds"] for e in epochs) / len(epochs)
-    print(f"lrlab train --task digits --schedule cosine --epochs 20")
+    print("lrlab train --task digits --schedule cosine --epochs 20")
     print(f"  test accuracy : {summary['test_acc']:.4f}  (target >= 0.97)")
     print(f"  status        : {summary['status']}, best epoch {summary['best_epoch']}")
     print(f"  wall time     : {wall:.2f} s (process incl. imports), training {summary['seconds']:.2f} s")
     print(f"  time per epoch: {per_epoch * 1000:.1f} ms")
+
+    import sklearn.datasets  # noqa: F401  (imports are not part of the load)
+    import sklearn.model_selection  # noqa: F401
 
     from lrlab.training.tasks import load_task
 

@@ -292,12 +292,15 @@ class Schedule:
             raise ValueError(f"{self.name}: steps must be >= 0, got {int(k.min())}")
         k = k.astype(np.int64, copy=False)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            out = np.broadcast_to(np.asarray(self._at(k), dtype=np.float64), k.shape)
-        if out.size and not (np.isfinite(out).all() and out.min() >= 0.0):
+            out = np.asarray(self._at(k), dtype=np.float64)
+        if out.shape != k.shape:
+            out = np.broadcast_to(out, k.shape).copy()
+        # min() is nan when any value is; max() is inf when any value is
+        if out.size and not (out.min() >= 0.0 and out.max() < np.inf):
             bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0.0)))[0]
             raise ValueError(f"{self.name}: learning rate at step {int(k.flat[bad])} would be "
                              f"{float(out.flat[bad])!r}; check the parameters ({self!r})")
-        return np.array(out, dtype=np.float64)
+        return out
 
     def __call__(self, step: int) -> float:
         if type(step) is not int or step < 0:
