@@ -221,3 +221,23 @@ def test_describe_lists_parameters_with_rules_and_defaults():
     rows = {p: (rule, default) for p, rule, default in lrlab.describe("cosine")}
     assert rows["total_steps"][0].startswith("an int >= 1 or a percentage")
     assert repr(rows["base_lr"][1]) == "REQUIRED" and rows["min_lr"][1] == 0.0
+
+
+@pytest.mark.parametrize("name,params,match", [
+    ("piecewise", {"milestones": ["50%"], "values": [1.0]}, "values must be a list of len"),
+    ("cyclic", {"base_lr": 1.0, "max_lr": 0.1, "step_size": "10%"}, "max_lr must be >= base_lr"),
+    ("cosine_restarts", {"base_lr": 0.1, "step_size": "10%", "gamma": 2.0}, "gamma must be"),
+    ("one_cycle", {"max_lr": 0.1, "total_steps": "100%", "three_phase": True, "pct_start": 0.6},
+     r"pct_start must be < 0.5 with three_phase"),
+])
+def test_checks_that_need_no_lengths_run_even_while_lengths_are_relative(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        lrlab.create(name, **params)
+
+
+def test_binding_refuses_a_warmup_or_join_longer_than_the_run():
+    inner = lrlab.create("cosine", base_lr=0.1, total_steps="100%")
+    with pytest.raises(ValueError, match=r"warmup: warmup_steps \(20\) must be at most the 10 steps"):
+        lrlab.create("warmup", schedule=inner, warmup_steps=20).bind(10)
+    with pytest.raises(ValueError, match=r"join: milestones \[5, 20\] must end within the 10 steps"):
+        lrlab.create("join", schedules=[inner] * 3, milestones=[5, 20]).bind(10)

@@ -205,3 +205,15 @@ def test_resume_of_a_finished_trial_checks_its_configuration(small, tmp_path):
     train_trial(small, cfg, tmp_path / "f")
     with pytest.raises(ValueError, match="finished run in .* was made with a different configuration"):
         train_trial(small, replace(cfg, epochs=2), tmp_path / "f", resume=True)
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", None])
+def test_a_damaged_checkpoint_is_a_clear_error(small, tmp_path, content):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    if content is None:
+        torch.save({"a": 1}, folder / "checkpoint.pt")
+    else:
+        (folder / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(ValueError, match=r"checkpoint.pt: not (a readable )?an? lrlab checkpoint|checkpoint.pt: not a readable"):
+        train_trial(small, TrialConfig(schedule="cosine", epochs=1), folder, resume=True)

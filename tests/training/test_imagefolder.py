@@ -189,6 +189,23 @@ def test_given_train_test_only_draws_val_from_train(tmp_path, cache):
     assert "val drawn from train" in t.info["splits"]
 
 
+def test_given_train_val_only_draws_test_from_train_not_classes_named_train(tmp_path, cache):
+    root = tmp_path / "given"
+    for split, n in (("train", 10), ("val", 3)):
+        for c in ("ant", "bee"):
+            write_class(root / split / c, COLOURS["bees"] if c == "bee" else COLOURS["wasps"], n)
+    t = load_quietly(root, size=8, cache_dir=cache)
+    assert t.classes == ("ant", "bee")
+    assert (len(t.train), len(t.val), len(t.test)) == (16, 6, 4)
+    assert "test drawn from train" in t.info["splits"]
+
+
+def test_split_folders_without_train_are_an_error(tmp_path, cache):
+    write_class(tmp_path / "x" / "test" / "ant", COLOURS["bees"], 3)
+    with pytest.raises(ValueError, match="has split folders but no train/ folder"):
+        load_quietly(tmp_path / "x", size=8, cache_dir=cache)
+
+
 def test_empty_class_folder_is_an_error(folder, cache):
     (folder / "empty").mkdir()
     (folder / "empty" / "readme.txt").write_text("nothing here")

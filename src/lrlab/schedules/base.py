@@ -161,8 +161,7 @@ class Schedule:
     """Base of every schedule: a frozen dataclass whose fields are checked by their kind.
 
     Subclasses declare fields as ``Annotated[type, kind]`` and implement ``_at(k)`` for an
-    int64 array of steps; ``_validate()`` adds cross-field checks (run once all lengths are
-    concrete). ``_span(child_index, n)`` says how many steps a child schedule spans when the
+    int64 array of steps; ``_validate()`` adds cross-field checks. ``_span(child_index, n)`` says how many steps a child schedule spans when the
     parent is bound to ``n`` steps.
     """
 
@@ -189,12 +188,16 @@ class Schedule:
     def __post_init__(self) -> None:
         for fname, kind in self._kinds().items():
             object.__setattr__(self, fname, kind(self.name, fname, getattr(self, fname)))
-        if self.is_bound:
-            self._validate()
+        self._validate()
         object.__setattr__(self, "_cache", {})
 
     def _validate(self) -> None:
-        """Cross-field checks; override. Runs only when every length is concrete."""
+        """Cross-field checks; override. Runs at construction (and again when bound); a check
+        that needs concrete lengths skips while they are percentages (see ``_relative``)."""
+
+    def _relative(self, *fields: str) -> bool:
+        """Whether any of these length fields is still a percentage."""
+        return any(isinstance(getattr(self, f), str) for f in fields)
 
     def _fail(self, param: str, rule: str, value: Any) -> None:
         P.fail(self.name, param, rule, value)

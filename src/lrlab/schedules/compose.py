@@ -38,8 +38,11 @@ class Join(Schedule):
                        "steps", list(self.milestones))
 
     def _span(self, index, n):
-        edges = (0, *self.milestones, max(n, self.milestones[-1] + 1 if self.milestones else n))
-        return edges[index + 1] - edges[index]
+        if self.milestones and self.milestones[-1] > n:
+            raise ValueError(f"join: milestones {list(self.milestones)} must end within the {n} "
+                             f"steps it is bound to")
+        edges = (0, *self.milestones, n)
+        return max(1, edges[index + 1] - edges[index])  # a piece after the run: never reached
 
     def _at(self, k):
         piece = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), k, side="right")

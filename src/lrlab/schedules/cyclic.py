@@ -99,6 +99,10 @@ class OneCycle(Schedule):
         return [(e1, lo, self.max_lr), (T - 1, self.max_lr, floor)]
 
     def _validate(self):
+        if self._relative("total_steps"):  # the phases are checked again when bound
+            if self.three_phase and self.pct_start >= 0.5:
+                self._fail("pct_start", "< 0.5 with three_phase", self.pct_start)
+            return
         ends = [0.0] + [e for e, _, _ in self._phases()]
         if any(b <= a for a, b in zip(ends, ends[1:])):
             need = "< 0.5 with three_phase and " if self.three_phase else ""

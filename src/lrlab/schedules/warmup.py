@@ -34,10 +34,13 @@ class Warmup(Schedule):
         return self.schedule(0) if isinstance(self.schedule, Schedule) else self.schedule
 
     def _validate(self):
-        if self.mode == "exponential" and self._target() == 0.0:
+        if self.is_bound and self.mode == "exponential" and self._target() == 0.0:
             self._fail("schedule", "a schedule starting above 0 for exponential warmup", self.schedule)
 
     def _span(self, index, n):
+        if self.warmup_steps > n:
+            raise ValueError(f"warmup: warmup_steps ({self.warmup_steps}) must be at most the "
+                             f"{n} steps it is bound to")
         return n - self.warmup_steps
 
     def _at(self, k):
@@ -111,6 +114,8 @@ class WSD(Schedule):
     decay: Annotated[str, P.choice("linear", "cosine", "sqrt")] = "linear"
 
     def _validate(self):
+        if self._relative("warmup_steps", "decay_steps", "total_steps"):
+            return
         if self.warmup_steps + self.decay_steps > self.total_steps:
             self._fail("warmup_steps + decay_steps", f"<= total_steps ({self.total_steps})",
                        self.warmup_steps + self.decay_steps)

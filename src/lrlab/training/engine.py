@@ -262,6 +262,20 @@ def _write_results(folder: Path, trial: _Trial) -> None:
     (folder / "checkpoint.pt").unlink(missing_ok=True)
 
 
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by ``_Trial.checkpoint`` (weights only: never runs pickled code)."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as e:  # unpickling refused, truncated or foreign file
+        raise ValueError(f"{path}: not a readable lrlab checkpoint ({type(e).__name__}); delete "
+                         f"it to train the trial from the start") from None
+    keys = {"model", "optimizer", "epoch", "step", "config", "record", "rng"}
+    if not isinstance(state, dict) or not keys <= state.keys():
+        raise ValueError(f"{path}: not an lrlab checkpoint (missing "
+                         f"{sorted(keys - set(state)) if isinstance(state, dict) else 'everything'})")
+    return state
+
+
 def check_trial(task: Task, cfg: TrialConfig, folder: Path | None, resume: bool) -> bool:
     """Raise now if the trial cannot start; True when ``folder`` already holds it finished."""
     if cfg.schedule == PLATEAU:
@@ -298,7 +312,7 @@ def train_trial(task: Task, cfg: TrialConfig, folder: str | Path | None = None, 
             {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
         ckpt = folder / "checkpoint.pt"
         if resume and ckpt.exists():
-            trial.load(torch.load(ckpt, weights_only=True))
+            trial.load(_read_checkpoint(ckpt))
     writer = None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter

@@ -112,7 +112,9 @@ def _scan(root: Path) -> tuple[list[tuple[str, str, int]], list[str]]:
         raise ValueError(f"imagefolder: {root} does not exist or is not a folder")
     subdirs = {p.name.lower(): p for p in _class_dirs(root)}
     given = {s: next((subdirs[n] for n in names if n in subdirs), None) for s, names in SPLIT_NAMES.items()}
-    if given["train"] is not None and given["test"] is not None:
+    if any(given.values()):  # split folders: the splits are given (missing ones come from train)
+        if given["train"] is None:
+            raise ValueError(f"imagefolder: {root} has split folders but no train/ folder")
         splits = [(i, given[s]) for i, s in enumerate(SPLIT_NAMES) if given[s] is not None]
     else:
         splits = [(-1, root)]
@@ -211,15 +213,15 @@ def load_images(path, size: int = 32, grayscale: bool = False, cache_dir=None) -
                     tuple(str(f) for f in cached["files"]), skipped, hit, cache_path)
 
 
-def _val_from_train(labels: np.ndarray, split: np.ndarray, seed: int, val: float = 0.15) -> np.ndarray:
-    """Given train/test only: move a stratified ``val`` fraction of train to val."""
+def _from_train(labels: np.ndarray, split: np.ndarray, seed: int, into: int, frac: float) -> np.ndarray:
+    """Move a stratified ``frac`` of the train split (0) to split ``into`` (1 val, 2 test)."""
     from sklearn.model_selection import train_test_split
 
     tr = np.flatnonzero(split == 0)
     strat = labels[tr] if len(np.unique(labels[tr])) > 1 else None
-    _, va = train_test_split(tr, test_size=val, random_state=seed, stratify=strat)
+    _, moved = train_test_split(tr, test_size=frac, random_state=seed, stratify=strat)
     split = split.copy()
-    split[va] = 1
+    split[moved] = into
     return split
 
 
@@ -237,10 +239,13 @@ def imagefolder_task(path, size: int = 32, split_seed: int = 0, grayscale: bool 
         parts = split_indices(images.labels, len(split), split_seed)
         how = f"stratified, split_seed={split_seed}"
     else:
-        how = "given"
-        if not (split == 1).any():
-            split = _val_from_train(images.labels, split, split_seed)
-            how = f"given; val drawn from train, split_seed={split_seed}"
+        drawn = []
+        for into, name, frac in [(2, "test", 0.2), (1, "val", 0.15)]:
+            if not (split == into).any():
+                split = _from_train(images.labels, split, split_seed, into, frac)
+                drawn.append(name)
+        how = "given" + (f"; {' and '.join(drawn)} drawn from train, split_seed={split_seed}"
+                         if drawn else "")
         parts = tuple(np.flatnonzero(split == i) for i in range(3))
 
     x = torch.from_numpy(images.pixels).permute(0, 3, 1, 2).float().div_(255)
