@@ -31,6 +31,8 @@ from ..control import Plateau
 from ..schedules import create
 from ..schedules import params as P
 from ..schedules.base import Schedule
+from ..schedules.cyclic import anneal_phases
+from ..schedules.decay import restart_cycle
 from .base import PADDLE, FromPaddle, builder
 
 # ---- argument rules, named after the Paddle class ------------------------------------------
@@ -198,15 +200,6 @@ class _PaddleCosine(Schedule):
         return out
 
 
-def _restart_cycle(k, T0, m):
-    """Index ``i`` of the warm-restart cycle holding step ``k`` (cycle ``i`` starts at
-    ``T0 * (m**i - 1) / (m - 1)``): a float estimate corrected in integers."""
-    i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
-    start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
-    i = np.where(start(i) > k, i - 1, i)
-    return np.where(start(i + 1) <= k, i + 1, i)
-
-
 @dataclasses.dataclass(frozen=True, repr=False)
 class _PaddleWarmRestarts(Schedule):
     """``CosineAnnealingWarmRestarts`` where the canonical ``cosine_restarts`` differs.
@@ -244,7 +237,7 @@ class _PaddleWarmRestarts(Schedule):
                 q[near] = [math.log(float(v), m) for v in x[near]]
                 i = np.where(k >= T0, q.astype(np.int64), 0)
             else:
-                i = _restart_cycle(k, T0, m)
+                i = restart_cycle(k, T0, m)
             t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + np.cos(np.pi * t / Ti)) / 2
 
@@ -308,18 +301,8 @@ class _PaddleOneCycle(Schedule):
         self._check(self.name, self.total_steps, self.phase_pct, self.three_phase)
 
     def _at(self, k):
-        k = np.minimum(k, self.total_steps)
-        out, done = np.empty(k.shape), np.zeros(k.shape, dtype=bool)
-        phases = self._phases()
-        for i, (start, end, a, b) in enumerate(phases):
-            sel = ~done & ((k <= end) if i < len(phases) - 1 else True)
-            pct = (k[sel] - start) / (end - start)
-            if self.anneal_strategy == "cos":
-                out[sel] = b + (a - b) / 2.0 * (np.cos(np.pi * pct) + 1)
-            else:
-                out[sel] = (b - a) * pct + a
-            done |= sel
-        return out
+        phases = [(end, a, b) for _, end, a, b in self._phases()]
+        return anneal_phases(np.minimum(k, self.total_steps), phases, self.anneal_strategy)
 
 
 # ---- the builders, one per class ------------------------------------------------------------

@@ -36,7 +36,7 @@ from ..control import Plateau
 from ..schedules import create
 from ..schedules import params as P
 from ..schedules.base import Schedule
-from ..schedules.cyclic import Cyclic, OneCycle
+from ..schedules.cyclic import Cyclic, OneCycle, anneal_phases
 from .base import IGNORED, TORCH, FromTorch, build, builder
 
 _FACTOR = P.real(0.0, strict=False)  # a decay factor: torch accepts 0 (the LR drops to 0)
@@ -90,7 +90,7 @@ class _TorchOneCycle(OneCycle):
     name: ClassVar[str] = "torch_one_cycle"
 
     def _at(self, k):
-        return np.maximum(self._phase_values(np.minimum(k, self.total_steps)), 0.0)
+        return np.maximum(anneal_phases(np.minimum(k, self.total_steps), self._phases(), self.anneal), 0.0)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -66,6 +66,20 @@ def _anneal(start, end, pct, how):
     return (end - start) * pct + start
 
 
+def anneal_phases(k: np.ndarray, phases: list[tuple[float, float, float]], how: str) -> np.ndarray:
+    """Piecewise annealing: phase ``i`` goes from ``start_lr`` to ``end_lr`` (``cos`` or
+    ``linear``) between the previous phase's ``end_step`` (0 for the first) and its own;
+    ``phases = [(end_step, start_lr, end_lr)]``; the last phase also takes every later step."""
+    out = np.empty(k.shape)
+    start, done = 0.0, np.zeros(k.shape, dtype=bool)
+    for i, (end, a, b) in enumerate(phases):
+        sel = ~done & ((k <= end) if i < len(phases) - 1 else True)
+        out[sel] = _anneal(a, b, (k[sel] - start) / (end - start), how)
+        done |= sel
+        start = end
+    return out
+
+
 @register("one_cycle", "onecycle", "1cycle")
 class OneCycle(Schedule):
     """One-cycle: from ``max_lr / div_factor`` up to ``max_lr`` over the first ``pct_start``
@@ -110,16 +124,4 @@ class OneCycle(Schedule):
                        f"(phase ends {ends[1:]} for total_steps={self.total_steps})", self.pct_start)
 
     def _at(self, k):
-        return self._phase_values(np.minimum(k, self.total_steps - 1))
-
-    def _phase_values(self, k):
-        """The phase formulas at (possibly unclamped) steps ``k``."""
-        phases = self._phases()
-        out = np.empty(k.shape)
-        start, done = 0.0, np.zeros(k.shape, dtype=bool)
-        for i, (end, a, b) in enumerate(phases):
-            sel = ~done & ((k <= end) if i < len(phases) - 1 else True)
-            out[sel] = _anneal(a, b, (k[sel] - start) / (end - start), self.anneal)
-            done |= sel
-            start = end
-        return out
+        return anneal_phases(np.minimum(k, self.total_steps - 1), self._phases(), self.anneal)

@@ -227,14 +227,19 @@ class CosineRestarts(Schedule):
         if m == 1:
             i, t, Ti = k // T0, k % T0, np.full(k.shape, T0)
         else:
-            # cycle i starts at T0 * (m**i - 1) / (m - 1); estimate i, then correct in integers
-            i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
-            start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
-            i = np.where(start(i) > k, i - 1, i)
-            i = np.where(start(i + 1) <= k, i + 1, i)
-            t, Ti = k - start(i), T0 * m ** i
+            i = restart_cycle(k, T0, m)
+            t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
         peak = self.base_lr * self.gamma ** i.astype(np.float64)
         return _half_cosine(peak, np.minimum(self.min_lr, peak), t / Ti)  # gamma may sink the peak
+
+
+def restart_cycle(k: np.ndarray, T0: int, m: int) -> np.ndarray:
+    """Index ``i`` of the warm-restart cycle holding step ``k`` when cycle ``i`` starts at
+    ``T0 * (m**i - 1) / (m - 1)`` (``m > 1``): a float estimate corrected in integers."""
+    i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
+    start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
+    i = np.where(start(i) > k, i - 1, i)
+    return np.where(start(i + 1) <= k, i + 1, i)
 
 
 @register("multiplicative")
