@@ -275,15 +275,14 @@ class _PaddleOneCycle(Schedule):
     three_phase: Annotated[bool, P.flag()] = False
 
     def _phases(self):
-        """``[(start, end, start_lr, end_lr)]`` in Paddle's float arithmetic."""
+        """``[(end_step, start_lr, end_lr)]`` in Paddle's float arithmetic (see ``anneal_phases``)."""
         T, p, top = self.total_steps, self.phase_pct, self.max_learning_rate
         low = top / float(self.divide_factor)
         if self.three_phase:
             ends, lrs = [p * T - 1, 2 * p * T - 2, T - 1], [low, top, low, self.end_learning_rate]
         else:
             ends, lrs = [p * T - 1, T - 1], [low, top, self.end_learning_rate]
-        starts = [0, *ends[:-1]]
-        return [(starts[i], ends[i], lrs[i], lrs[i + 1]) for i in range(len(ends))]
+        return [(ends[i], lrs[i], lrs[i + 1]) for i in range(len(ends))]
 
     @staticmethod
     def _check(where: str, total_steps: int, phase_pct: float, three_phase: bool) -> None:
@@ -301,8 +300,7 @@ class _PaddleOneCycle(Schedule):
         self._check(self.name, self.total_steps, self.phase_pct, self.three_phase)
 
     def _at(self, k):
-        phases = [(end, a, b) for _, end, a, b in self._phases()]
-        return anneal_phases(np.minimum(k, self.total_steps), phases, self.anneal_strategy)
+        return anneal_phases(np.minimum(k, self.total_steps), self._phases(), self.anneal_strategy)
 
 
 # ---- the builders, one per class ------------------------------------------------------------
