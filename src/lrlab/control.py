@@ -1,9 +1,11 @@
 """The metric-driven, stateful parts: ``Plateau`` (reduce on plateau) and ``EarlyStopping``.
 
 Both decide "is this an improvement?" with the same ``Improvement`` rule, so they never
-disagree about "better"; ``patience`` means the same in both: the number of non-improving
-epochs tolerated before acting. Their whole state is in ``state_dict()`` (plain floats and
-ints), so a resumed run continues exactly.
+disagree about "better". ``patience`` keeps each framework's meaning (so configurations carry
+over unchanged): ``Plateau`` reduces after ``patience + 1`` non-improving epochs in a row
+(torch/Paddle: "ignore the first ``patience`` bad epochs"); ``EarlyStopping`` stops once
+``patience`` epochs have passed without improvement (Keras). Their whole state is in
+``state_dict()`` (plain floats and ints), so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -191,10 +193,6 @@ class EarlyStopping:
             self.stopped_epoch = self.epoch
             return True
         return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stopped_epoch is not None
 
     def to_config(self) -> dict[str, Any]:
         return {"name": "early_stopping", "mode": self.rule.mode, "patience": self.patience,

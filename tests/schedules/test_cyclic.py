@@ -59,3 +59,13 @@ def test_one_cycle_values_follow_torch_phase_ends():
     e1 = 0.3 * 10 - 1
     expect = [0.08 + (2.0 - 0.08) / 2 * (1 - math.cos(math.pi * k / e1)) for k in range(3)]
     assert_allclose(s.curve(3), expect)
+
+
+def test_a_bad_scale_fn_is_named():
+    s = lrlab.create("cyclic", base_lr=0.0, max_lr=1.0, step_size=1, scale_fn=lambda c: "x")
+    with pytest.raises(TypeError, match=r"cyclic: scale_fn returned 'x' at cycle 1; it must return a number"):
+        s(0)
+    s = lrlab.create("cyclic", base_lr=0.0, max_lr=1.0, step_size=1, scale_fn=lambda k: -1.0,
+                     scale_mode="iterations")
+    with pytest.raises(ValueError, match=r"scale_fn returned -1.0 at step 0; a factor must be finite"):
+        s(0)

@@ -57,3 +57,11 @@ def test_real_bounds():
     for bad in (0.0, 1.0):
         with pytest.raises(ValueError, match=r"s: x must be a finite number > 0 and < 1"):
             k("s", "x", bad)
+
+
+def test_milestones_accept_arrays_and_mappings_normalise_like_json():
+    import numpy as np
+
+    assert P.milestones(1)("s", "m", np.array([2, 3])) == (2, 3)
+    assert P.mapping()("s", "kw", {"a": (1, 2), "b": {3, 1}, "c": range(2), "d": np.float64(0.5)}) == \
+        {"a": [1, 2], "b": [1, 3], "c": [0, 1], "d": 0.5}

@@ -209,7 +209,6 @@ def test_plot_writes_a_png(diverged, tmp_path):
     ({"start_lr": 1.0, "end_lr": 1.0}, "end_lr"),
     ({"end_lr": math.inf}, "end_lr"),
     ({"num_steps": 4}, "num_steps"),
-    ({"num_steps": 10.0}, "num_steps"),
     ({"batch_size": 0}, "batch_size"),
     ({"smooth": 0.0}, "smooth"),
     ({"smooth": 1.5}, "smooth"),

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import params as P
 from .base import Schedule, register
+from .decay import user_factors
 
 
 @register("cyclic", "clr", "cyclical")
@@ -50,7 +51,8 @@ class Cyclic(Schedule):
         height = (self.max_lr - self.base_lr) * np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         if self.scale_fn is not None:
             arg = cycle.astype(np.int64) if self.scale_mode == "cycle" else k
-            scale = np.array([float(self.scale_fn(a)) for a in arg.tolist()]).reshape(k.shape)
+            at = "cycle" if self.scale_mode == "cycle" else "step"
+            scale = user_factors(self.name, self.scale_fn, arg, "scale_fn", at)
         elif self.mode == "triangular":
             scale = 1.0
         elif self.mode == "triangular2":

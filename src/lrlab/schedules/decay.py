@@ -262,7 +262,7 @@ class Multiplicative(Schedule):
         prefix = self._cache.get("prefix", np.ones(1))
         top = int(k.max())
         if top >= len(prefix):
-            new = _factors(self.name, self.fn, np.arange(len(prefix), top + 1))
+            new = user_factors(self.name, self.fn, np.arange(len(prefix), top + 1))
             prefix = np.concatenate([prefix, prefix[-1] * np.cumprod(new)])
             self._cache["prefix"] = prefix
         return self.base_lr * prefix[k]
@@ -280,18 +280,21 @@ class Lambda(Schedule):
     fn: Annotated[Callable, P.function()]
 
     def _at(self, k):
-        return self.base_lr * _factors(self.name, self.fn, k)
+        return self.base_lr * user_factors(self.name, self.fn, k)
 
 
-def _factors(name: str, fn: Callable, k: np.ndarray) -> np.ndarray:
+def user_factors(name: str, fn: Callable, k: np.ndarray, param: str = "fn",
+                 at: str = "step") -> np.ndarray:
+    """``fn(x)`` for every element of ``k`` (as Python ints), each checked to be a finite
+    number >= 0; the first bad one raises naming the schedule, the parameter and the step."""
     out = np.empty(k.shape)
-    for i, step in enumerate(k.flat):
-        v = fn(int(step))
+    for i, x in enumerate(k.flat):
+        v = fn(x.item())
         try:
-            x = float(v)
+            f = float(v)
         except (TypeError, ValueError):
-            raise TypeError(f"{name}: fn returned {v!r} at step {step}; it must return a number") from None
-        if not (np.isfinite(x) and x >= 0.0):
-            raise ValueError(f"{name}: fn returned {v!r} at step {step}; a factor must be finite and >= 0")
-        out.flat[i] = x
+            raise TypeError(f"{name}: {param} returned {v!r} at {at} {x}; it must return a number") from None
+        if not (np.isfinite(f) and f >= 0.0):
+            raise ValueError(f"{name}: {param} returned {v!r} at {at} {x}; a factor must be finite and >= 0")
+        out.flat[i] = f
     return out

@@ -138,6 +138,8 @@ def milestones(low: int = 0) -> Kind:
     rule = "a strictly increasing list of steps"
 
     def check(where, param, value):
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             fail(where, param, "a list of steps", value, TypeError)
         out = tuple(one(where, param, v) for v in value)
@@ -235,7 +237,9 @@ def _as_lists(value: Any) -> Any:
     value has after a JSON round trip."""
     if isinstance(value, (np.ndarray, np.generic)):
         return value.tolist()
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (set, frozenset)):
+        return sorted(_as_lists(v) for v in value)
+    if isinstance(value, (tuple, list, range)):
         return [_as_lists(v) for v in value]
     if isinstance(value, dict):
         return {k: _as_lists(v) for k, v in value.items()}

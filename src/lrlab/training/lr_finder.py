@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..schedules import params as P
 from .optim import make_optimizer
 from .tasks import Task
 
@@ -213,21 +214,14 @@ class LRFinderResult:
 
 # ---- the test ------------------------------------------------------------------------------
 def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge) -> None:
-    def bad(name, value, rule):
-        raise ValueError(f"find_lr: {name} must be {rule}, got {value!r}")
-
-    if not (isinstance(start_lr, (int, float)) and math.isfinite(start_lr) and start_lr > 0):
-        bad("start_lr", start_lr, "a finite number > 0")
-    if not (isinstance(end_lr, (int, float)) and math.isfinite(end_lr) and end_lr > start_lr):
-        bad("end_lr", end_lr, f"a finite number > start_lr ({start_lr})")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 5:
-        bad("num_steps", num_steps, "an integer >= 5")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        bad("batch_size", batch_size, "an integer >= 1")
-    if not (isinstance(smooth, (int, float)) and 0 < smooth <= 1):
-        bad("smooth", smooth, "in (0, 1]")
-    if not (isinstance(diverge, (int, float)) and diverge > 1):
-        bad("diverge", diverge, "> 1")
+    w = "find_lr"
+    P.real(0.0)(w, "start_lr", start_lr)
+    if P.real(0.0)(w, "end_lr", end_lr) <= start_lr:
+        P.fail(w, "end_lr", f"a finite number > start_lr ({start_lr})", end_lr)
+    P.integer(5)(w, "num_steps", num_steps)
+    P.integer(1)(w, "batch_size", batch_size)
+    P.real(0.0, high=1.0)(w, "smooth", smooth)
+    P.real(1.0)(w, "diverge", diverge)
 
 
 def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float = 1e-7,
