@@ -217,3 +217,12 @@ def test_a_damaged_checkpoint_is_a_clear_error(small, tmp_path, content):
         (folder / "checkpoint.pt").write_bytes(content)
     with pytest.raises(ValueError, match=r"checkpoint.pt: not (a readable )?an? lrlab checkpoint|checkpoint.pt: not a readable"):
         train_trial(small, TrialConfig(schedule="cosine", epochs=1), folder, resume=True)
+
+
+def test_val_acc_monitor_on_a_regression_task_is_refused_up_front(tmp_path):
+    x = torch.randn(40, 2)
+    sp = Split(x[:20], x[:20, 0])
+    task = Task("toy", sp, sp, sp, lambda: torch.nn.Linear(2, 1), "regression")
+    with pytest.raises(ValueError, match="monitor=val_acc needs a classification task"):
+        train_trial(task, TrialConfig(early_stop={"monitor": "val_acc"}), tmp_path / "r")
+    assert not (tmp_path / "r").exists()

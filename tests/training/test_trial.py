@@ -1,5 +1,7 @@
 """TrialConfig validation and run-relative schedule defaults."""
 
+import json
+
 import pytest
 
 import lrlab
@@ -65,3 +67,18 @@ def test_one_cycle_and_cyclic_step_every_update_by_default():
     assert TrialConfig(schedule="cosine").interval == "epoch"
     assert TrialConfig(schedule="plateau").interval == "epoch"
     assert TrialConfig(schedule="one_cycle", interval="epoch").interval == "epoch"
+
+
+def test_monitor_sets_the_mode_of_plateau_and_early_stopping():
+    c = TrialConfig(schedule=PLATEAU, params={"monitor": "val_acc", "patience": 1},
+                    early_stop={"monitor": "val_acc"})
+    assert c.plateau().rule.mode == "max" and c.stopper().rule.mode == "max"
+    assert c.plateau_monitor == "val_acc" and c.monitor == "val_acc"
+    with pytest.raises(ValueError, match=r"plateau: mode follows monitor .*instead of mode='max'"):
+        TrialConfig(schedule=PLATEAU, params={"mode": "max"})
+
+
+def test_params_are_stored_as_json_would_give_them_back():
+    c = TrialConfig(schedule="multistep", params={"milestones": (1, 2)}, early_stop={"patience": 1})
+    assert c.params == {"milestones": [1, 2]}
+    assert TrialConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c

@@ -120,9 +120,8 @@ class _Trial:
         self.model.train()
         self.opt = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
         self.steps_per_epoch = math.ceil(len(task.train) / cfg.batch_size)
-        total = cfg.epochs * (self.steps_per_epoch if cfg.interval == "step" else 1)
         self.plateau: Plateau | None = cfg.plateau() if cfg.schedule == PLATEAU else None
-        self.schedule = None if self.plateau else schedule_for(cfg, total)
+        self.schedule = None if self.plateau else schedule_for(cfg, cfg.steps(len(task.train)))
         self.stopper = cfg.stopper()
         self.best_state: dict | None = None
         self.record = TrialRecord(cfg.name, cfg.to_dict())
@@ -218,11 +217,11 @@ class _Trial:
         if not math.isfinite(val_loss):
             rec.status, rec.diverged_step = "diverged", self.step
             return False
+        metrics = {"val_loss": val_loss, "val_acc": val_acc}
         if self.plateau:
-            self.plateau.step(val_loss)
+            self.plateau.step(metrics[cfg.plateau_monitor])
         if self.stopper:
-            metric = val_loss if cfg.monitor == "val_loss" else val_acc
-            stop = self.stopper.step(metric)
+            stop = self.stopper.step(metrics[cfg.monitor])
             if self.stopper.improved and self.stopper.restore_best:
                 self.best_state = copy.deepcopy(self.model.state_dict())
             if stop:
@@ -278,11 +277,13 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
 def check_trial(task: Task, cfg: TrialConfig, folder: Path | None, resume: bool) -> bool:
     """Raise now if the trial cannot start; True when ``folder`` already holds it finished."""
-    if cfg.schedule == PLATEAU:
-        cfg.plateau()
-    else:
-        schedule_for(cfg, cfg.epochs * (math.ceil(len(task.train) / cfg.batch_size)
-                                        if cfg.interval == "step" else 1))
+    if cfg.schedule != PLATEAU:
+        schedule_for(cfg, cfg.steps(len(task.train)))
+    watched = {cfg.monitor if cfg.early_stop else "val_loss",
+               cfg.plateau_monitor if cfg.schedule == PLATEAU else "val_loss"}
+    if "val_acc" in watched and task.kind != "classification":
+        raise ValueError(f"{cfg.name}: monitor=val_acc needs a classification task; "
+                         f"{task.spec} is a {task.kind} task (monitor val_loss)")
     if folder is None:
         return False
     done, ckpt = folder / "summary.json", folder / "checkpoint.pt"

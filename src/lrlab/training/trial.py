@@ -41,7 +41,7 @@ def _factor_095(k: int) -> float:
 
 def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
     """Parameters that make schedule ``name`` sensible for a run of ``total`` steps from ``lr``."""
-    frac = lambda f: max(1, round(f * total))  # noqa: E731
+    frac = lambda f: resolve_length(f"{100 * f}%", total)  # noqa: E731  (as 'p%' lengths round)
     cosine = {"name": "cosine", "base_lr": lr, "total_steps": "100%"}
     table: dict[str, dict[str, Any]] = {
         "constant": {"base_lr": lr},
@@ -64,7 +64,7 @@ def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
         "one_cycle": {"max_lr": lr, "total_steps": max(2, total),
                       "pct_start": max(0.3, 1.5 / max(2, total))},  # >= 1 step of warmup
         "warmup": {"schedule": cosine, "warmup_steps": frac(0.05)},
-        "wsd": {"base_lr": lr, "total_steps": total, "warmup_steps": round(0.05 * total),
+        "wsd": {"base_lr": lr, "total_steps": total, "warmup_steps": resolve_length("5%", total, 0),
                 "decay_steps": frac(0.2)},
         "join": {"schedules": [{"name": "constant", "base_lr": lr}, cosine], "milestones": [frac(0.5)]},
         "chain": {"schedules": [cosine, {"name": "cyclic", "base_lr": 0.5, "max_lr": 1.0,
@@ -80,7 +80,9 @@ class TrialConfig:
     ``interval`` says what a schedule step is (an ``epoch`` or an optimizer ``step``; by
     default ``step`` for ``one_cycle`` and ``cyclic``, which are per-step schedules, else ``epoch``);
     ``warmup`` (steps of that interval, or ``'5%'``) wraps the schedule in a linear warmup;
-    ``early_stop`` holds ``EarlyStopping`` arguments plus ``monitor`` (``val_loss`` or ``val_acc``).
+    ``early_stop`` holds ``EarlyStopping`` arguments plus ``monitor`` (``val_loss`` or
+    ``val_acc``); so do the ``params`` of ``plateau`` (``Plateau`` arguments, whose ``mode``
+    follows ``monitor``).
     """
 
     schedule: str = "cosine"
@@ -99,7 +101,9 @@ class TrialConfig:
     def __post_init__(self):
         if self.schedule != PLATEAU:
             schedules.lookup(self.schedule)  # unknown name: ValueError with suggestions
-        P.mapping()(_W, "params", self.params)
+        object.__setattr__(self, "params", P.mapping()(_W, "params", self.params))
+        if self.early_stop is not None:
+            object.__setattr__(self, "early_stop", P.mapping()(_W, "early_stop", self.early_stop))
         P.choice(*OPTIMIZERS)(_W, "optimizer", self.optimizer)
         P.real(0.0)(_W, "lr", self.lr)
         P.real(0.0, strict=False)(_W, "weight_decay", self.weight_decay)
@@ -114,8 +118,9 @@ class TrialConfig:
         if self.schedule == PLATEAU and (self.interval != "epoch" or self.warmup is not None):
             raise ValueError("trial: plateau follows the validation metric once per epoch; "
                              "it takes no --interval step and no --warmup")
-        if self.early_stop is not None:
-            self.stopper()  # validate its arguments now
+        self.stopper()  # validate their arguments now
+        if self.schedule == PLATEAU:
+            self.plateau()
         if not self.name:
             object.__setattr__(self, "name", f"{self.schedule}-seed{self.seed}")
 
@@ -128,25 +133,38 @@ class TrialConfig:
 
     @property
     def monitor(self) -> str:
+        """The metric early stopping watches."""
         return (self.early_stop or {}).get("monitor", "val_loss")
+
+    @property
+    def plateau_monitor(self) -> str:
+        """The metric a ``plateau`` schedule watches."""
+        return self.params.get("monitor", "val_loss")
+
+    def steps(self, n_train: int) -> int:
+        """Schedule steps in the run: epochs, or optimizer steps with ``interval='step'``."""
+        return self.epochs * (math.ceil(n_train / self.batch_size) if self.interval == "step" else 1)
 
     def stopper(self) -> EarlyStopping | None:
         if self.early_stop is None:
             return None
-        kw = dict(self.early_stop)
-        monitor = kw.pop("monitor", "val_loss")
-        P.choice("val_loss", "val_acc")("early_stop", "monitor", monitor)
-        kw.setdefault("mode", "min" if monitor == "val_loss" else "max")
-        try:
-            return EarlyStopping(**kw)
-        except TypeError as e:
-            raise ValueError(f"early_stop: {e}") from None
+        return _monitored(EarlyStopping, "early_stop", self.early_stop)
 
     def plateau(self) -> Plateau:
-        try:
-            return Plateau(self.lr, **self.params)
-        except TypeError as e:
-            raise ValueError(f"plateau: {e}") from None
+        return _monitored(lambda **kw: Plateau(self.lr, **kw), "plateau", self.params)
+
+
+def _monitored(make, where: str, kw: dict):
+    """``make(mode=..., **kw)`` with the mode that ``kw['monitor']`` implies."""
+    kw = dict(kw)
+    monitor = P.choice("val_loss", "val_acc")(where, "monitor", kw.pop("monitor", "val_loss"))
+    if "mode" in kw:
+        raise ValueError(f"{where}: mode follows monitor (val_loss: min, val_acc: max); "
+                         f"give monitor=val_acc instead of mode={kw['mode']!r}")
+    try:
+        return make(mode="min" if monitor == "val_loss" else "max", **kw)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def schedule_for(cfg: TrialConfig, total: int) -> schedules.Schedule:
