@@ -230,6 +230,11 @@ T = ["train", "--out", "run", "--quiet"]  # errors inside the engine come after 
     (["find-lr", "--start-lr", 1, "--end-lr", 0.1, "--quiet"], "end_lr"),
     (["find-lr", "--task", "nope", "--quiet"], "unknown task"),
     (["find-lr", "--steps", 5, "--optimizer", "adam", "--quiet"], "optimizer"),
+    (["find-lr", "-o", "/no/such/dir/x.png", "--quiet"], "no folder '/no/such/dir'"),
+    (["find-lr", "-o", "x.txt", "--quiet"], "unknown image format 'txt'"),
+    ([*T, "--schedule", "plateau", "-p", "mode=max"], "mode follows monitor"),
+    (["show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=10", "--steps", 10 ** 13],
+     "the input is too large (MemoryError)"),
 ])
 def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -217,8 +217,10 @@ class _Cli(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        except (click.ClickException, ValueError, TypeError, OSError) as e:
+        except (click.ClickException, ValueError, TypeError, OSError, MemoryError, RecursionError) as e:
             msg = e.format_message() if isinstance(e, click.ClickException) else str(e)
+            if isinstance(e, (MemoryError, RecursionError)):
+                msg = f"the input is too large ({type(e).__name__})"
             msg = " ".join(line.strip() for line in msg.splitlines() if line.strip())
             if isinstance(e, click.UsageError) and e.ctx is not None:
                 msg += f" (see '{e.ctx.command_path} --help')"
@@ -350,6 +352,19 @@ def plot(names, params, torch_classes, paddle_classes, lr, steps, output):
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     _write(lambda: fig.savefig(output, dpi=120), output)
+
+
+def _writable(output: str) -> None:
+    """Refuse, before any work, an output whose folder is missing or whose format is unknown."""
+    from matplotlib.figure import Figure
+
+    folder = Path(output).resolve().parent
+    if not folder.is_dir():
+        raise click.ClickException(f"cannot write {output!r}: no folder {str(folder)!r}")
+    fmt = Path(output).suffix.lstrip(".").lower()
+    if fmt not in Figure().canvas.get_supported_filetypes():
+        raise click.ClickException(f"cannot write {output!r}: unknown image format {fmt!r} "
+                                   f"(use .png, .svg or .pdf)")
 
 
 def _write(save, output, announce: bool = True) -> None:
@@ -593,6 +608,8 @@ def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_
 
     from lrlab.training.lr_finder import find_lr as run_find_lr
 
+    if output is not None:
+        _writable(output)
     task = _load_task(task_spec, options)
     if quiet:
         spinner = nullcontext()
