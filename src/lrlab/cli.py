@@ -545,7 +545,7 @@ def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
         options = {**config.get("task_options", {}), **task_options(spec, **given)}
         row = _row(summary, folder)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-        raise click.ClickException(f"{folder}: not a readable lrlab trial ({type(e).__name__}: {e})")
+        raise click.ClickException(f"{folder}: not a readable lrlab trial ({type(e).__name__}: {e})") from None
     key = (spec, json.dumps(options, sort_keys=True))
     if key not in tasks:
         tasks[key] = _load_task(spec, options)
@@ -557,7 +557,7 @@ def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
         model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
     except Exception as e:  # unpickling, missing or mismatched weights: one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise click.ClickException(f"cannot load {folder / 'model.pt'} into the task's model: {first}")
+        raise click.ClickException(f"cannot load {folder / 'model.pt'} into the task's model: {first}") from None
     loss, acc = evaluate(model, task, task.test)
     return {**row, "test_acc": acc, "test_loss": loss}
 

@@ -7,3 +7,12 @@ Each adapter lives in its own module and imports its framework there, so ``impor
 - ``lrlab.integrations.paddle``: ``LRLabScheduler`` and ``PlateauScheduler`` (paddle ``LRScheduler``\\s)
 - ``lrlab.integrations.keras``: ``LRLabSchedule`` (a Keras 3 ``LearningRateSchedule``)
 """
+
+
+def schedule_config(schedule):
+    """The schedule's config, or None when it holds a Python callable (a lambda schedule),
+    which then cannot be checked when a saved state is loaded."""
+    try:
+        return schedule.to_config()
+    except TypeError:
+        return None

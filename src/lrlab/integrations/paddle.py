@@ -27,13 +27,9 @@ from paddle.optimizer.lr import LRScheduler
 
 from ..control import Plateau
 from ..schedules import Schedule
+from . import schedule_config
 
 
-def _config(schedule: Schedule) -> dict[str, Any] | None:
-    try:
-        return schedule.to_config()
-    except TypeError:  # holds a Python callable: not writable, not checkable on load
-        return None
 
 
 class LRLabScheduler(LRScheduler):
@@ -58,7 +54,7 @@ class LRLabScheduler(LRScheduler):
             raise ValueError(f"LRLabScheduler: {schedule!r} has relative lengths; call "
                              f".bind(total_steps) before handing it to the scheduler")
         self.schedule = schedule
-        self._config = _config(schedule)
+        self._config = schedule_config(schedule)
         super().__init__(schedule(max(last_epoch, 0)), last_epoch, verbose)
 
     def get_lr(self) -> float:

@@ -33,13 +33,8 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from ..control import Plateau
 from ..schedules import Schedule
+from . import schedule_config
 
-def _config(schedule: Schedule) -> dict[str, Any] | None:
-    """The schedule's config, or None when it holds a Python callable (a lambda schedule)."""
-    try:
-        return schedule.to_config()
-    except TypeError:
-        return None
 
 
 def _set_lr(group: dict[str, Any], lr: float) -> None:
@@ -116,7 +111,7 @@ class LRLabScheduler(LRScheduler):
             raise ValueError(f"{who}: got {len(schedules)} schedules for "
                              f"{len(optimizer.param_groups)} param groups; pass one per group")
         self.schedules = tuple(schedules)
-        self._configs = [_config(s) for s in schedules]
+        self._configs = [schedule_config(s) for s in schedules]
         self._ratio = None
         super().__init__(optimizer, last_epoch)
 

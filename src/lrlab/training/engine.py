@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 
 from ..control import Plateau
+from ..fileio import atomic_write
 from .optim import make_optimizer
 from .tasks import Split, Task
 from .trial import PLATEAU, TrialConfig, schedule_for
@@ -89,20 +89,8 @@ def evaluate(model: torch.nn.Module, task: Task, split: Split) -> tuple[float, f
     return total / len(split), acc
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` so that a crash leaves either the old or the new file, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _torch_save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _finite_or_none(x: float | None) -> float | None:

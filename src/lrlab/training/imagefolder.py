@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
 from .tasks import Split, SmallCNN, Task, split_indices, standardize
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -134,18 +134,6 @@ def _cache_key(root: Path, entries, size: int, grayscale: bool) -> str:
     return h.hexdigest()[:24]
 
 
-def _save_atomic(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_cache(path: Path) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -203,7 +191,7 @@ def load_images(path, size: int = 32, grayscale: bool = False, cache_dir=None) -
     if empty:
         raise ValueError(f"imagefolder: no readable images for class(es) {empty} under {root}")
     if not hit:
-        _save_atomic(cache_path, **cached)
+        atomic_write(cache_path, lambda f: np.savez(f, **cached))
     skipped = tuple(str(s) for s in cached["skipped"])
     if skipped:
         warnings.warn(f"imagefolder: skipped {len(skipped)} unreadable file(s) under {root}: "
