@@ -30,7 +30,7 @@ import numpy as np
 
 import lrlab
 from lrlab.control import Plateau
-from lrlab.schedules import REQUIRED, Schedule, lookup
+from lrlab.schedules import REQUIRED, Schedule, decode, lookup
 from lrlab.schedules import params as _params
 
 _CALLABLE = _params.function().doc  # the rule text of parameters that take a Python callable
@@ -113,6 +113,8 @@ class _Curve:
             return False
 
     def build(self, params: dict, lr: float | None, steps: int) -> Schedule:
+        if self.kind in ("torch", "paddle"):  # nested {"name": ...} configs become schedules
+            params = {k: decode(v) for k, v in params.items()}
         if self.kind == "torch":
             s = lrlab.from_torch(self.name, 0.1 if lr is None else lr, **params)
         elif self.kind == "paddle":
@@ -272,6 +274,11 @@ def list_cmd():
             shown = "REQUIRED" if default is REQUIRED else _show_default(default)
             note = "  [Python API only]" if rule == _CALLABLE else ""
             click.echo(f"    {p:<{w}}  {shown:<10}  {rule}{note}")
+    click.echo("plateau  (lrlab train only: reduce on plateau, stepped on the validation metric)")
+    for p, param in inspect.signature(lrlab.Plateau).parameters.items():
+        if p not in ("lr", "mode", "semantics"):  # lr is --lr; mode follows monitor
+            click.echo(f"    {p:<14}  {_show_default(param.default)}")
+    click.echo("    monitor         val_loss  (or val_acc; sets mode)")
     tables = _framework_tables()
     click.echo("")
     click.echo(f"--torch classes:  {', '.join(sorted(tables['torch']))}")

@@ -127,16 +127,17 @@ def from_config(config: dict | str) -> Schedule:
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a schedule config is a dict with a 'name', got {config!r}")
     config = dict(config)
-    return create(config.pop("name"), **{k: _decode(v) for k, v in config.items()})
+    return create(config.pop("name"), **{k: decode(v) for k, v in config.items()})
 
 
-def _decode(value: Any) -> Any:
+def decode(value: Any) -> Any:
+    """A config value with every nested ``{"name": ...}`` dict rebuilt as a schedule."""
     if isinstance(value, dict):
         if "name" in value:
             return from_config(value)
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [decode(v) for v in value]
     return value
 
 
