@@ -228,3 +228,20 @@ def test_console_script_subprocess(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "lrlab: error: cosine: missing required parameter(s) base_lr, total_steps\n"
+
+
+def test_framework_classes_take_nested_schedule_configs():
+    r = run("show", "--paddle", "LinearWarmup", "-p",
+            'learning_rate={"name": "from_paddle", "class_name": "StepDecay", '
+            '"kwargs": {"learning_rate": 1.0, "step_size": 2, "gamma": 0.5}}',
+            "-p", "warmup_steps=2", "-p", "start_lr=0.0", "-p", "end_lr=1.0", "--steps", 6)
+    assert r.exit_code == 0, r.output
+    expect = lrlab.from_paddle("LinearWarmup", learning_rate=lrlab.from_paddle(
+        "StepDecay", learning_rate=1.0, step_size=2, gamma=0.5), warmup_steps=2, start_lr=0.0, end_lr=1.0)
+    table = [line.split() for line in r.output.splitlines() if line.strip()[:1].isdigit()]
+    assert [float(v) for _, v in table] == pytest.approx(expect.curve(6).tolist())
+
+
+def test_list_shows_plateau_for_train():
+    out = run("list").output
+    assert "plateau  (lrlab train only" in out and "    monitor " in out
