@@ -1,0 +1,56 @@
+"""Tasks: the digits default, splits, standardisation, the Task contract."""
+
+import numpy as np
+import pytest
+import torch
+
+from lrlab.training.tasks import MLP, SmallCNN, Split, Task, digits, load_task, split_indices, standardize
+
+
+def test_digits_split_is_fixed_stratified_and_standardised():
+    t = load_task("digits")
+    assert (len(t.train), len(t.val), len(t.test)) == (1167, 270, 360)
+    assert t.classes == tuple(str(i) for i in range(10)) and t.options == {}
+    for part in (t.train, t.val, t.test):
+        counts = torch.bincount(part.y, minlength=10).float()
+        assert counts.min() / counts.max() > 0.8  # every class in every split, in proportion
+    assert abs(float(t.train.x.mean())) < 1e-5 and float(t.train.x.std()) == pytest.approx(1.0, abs=0.05)
+    assert torch.equal(load_task("digits").test.y, t.test.y)
+    other = load_task("digits", split_seed=1)
+    assert other.options == {"split_seed": 1} and not torch.equal(other.test.y, t.test.y)
+    assert digits() is digits()  # loaded once per process
+
+
+def test_split_indices_partition_and_are_reproducible():
+    y = np.repeat(np.arange(4), 25)
+    tr, va, te = split_indices(y, 100, seed=3)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
+    assert (len(tr), len(va), len(te)) == (65, 15, 20)
+    assert all(np.array_equal(a, b) for a, b in zip((tr, va, te), split_indices(y, 100, seed=3)))
+
+
+def test_standardize_uses_train_statistics_only():
+    a, b = torch.tensor([[1.0], [3.0]]), torch.tensor([[5.0]])
+    sa, sb = standardize(a, b)
+    assert sa.flatten().tolist() == pytest.approx([-0.7071068, 0.7071068])
+    assert float(sb) == pytest.approx((5 - 2) / 2 ** 0.5)
+
+
+def test_task_contract_errors():
+    s = Split(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
+    empty = Split(torch.zeros(0, 1), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="split: x has 2 rows but y has 1"):
+        Split(torch.zeros(2, 1), torch.zeros(1))
+    with pytest.raises(ValueError, match="task t: the val split is empty"):
+        Task("t", s, empty, s, lambda: MLP(1, 2))
+    with pytest.raises(ValueError, match="kind must be 'classification' or 'regression'"):
+        Task("t", s, s, s, lambda: MLP(1, 2), kind="ranking")
+    with pytest.raises(ValueError, match="unknown task 'mnist'; use digits, imagefolder:PATH or csv:PATH"):
+        load_task("mnist")
+
+
+def test_default_models_fit_their_inputs():
+    assert SmallCNN(3, 4)(torch.zeros(2, 3, 32, 32)).shape == (2, 4)
+    assert SmallCNN(1, 10)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert MLP(5, 1)(torch.zeros(3, 5)).shape == (3, 1)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in SmallCNN(1, 2).modules())
