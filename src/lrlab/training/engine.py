@@ -161,8 +161,9 @@ class _Trial:
         atomic_write(self.folder / "epochs.jsonl", lines)
 
     # -- training
-    def run_epoch(self, writer) -> bool:
-        """One epoch; False when the trial must stop (diverged, early-stopped)."""
+    def run_epoch(self, writer, progress=None) -> bool:
+        """One epoch; False when the trial must stop (diverged, early-stopped).
+        ``progress(trial)`` is called after every optimizer step and at the end."""
         cfg, task, rec = self.cfg, self.task, self.record
         t0 = time.perf_counter()
         order = batch_order(len(task.train), cfg.seed, self.epoch)
@@ -188,6 +189,8 @@ class _Trial:
                 writer.add_scalar("lr", lr, self.step)
                 writer.add_scalar("loss/step", value, self.step)
             self.step += 1
+            if progress is not None:
+                progress(self)
             loss_sum += value * len(y)
             correct += task.correct(out, y) or 0
             seen += len(y)
@@ -288,7 +291,8 @@ def check_trial(task: Task, cfg: TrialConfig, folder: Path | None, resume: bool)
 
 def train_trial(task: Task, cfg: TrialConfig, folder: str | Path | None = None, *,
                 resume: bool = False, tensorboard: bool = False, progress=None) -> TrialRecord:
-    """Train one trial; with ``folder``, write its records there (and resume from it)."""
+    """Train one trial; with ``folder``, write its records there (and resume from it).
+    ``progress(trial)``, if given, is called after every step and every epoch."""
     folder = Path(folder) if folder is not None else None
     if tensorboard and folder is None:
         raise ValueError("tensorboard needs a run folder")
@@ -310,7 +314,7 @@ def train_trial(task: Task, cfg: TrialConfig, folder: str | Path | None = None, 
     with writer if writer is not None else nullcontext():
         going = trial.record.status == "running"
         while going and trial.epoch < cfg.epochs:
-            going = trial.run_epoch(writer)
+            going = trial.run_epoch(writer, progress)
             if trial.record.status != "diverged":
                 trial.checkpoint()
             if progress is not None:
