@@ -27,7 +27,8 @@ import numpy as np
 
 from . import params as P
 
-_BLOCK = 1024  # steps evaluated at once by the scalar call, then served from a small cache
+_SHIFT = 10
+_BLOCK = 1 << _SHIFT  # steps evaluated at once by the scalar call, then served from a small cache
 _MAX_BLOCKS = 8
 
 _REGISTRY: dict[str, type[Schedule]] = {}
@@ -307,7 +308,11 @@ class Schedule:
         return out
 
     def __call__(self, step: int) -> float:
-        if type(step) is not int or step < 0:
+        if type(step) is int and step >= 0:  # the hot path: a block already evaluated
+            values = self._cache.get(step >> _SHIFT)
+            if values is not None:
+                return values[step & (_BLOCK - 1)]
+        else:
             step = _as_step(step)
         if not self._cacheable:
             return float(self.at(np.array([step]))[0])
