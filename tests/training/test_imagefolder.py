@@ -179,21 +179,23 @@ def test_given_train_val_test_subfolders_are_respected(tmp_path, cache):
     assert torch.bincount(t.train.y).tolist() == [5, 5, 2] and torch.bincount(t.test.y).tolist() == [3, 3]
 
 
-def test_given_train_test_only_draws_val_from_train(tmp_path, cache):
-    root = tmp_path / "given"
-    for split, n in (("train", 10), ("test", 3)):
+def write_splits(root, sizes):
+    """``root/<split>/{ant,bee}/`` with ``sizes[split]`` images per class."""
+    for split, n in sizes.items():
         for c in ("ant", "bee"):
             write_class(root / split / c, COLOURS["bees"] if c == "bee" else COLOURS["wasps"], n)
+    return root
+
+
+def test_given_train_test_only_draws_val_from_train(tmp_path, cache):
+    root = write_splits(tmp_path / "given", {"train": 10, "test": 3})
     t = load_quietly(root, size=8, cache_dir=cache)
     assert (len(t.train), len(t.val), len(t.test)) == (17, 3, 6)
     assert "val drawn from train" in t.info["splits"]
 
 
 def test_given_train_val_only_draws_test_from_train_not_classes_named_train(tmp_path, cache):
-    root = tmp_path / "given"
-    for split, n in (("train", 10), ("val", 3)):
-        for c in ("ant", "bee"):
-            write_class(root / split / c, COLOURS["bees"] if c == "bee" else COLOURS["wasps"], n)
+    root = write_splits(tmp_path / "given", {"train": 10, "val": 3})
     t = load_quietly(root, size=8, cache_dir=cache)
     assert t.classes == ("ant", "bee")
     assert (len(t.train), len(t.val), len(t.test)) == (16, 6, 4)
