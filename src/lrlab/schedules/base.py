@@ -163,8 +163,8 @@ class Schedule:
     """Base of every schedule: a frozen dataclass whose fields are checked by their kind.
 
     Subclasses declare fields as ``Annotated[type, kind]`` and implement ``_at(k)`` for an
-    int64 array of steps; ``_validate()`` adds cross-field checks. ``_span(child_index, n)`` says how many steps a child schedule spans when the
-    parent is bound to ``n`` steps.
+    int64 array of steps; ``_validate()`` adds cross-field checks. ``_span(child_index, n)``
+    says how many steps a child schedule spans when the parent is bound to ``n`` steps.
     """
 
     name: ClassVar[str] = ""
@@ -308,17 +308,13 @@ class Schedule:
         return out
 
     def __call__(self, step: int) -> float:
-        if type(step) is int and step >= 0:  # the hot path: a block already evaluated
-            values = self._cache.get(step >> _SHIFT)
-            if values is not None:
-                return values[step & (_BLOCK - 1)]
-        else:
+        if type(step) is not int or step < 0:
             step = _as_step(step)
-        if not self._cacheable:
-            return float(self.at(np.array([step]))[0])
-        block, offset = divmod(step, _BLOCK)
-        values = self._cache.get(block)
+        block = step >> _SHIFT
+        values = self._cache.get(block)  # the hot path: a block already evaluated
         if values is None:
+            if not self._cacheable:
+                return float(self.at(np.array([step]))[0])
             try:
                 values = self.at(np.arange(block * _BLOCK, (block + 1) * _BLOCK)).tolist()
             except ValueError:  # a later step in the block is bad: report this one only
@@ -326,7 +322,7 @@ class Schedule:
             if len(self._cache) >= _MAX_BLOCKS:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[block] = values
-        return values[offset]
+        return values[step & (_BLOCK - 1)]
 
     def curve(self, n: int) -> np.ndarray:
         """``np.array([s(k) for k in range(n)])``, computed at once."""

@@ -43,12 +43,12 @@ def run_defaults(name: str, lr: float, total: int) -> dict[str, Any]:
     """Parameters that make schedule ``name`` sensible for a run of ``total`` steps from ``lr``."""
     frac = lambda f: resolve_length(f"{100 * f}%", total)  # noqa: E731  (as 'p%' lengths round)
     cosine = {"name": "cosine", "base_lr": lr, "total_steps": "100%"}
+    halves = sorted({frac(0.5), frac(0.75)})  # one milestone when a short run merges them
     table: dict[str, dict[str, Any]] = {
         "constant": {"base_lr": lr},
         "step": {"base_lr": lr, "step_size": frac(0.3), "gamma": 0.1},
-        "multistep": {"base_lr": lr, "milestones": sorted({frac(0.5), frac(0.75)}), "gamma": 0.1},
-        "piecewise": {"milestones": sorted({frac(0.5), frac(0.75)}),
-                      "values": [lr, lr / 10, lr / 100][:len({frac(0.5), frac(0.75)}) + 1]},
+        "multistep": {"base_lr": lr, "milestones": halves, "gamma": 0.1},
+        "piecewise": {"milestones": halves, "values": [lr, lr / 10, lr / 100][:len(halves) + 1]},
         "exponential": {"base_lr": lr, "gamma": 0.01, "step_size": total},       # lr/100 at the end
         "natural_exp": {"base_lr": lr, "gamma": math.log(100), "step_size": total},
         "inverse_time": {"base_lr": lr, "gamma": 99.0, "step_size": total},
