@@ -177,39 +177,9 @@ class LRFinderResult:
     def plot(self, path) -> Path:
         """Save smoothed loss (raw loss faint) against LR on a log axis, with both suggestions
         marked, as an image at ``path`` (format from the suffix); returns the path."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from .. import plots  # lazy: matplotlib
 
-        fig = Figure(figsize=(7, 4.5))
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        lrs = np.asarray(self.lrs)
-        ax.plot(lrs, self.losses, color="C0", alpha=0.25, lw=1, label="loss")
-        ax.plot(lrs, self.smoothed, color="C0", lw=2, label="smoothed loss")
-        sm = np.asarray(self.smoothed)
-        for name, lr, color in (("steepest", self.steepest, "C1"), ("valley", self.valley, "C2")):
-            if lr is not None:
-                k = int(np.argmin(np.abs(np.log(lrs) - math.log(lr))))
-                ax.axvline(lr, color=color, ls="--", lw=1)
-                ax.plot([lr], [sm[k]], "o", color=color, label=f"{name}: {lr:.2e}")
-        ax.set_xscale("log")
-        finite = sm[np.isfinite(sm)]
-        if len(finite):   # y from the lowest loss up to 2x the first: the divergence is cut off
-            raw = np.asarray(self.losses)
-            lo = min(finite.min(), raw[np.isfinite(raw)].min(initial=finite.min()))
-            hi = min(finite.max(), 2 * finite[0]) if finite[0] > 0 else finite.max()
-            pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
-            ax.set_ylim(lo - pad, max(hi, lo) + pad)
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("training loss")
-        sug = f"{self.suggested_lr:.2e}" if self.suggested_lr is not None else "none"
-        ax.set_title(f"LR range test: suggested lr {sug}"
-                     + (" (stopped early)" if self.stopped_early else ""))
-        ax.legend(loc="best")
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        return Path(path)
+        return plots.lr_finder(self, path)
 
 
 # ---- the test ------------------------------------------------------------------------------
