@@ -1,16 +1,16 @@
-"""The ``lrlab`` command line: list, show, plot, value parsing and one-line errors."""
+"""``lrlab list`` / ``show`` / ``plot`` (lrlab.cli.schedules), the group's one-line errors, the
+console script."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
 import lrlab
-from lrlab.cli import cli, parse_assignment, parse_value, sparkline, table_steps
+from lrlab.cli import cli
+from lrlab.cli.schedules import sparkline, table_steps
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -25,36 +25,7 @@ def assert_png(path: Path):
     assert len(data) > 5000
 
 
-# ---- value parsing ----------------------------------------------------------------------
-@pytest.mark.parametrize("text, value", [
-    ("3", 3), ("-2", -2), ("0.5", 0.5), ("1e-3", 1e-3), ("2.5E2", 250.0), (".5", 0.5),
-    ("true", True), ("False", False), ("null", None), ("None", None),
-    ("[10,20]", [10, 20]), ("10,20", [10, 20]), ("10%, 50%", ["10%", "50%"]),
-    ('["20%"]', ["20%"]), ("0.1,0.01", [0.1, 0.01]), ("10%", "10%"), ("cos", "cos"),
-    ('"true"', "true"), ('{"name": "constant", "base_lr": 1}', {"name": "constant", "base_lr": 1}),
-    ("__import__('os')", "__import__('os')"), ("1_000", "1_000"), ("nan", "nan"),
-])
-def test_parse_value(text, value):
-    got = parse_value(text)
-    assert got == value and type(got) is type(value)
-
-
-@pytest.mark.parametrize("text", ["[1,", "{x}", "1,,2", "1,"])
-def test_parse_value_rejects(text):
-    with pytest.raises(click.BadParameter):
-        parse_value(text)
-
-
-def test_parse_assignment():
-    assert parse_assignment("base_lr=0.1") == (None, "base_lr", 0.1)
-    assert parse_assignment("cosine.min_lr=1e-2") == ("cosine", "min_lr", 0.01)
-    assert parse_assignment("one-cycle.max_lr=1") == ("one-cycle", "max_lr", 1)
-    assert parse_assignment("mode=a=b") == (None, "mode", "a=b")
-    for bad in ["base_lr", "=1", "1x=2", "a.b.c=1", "a b=1"]:
-        with pytest.raises(click.BadParameter):
-            parse_assignment(bad)
-
-
+# ---- text output ---------------------------------------------------------------------------
 def test_sparkline_and_table_steps():
     assert sparkline([1.0, 0.5, 0.0]) == "█▅▁"
     assert sparkline([0.2] * 4) == "████" and sparkline([0.0] * 3) == "▁▁▁"
@@ -121,6 +92,67 @@ def test_show_nested_schedule_and_single_milestone():
     assert r.output.splitlines()[-1] == "min 0.1 at step 3, max 1 at step 0"
 
 
+# ---- --lr: the reference LR ------------------------------------------------------------------
+def table(output):
+    """``{step: lr}`` of show's table."""
+    return {int(k): float(v) for k, v in (line.split() for line in output.splitlines()[3:-1])}
+
+
+def test_show_lr_gives_trains_defaults():
+    by_lr = run("show", "cosine", "--lr", 0.1, "--steps", 10)
+    by_params = run("show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=10", "--steps", 10)
+    assert by_lr.exit_code == 0 and by_params.exit_code == 0, (by_lr.output, by_params.output)
+    assert by_lr.output == by_params.output
+    assert by_lr.output.splitlines()[0] == "cosine(base_lr=0.1, total_steps=10), 10 steps"
+    assert {k: round(v, 6) for k, v in table(by_lr.output).items()} == {
+        0: 0.1, 1: 0.097553, 2: 0.090451, 3: 0.079389, 4: 0.065451, 5: 0.05, 6: 0.034549,
+        7: 0.020611, 8: 0.009549, 9: 0.002447}
+
+
+def test_show_lr_params_override_and_aliases():
+    r = run("show", "steplr", "--lr", 1, "-p", "gamma=0.5", "--steps", 10)  # x0.5 every 30 %
+    assert r.exit_code == 0, r.output
+    assert table(r.output) == {k: 0.5 ** min(k // 3, 3) for k in range(10)}
+    r = run("show", "one_cycle", "--lr", 0.5, "--steps", 100)  # peaks at --lr, 30 % in
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[-1].endswith("max 0.5 at step 29")
+
+
+def test_show_lr_of_framework_classes():
+    # torch: the optimizer LR, 0.1 when not given
+    r = run("show", "--torch", "StepLR", "-p", "step_size=2", "-p", "gamma=0.5", "--steps", 4)
+    assert r.exit_code == 0, r.output
+    assert table(r.output) == {0: 0.1, 1: 0.1, 2: 0.05, 3: 0.05}
+    # paddle: learning_rate; a given learning_rate wins
+    r = run("show", "--paddle", "StepDecay", "--lr", 0.5, "-p", "step_size=1", "-p", "gamma=0.5",
+            "--steps", 3)
+    assert r.exit_code == 0, r.output
+    assert "learning_rate=0.5" in r.output.splitlines()[0]
+    assert table(r.output) == {0: 0.5, 1: 0.25, 2: 0.125}
+    r = run("show", "--paddle", "StepDecay", "-p", "learning_rate=1", "-p", "step_size=1",
+            "-p", "gamma=0.5", "--lr", 0.5, "--steps", 3)
+    assert r.exit_code == 0, r.output
+    assert table(r.output) == {0: 1.0, 1: 0.5, 2: 0.25}
+
+
+def test_plot_lr_for_every_kind_of_curve(tmp_path):
+    out = tmp_path / "lr.png"
+    r = run("plot", "cosine", "one_cycle", "step", "--torch", "StepLR", "--paddle", "StepDecay",
+            "-p", "StepLR.step_size=30", "-p", "StepDecay.step_size=30", "--lr", 0.1,
+            "--steps", 100, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert r.output == f"wrote {out}\n"
+    assert_png(out)
+
+
+def test_show_and_plot_describe_lr_the_same_way():
+    def lr_help(cmd):
+        text = run(cmd, "--help").output
+        return " ".join(text[text.index("--lr FLOAT"):].split("--steps")[0].split())
+    assert lr_help("show") == lr_help("plot")
+    assert "Reference LR" in lr_help("show") and "learning_rate" in lr_help("show")
+
+
 # ---- plot ---------------------------------------------------------------------------------
 def test_plot_one(tmp_path):
     out = tmp_path / "one.png"
@@ -151,21 +183,6 @@ def test_plot_framework_classes(tmp_path, args):
     assert_png(out)
 
 
-def test_unscoped_params_go_where_they_fit_scoped_ones_win():
-    from lrlab.cli import build_curves
-
-    curves = build_curves(["cosine", "cos", "step"], [], [],
-                          ["base_lr=1", "total_steps=10", "step_size=5", "cos.min_lr=0.5"], None, 10)
-    (_, a), (_, b), (_, c) = curves
-    assert a[-1] < 0.1 and b[-1] > 0.5 and list(c[:6]) == [1] * 5 + [0.1]
-    # the name as written wins over an alias: 'StepLR' is also an alias of lrlab's step
-    [(_, s), (_, t)] = build_curves(["step"], ["StepLR"], [],
-                                    ["StepLR.step_size=2", "step.step_size=4", "step.base_lr=0.1"],
-                                    None, 5)
-    assert list(t) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
-    assert list(s) == pytest.approx([0.1] * 4 + [0.01])
-
-
 # ---- errors -------------------------------------------------------------------------------
 COSINE = ["-p", "base_lr=0.1", "-p", "total_steps=10"]
 
@@ -186,26 +203,32 @@ COSINE = ["-p", "base_lr=0.1", "-p", "total_steps=10"]
     (["show", "step", "--torch", "StepLR", "--steps", "3"], "exactly one curve"),
     (["show", "--torch", "NoSuchLR", "--steps", "3"], "unknown class 'NoSuchLR'"),
     (["show", "--torch", "StepLR", "--steps", "3"], "step_size"),
-    (["show", "--paddle", "StepDecay", "-p", "learning_rate=1", "-p", "step_size=1", "--lr", "1",
-      "--steps", "3"], "--lr"),
+    (["show", "--paddle", "OneCycleLR", "-p", "total_steps=3", "--lr", "1", "--steps", "3"],
+     "max_learning_rate"),
+    (["show", "cosine", "--lr", "0.1", "-p", "total_steps=0", "--steps", "10"],
+     "cosine: total_steps must be"),
+    (["show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=10", "--steps", 10 ** 13],
+     "the input is too large (MemoryError)"),
+    (["plot", "cosine", *COSINE, "--steps", "10", "-o", "x.txt"], "unknown image format 'txt'"),
     (["plot", "cosine", "step", *COSINE, "-p", "foo=1", "--steps", "10", "-o", "x.png"], "'foo'"),
     (["plot", "cosine", *COSINE, "-p", "linear.gamma=2", "--steps", "10", "-o", "x.png"],
      "no curve named 'linear'"),
-    (["plot", "cosine", *COSINE, "--steps", "10", "-o", "/no/such/dir/x.png"], "cannot write"),
+    (["plot", "cosine", *COSINE, "--steps", "10", "-o", "/no/such/dir/x.png"],
+     "cannot write '/no/such/dir/x.png': no folder '/no/such/dir'"),
     (["plot", "cosine", *COSINE, "--steps", "10"], "Missing option '-o'"),
     (["plot", "--steps", "10", "-o", "x.png"], "give a schedule NAME"),
     (["show", "cosine", "--nope"], "No such option"),
     (["nope"], "No such command"),
 ])
-def test_errors_are_one_line_exit_2(args, expected, tmp_path):
-    os.chdir(tmp_path)
+def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     r = run(*args)
     assert r.exit_code == 2, (r.output, r.stderr)
     assert r.stdout == ""
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("lrlab: error: "), r.stderr
     assert expected in r.stderr
     assert "Traceback" not in r.stderr
-    assert not (tmp_path / "x.png").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_help_and_version():
