@@ -1,5 +1,11 @@
-"""Exact reproductions of PyTorch's and PaddlePaddle's own schedulers (numpy only)."""
+"""Exact reproductions of PyTorch's and PaddlePaddle's own schedulers (numpy only).
 
+Importing this package fills both class tables (``base.TORCH`` and ``base.PADDLE``), so a saved
+``from_torch`` / ``from_paddle`` config rebuilds with ``lrlab.from_config`` in any process.
+Neither torch nor paddle is imported: ``compat.torch`` and ``compat.paddle`` are numpy only.
+"""
+
+from . import paddle, torch  # noqa: F401  (each registers its builders in base.PADDLE / base.TORCH)
 from .base import from_paddle, from_torch
 
 __all__ = ["from_paddle", "from_torch"]

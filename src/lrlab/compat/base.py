@@ -4,6 +4,10 @@ Each framework module registers one *builder* per class: a function with the cla
 constructor keywords (minus the optimizer) that returns an lrlab schedule reproducing the
 framework's sequence. The wrapper (``FromTorch`` / ``FromPaddle``) keeps the class name and
 keywords, so ``repr`` reads like the call that made it and ``to_config`` round-trips.
+
+The tables are filled by importing the framework modules, which ``lrlab.compat`` does itself
+(``TORCH`` by ``compat.torch``, ``PADDLE`` by ``compat.paddle``, both numpy only). This module
+never imports them: they import it.
 """
 
 from __future__ import annotations
@@ -130,12 +134,11 @@ def from_torch(class_name: str, optimizer_lr: float, /, **kwargs: Any) -> Schedu
     ``optimizer.param_groups[0]['lr']`` after ``k`` calls of ``scheduler.step()``.
     ``ReduceLROnPlateau`` returns a ``Plateau`` with torch's semantics.
 
+    >>> from lrlab import from_torch
     >>> s = from_torch("StepLR", 0.1, step_size=2, gamma=0.5)
     >>> s.curve(5).tolist()
     [0.1, 0.1, 0.05, 0.05, 0.025]
     """
-    from . import torch as _  # noqa: F401  (register the builders)
-
     lr = P.lr()(class_name, "optimizer_lr", optimizer_lr)
     if class_name == "ReduceLROnPlateau":
         return build("torch", TORCH, class_name, (lr,), kwargs)
@@ -148,11 +151,10 @@ def from_paddle(class_name: str, /, **kwargs: Any) -> Schedule | Plateau:
     ``s(k)`` equals ``scheduler.last_lr`` after ``k`` calls of ``scheduler.step()``.
     ``ReduceOnPlateau`` returns a ``Plateau`` with Paddle's semantics.
 
+    >>> from lrlab import from_paddle
     >>> from_paddle("StepDecay", learning_rate=0.1, step_size=2, gamma=0.5).curve(3).tolist()
     [0.1, 0.1, 0.05]
     """
-    from . import paddle as _  # noqa: F401
-
     if class_name == "ReduceOnPlateau":
         return build("paddle", PADDLE, class_name, (), kwargs)
     return FromPaddle(class_name, kwargs)
