@@ -1,9 +1,13 @@
 """Plateau and EarlyStopping: one improvement rule, exact state, resume."""
 
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 
+import lrlab
 from lrlab import EarlyStopping, Improvement, Plateau
 
 
@@ -103,3 +107,109 @@ def test_early_stopping_state_dict_round_trip():
     b = EarlyStopping(patience=2)
     b.load_state_dict(a.state_dict())
     assert b.step(0.7) == a.step(0.7) is True
+
+
+# ---- configs: from_config rebuilds an equal object, in this process and in a fresh one ------
+def fresh(code: str, *args: str):
+    """Run ``code`` in a new interpreter; its stdout parsed as JSON."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# the child rebuilds each (class, config) of argv[1], feeds it the metrics of argv[2] and
+# prints its config, its fresh state and what step() returned
+REPLAY = """
+import json, sys
+from lrlab import EarlyStopping, Plateau
+out = []
+for cls, cfg in json.loads(sys.argv[1]):
+    obj = {"Plateau": Plateau, "EarlyStopping": EarlyStopping}[cls].from_config(cfg)
+    fresh = [obj.to_config(), obj.state_dict()]
+    out.append(fresh + [[obj.step(m) for m in json.loads(sys.argv[2])]])
+print(json.dumps(out))
+"""
+METRICS = [3.0, 3.0, 3.0, 2.0, 2.5, 2.5, 2.5, 1.0, 2.0, 2.0]
+
+
+def controls():
+    return {
+        "torch": Plateau(1.0, patience=1, factor=0.5, cooldown=1, threshold=0.1, min_lr=0.2),
+        "paddle": Plateau(1.0, mode="min", patience=1, factor=0.5, cooldown=1, threshold=0.1,
+                          semantics="paddle"),
+        "from_torch": lrlab.from_torch("ReduceLROnPlateau", 1.0, patience=0, factor=0.25),
+        "from_paddle": lrlab.from_paddle("ReduceOnPlateau", learning_rate=1.0, patience=0,
+                                         factor=0.25, cooldown=2),
+        "early_stopping": EarlyStopping(patience=2, min_delta=0.25, baseline=2.9),
+    }
+
+
+EXPECTED_STEPS = {
+    "torch": [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.2],  # min_lr 0.2 at the end
+    "paddle": [1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25],  # cooldown skips metrics
+    "from_torch": [1.0, 0.25, 0.0625, 0.0625, 0.015625, 0.00390625, 0.0009765625,
+                   0.0009765625, 0.000244140625, 6.103515625e-05],
+    "from_paddle": [1.0, 0.25, 0.25, 0.25, 0.25, 0.0625, 0.0625, 0.0625, 0.0625, 0.015625],
+    # 3.0 misses the baseline, so it does not reset the patience: stop at epoch 1
+    "early_stopping": [False, True, True, False, False, True, True, False, False, True],
+}
+
+
+def test_controls_step_as_expected():
+    for name, obj in controls().items():
+        assert [obj.step(m) for m in METRICS] == EXPECTED_STEPS[name], name
+
+
+def test_semantics_survive_the_config():
+    cfg = controls()["from_paddle"].to_config()
+    assert cfg == {"name": "plateau", "lr": 1.0, "mode": "min", "factor": 0.25, "patience": 0,
+                   "threshold": 1e-4, "threshold_mode": "rel", "cooldown": 2, "min_lr": 0.0,
+                   "eps": 1e-8, "semantics": "paddle"}
+    assert controls()["from_torch"].to_config()["semantics"] == "torch"
+
+
+def test_from_config_rebuilds_an_equal_object():
+    for name, obj in controls().items():
+        cls = type(obj)
+        assert cls.from_config(obj.to_config()) == obj, name
+        assert cls.from_config(json.dumps(obj.to_config())) == obj, name
+
+
+def test_configs_rebuild_in_a_fresh_process():
+    objs = controls()
+    payload = [[type(o).__name__, o.to_config()] for o in objs.values()]
+    got = fresh(REPLAY, json.dumps(payload), json.dumps(METRICS))
+    for (name, obj), (config, state, steps) in zip(objs.items(), got):
+        assert config == obj.to_config(), name
+        assert state == obj.state_dict(), name
+        assert steps == EXPECTED_STEPS[name], name
+
+
+def test_equality_compares_settings_and_state():
+    a, b = Plateau(0.1, patience=1), Plateau(0.1, patience=1)
+    assert a == b and a != Plateau(0.1, patience=2) and a != EarlyStopping()
+    a.step(1.0)
+    assert a != b
+    b.step(1.0)
+    assert a == b
+    es = EarlyStopping(patience=1)
+    es.step(1.0)
+    assert es != EarlyStopping(patience=1)
+    with pytest.raises(TypeError):
+        hash(a)
+
+
+@pytest.mark.parametrize("cls,config,match", [
+    (Plateau, {"name": "early_stopping"}, r"plateau: a config is a dict with name='plateau'"),
+    (Plateau, {"lr": 0.1}, r"plateau: a config is a dict with name='plateau'"),
+    (Plateau, {"name": "plateau", "lr": 0.1, "patiense": 2},
+     r"plateau: unknown parameter 'patiense'; did you mean 'patience'\? valid: lr, mode,"),
+    (EarlyStopping, {"name": "early_stopping", "factor": 0.1},
+     r"early_stopping: unknown parameter 'factor'; valid: mode, patience, min_delta,"),
+    (Plateau, {"name": "plateau", "lr": 0.1, "factor": 2.0},
+     r"plateau: factor must be a finite number > 0 and < 1, got 2.0"),
+])
+def test_from_config_refuses_bad_configs(cls, config, match):
+    with pytest.raises(ValueError, match=match):
+        cls.from_config(config)

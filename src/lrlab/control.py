@@ -6,10 +6,22 @@ over unchanged): ``Plateau`` reduces after ``patience + 1`` non-improving epochs
 (torch/Paddle: "ignore the first ``patience`` bad epochs"); ``EarlyStopping`` stops once
 ``patience`` epochs have passed without improvement (Keras). Their whole state is in
 ``state_dict()`` (plain floats and ints), so a resumed run continues exactly.
+
+Their settings are in ``to_config()``; ``Plateau.from_config`` / ``EarlyStopping.from_config``
+rebuild an equal object in any process. (``lrlab.from_config`` is for schedules, pure
+functions of the step; these two hold metric-driven state and are rebuilt by their class.)
+
+    >>> from lrlab import Plateau
+    >>> p = Plateau(0.1, patience=2, semantics="paddle")
+    >>> Plateau.from_config(p.to_config()) == p
+    True
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +67,22 @@ class Improvement:
         return current > bound if self.mode == "max" else current < bound
 
 
+def _settings(cls: type, name: str, config: dict[str, Any] | str) -> dict[str, Any]:
+    """The constructor keywords in a ``to_config()`` dict (or its JSON text) named ``name``."""
+    if isinstance(config, str):
+        config = json.loads(config)
+    if not isinstance(config, dict) or config.get("name") != name:
+        raise ValueError(f"{name}: a config is a dict with name={name!r}, got {config!r}")
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    valid = list(inspect.signature(cls).parameters)
+    for k in kwargs:
+        if k not in valid:
+            close = difflib.get_close_matches(k, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{name}: unknown parameter {k!r}; {hint}valid: {', '.join(valid)}")
+    return kwargs
+
+
 def _metric(where: str, value: Any) -> float:
     try:
         return float(value)
@@ -71,6 +99,9 @@ class Plateau:
     ``"paddle"`` ignores metrics during cooldown entirely (Paddle's ``ReduceOnPlateau``) and
     uses Paddle's relative-threshold arithmetic.
 
+    Two plateaus are equal when their settings and their state are.
+
+    >>> from lrlab import Plateau
     >>> p = Plateau(1.0, patience=1, factor=0.5)
     >>> [p.step(m) for m in [3.0, 3.0, 3.0, 2.0, 2.0, 2.0]]
     [1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
@@ -123,11 +154,22 @@ class Plateau:
         return self.lr
 
     def to_config(self) -> dict[str, Any]:
+        """The settings (not the state) as a JSON-serialisable dict; see ``from_config``."""
         return {"name": "plateau", "lr": self.initial_lr, "mode": self.rule.mode,
                 "factor": self.factor, "patience": self.patience,
                 "threshold": self.rule.threshold, "threshold_mode": self.rule.threshold_mode,
                 "cooldown": self.cooldown, "min_lr": self.min_lr, "eps": self.eps,
                 "semantics": self.semantics}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | str) -> Plateau:
+        """A fresh ``Plateau`` from ``to_config()`` output (a dict, or its JSON text).
+
+        >>> from lrlab import Plateau
+        >>> Plateau.from_config({"name": "plateau", "lr": 0.1, "patience": 2}).patience
+        2
+        """
+        return cls(**_settings(cls, "plateau", config))
 
     def state_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "best": self.best, "num_bad_epochs": self.num_bad_epochs,
@@ -139,6 +181,13 @@ class Plateau:
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.epochs = int(state["epochs"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plateau):
+            return NotImplemented
+        return (self.to_config(), self.state_dict()) == (other.to_config(), other.state_dict())
+
+    __hash__ = None  # mutable: equal now, maybe not after the next step()
 
     def __repr__(self) -> str:
         cfg = self.to_config()
@@ -155,6 +204,9 @@ class EarlyStopping:
     should stop; ``improved`` says whether the last epoch was a new best (save its weights
     then, to restore them with ``restore_best``).
 
+    Two early stoppers are equal when their settings and their state are.
+
+    >>> from lrlab import EarlyStopping
     >>> es = EarlyStopping(patience=2)
     >>> [es.step(m) for m in [1.0, 0.5, 0.6, 0.7]], es.best_epoch
     ([False, False, False, True], 1)
@@ -195,9 +247,21 @@ class EarlyStopping:
         return False
 
     def to_config(self) -> dict[str, Any]:
+        """The settings (not the state) as a JSON-serialisable dict; see ``from_config``."""
         return {"name": "early_stopping", "mode": self.rule.mode, "patience": self.patience,
                 "min_delta": self.rule.threshold, "baseline": self.baseline,
                 "start_from_epoch": self.start_from_epoch, "restore_best": self.restore_best}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | str) -> EarlyStopping:
+        """A fresh ``EarlyStopping`` from ``to_config()`` output (a dict, or its JSON text).
+
+        >>> from lrlab import EarlyStopping
+        >>> es = EarlyStopping(mode="max", patience=3, baseline=0.5)
+        >>> EarlyStopping.from_config(es.to_config()) == es
+        True
+        """
+        return cls(**_settings(cls, "early_stopping", config))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -209,3 +273,15 @@ class EarlyStopping:
         self.wait = int(state["wait"])
         self.epoch = int(state["epoch"])
         self.stopped_epoch = state["stopped_epoch"]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EarlyStopping):
+            return NotImplemented
+        return (self.to_config(), self.state_dict()) == (other.to_config(), other.state_dict())
+
+    __hash__ = None  # mutable: equal now, maybe not after the next step()
+
+    def __repr__(self) -> str:
+        cfg = self.to_config()
+        cfg.pop("name")
+        return "EarlyStopping(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + ")"
