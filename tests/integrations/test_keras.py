@@ -1,6 +1,9 @@
 """lrlab.integrations.keras: the LR a Keras optimizer uses equals the lrlab schedule."""
 
+import json
 import os
+import subprocess
+import sys
 
 os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported
 
@@ -86,6 +89,44 @@ def test_config_round_trip_and_keras_serialization():
     opt = keras.optimizers.SGD(learning_rate=LRLabSchedule(s, steps=30))
     opt2 = keras.optimizers.SGD.from_config(opt.get_config())
     assert isinstance(opt2._learning_rate, LRLabSchedule) and opt2._learning_rate.schedule == s
+
+
+# the child rebuilds the serialized schedules of argv[1], both ways, and prints their LRs
+REBUILD = """
+import json, sys
+import keras
+from lrlab.integrations.keras import LRLabSchedule  # registers lrlab>LRLabSchedule
+out = []
+for ser in json.loads(sys.argv[1]):
+    a = keras.optimizers.schedules.deserialize(ser)
+    b = LRLabSchedule.from_config(ser["config"])
+    lrs = [[float(keras.ops.convert_to_numpy(x(k))) for k in range(8)] for x in (a, b)]
+    out.append([type(a).__name__, a.get_config(), b.get_config(), lrs])
+print(json.dumps(out))
+"""
+
+
+def test_saved_framework_schedules_load_in_a_fresh_process():
+    members = [lrlab.from_torch("LinearLR", 1.0, start_factor=0.5, total_iters=2),
+               lrlab.from_torch("StepLR", 1.0, step_size=2, gamma=0.5)]
+    seq = lrlab.from_torch("SequentialLR", 1.0, schedulers=members, milestones=[2])
+    warm = lrlab.from_paddle("LinearWarmup", learning_rate=lrlab.from_paddle(
+        "StepDecay", learning_rate=1.0, step_size=2, gamma=0.5), warmup_steps=2, start_lr=0.0,
+        end_lr=1.0)
+    scheds = [LRLabSchedule(seq), LRLabSchedule(seq, steps=6), LRLabSchedule(warm, steps=6)]
+    want = [[0.5, 0.75, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25],
+            [0.5, 0.75, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5],  # the table holds its last value
+            [0.0, 0.5, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]]
+    ser = [keras.optimizers.schedules.serialize(x) for x in scheds]
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    done = subprocess.run([sys.executable, "-c", REBUILD, json.dumps(ser)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    for sched, expected, (kind, cfg_a, cfg_b, (lrs_a, lrs_b)) in zip(scheds, want, got):
+        assert kind == "LRLabSchedule"
+        assert cfg_a == cfg_b == sched.get_config()
+        assert lrs_a == lrs_b == expected
 
 
 def test_bad_arguments():

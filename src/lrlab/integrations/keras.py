@@ -16,8 +16,11 @@ update uses ``schedule(k)`` (cast to the optimizer's float32). Two modes:
     >>> [round(float(s(k)), 6) for k in range(6)]
     [0.1, 0.1, 0.05, 0.05, 0.05, 0.05]
 
-``get_config()`` holds the lrlab config (and ``steps``); the class is registered as
-``lrlab>LRLabSchedule``, so models saved with it load back.
+``get_config()`` holds the lrlab config (and ``steps``), which ``from_config`` rebuilds with
+``lrlab.from_config`` (``from_torch`` / ``from_paddle`` schedules included). The class is
+registered as ``lrlab>LRLabSchedule`` when this module is imported, so models saved with it
+load back (``keras.optimizers.schedules.deserialize`` included) in any process that imports
+``lrlab.integrations.keras`` first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class LRLabSchedule(keras.optimizers.schedules.LearningRateSchedule):
     after ``N``); without it the step is read eagerly as an int (see the module doc).
 
         >>> import lrlab
+        >>> from lrlab.integrations.keras import LRLabSchedule
         >>> s = LRLabSchedule(lrlab.create("cosine", base_lr=0.1, total_steps=4))
         >>> round(float(s(2)), 6), s.get_config()["steps"]
         (0.05, None)
