@@ -1,18 +1,5 @@
 import os
 
-import pytest
-
+# defaults for every test and doctest (a caller's own setting wins); doctests import what they use
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("KERAS_BACKEND", "torch")
-
-
-@pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace):
-    import lrlab
-
-    doctest_namespace["lrlab"] = lrlab
-    doctest_namespace["create"] = lrlab.create
-    doctest_namespace["from_torch"] = lrlab.from_torch
-    doctest_namespace["from_paddle"] = lrlab.from_paddle
-    doctest_namespace["Plateau"] = lrlab.Plateau
-    doctest_namespace["EarlyStopping"] = lrlab.EarlyStopping

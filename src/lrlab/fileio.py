@@ -1,5 +1,6 @@
 """Crash-safe files: a write either completes or leaves the old file untouched.
 
+    >>> from lrlab.fileio import atomic_write
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
     >>> atomic_write(p, "hello"); p.read_text()

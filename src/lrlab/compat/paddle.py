@@ -162,6 +162,7 @@ class _PaddleCosine(Schedule):
     for; later calls reuse it). ``by_epoch=True`` is the closed form, which Paddle uses when
     stepped with an explicit epoch (as ``LinearWarmup`` does).
 
+    >>> from lrlab.compat.paddle import _PaddleCosine
     >>> _PaddleCosine(1.0, 2).curve(6).round(12).tolist()
     [1.0, 0.5, 0.0, 0.5, 1.0, 0.5]
     """
@@ -214,7 +215,8 @@ class _PaddleWarmRestarts(Schedule):
     restarts (``math.log(243, 3) = 4.999...``): there the LR is ``eta_min`` (end of the previous
     cycle) instead of the restart peak. That float ``log`` is reproduced.
 
-    >>> _PaddleWarmRestarts(1.0, T_0=1, T_mult=3, by_epoch=True)(121)
+    >>> from lrlab.compat.paddle import _PaddleWarmRestarts
+    >>> round(_PaddleWarmRestarts(1.0, T_0=1, T_mult=3, by_epoch=True)(121), 12)
     0.0
     """
 
@@ -259,6 +261,7 @@ class _PaddleOneCycle(Schedule):
     A phase Paddle would divide by zero in (``phase_pct * T == 1``, or ``phase_pct == 1``
     without ``three_phase``) is refused at construction.
 
+    >>> from lrlab.compat.paddle import _PaddleOneCycle
     >>> s = _PaddleOneCycle(1.0, 4, divide_factor=4.0, end_learning_rate=0.0, phase_pct=0.5,
     ...                     anneal_strategy="linear")
     >>> s.curve(4).tolist()  # Paddle's step 4 would be -0.5: s(4) raises

@@ -55,6 +55,7 @@ class _TorchCosine(Schedule):
     Past ``T_max`` we use that same arithmetic (``eta + A * c_k / c_start``), not the closed
     form, so both round alike.
 
+    >>> from lrlab.compat.torch import _TorchCosine
     >>> _TorchCosine(base_lr=1.0, T_max=2, eta_min=0.5).curve(5).round(12).tolist()
     [1.0, 0.75, 0.5, 0.75, 1.0]
     """
@@ -99,6 +100,7 @@ class _TorchCyclic(Cyclic):
     canonical one refuses a parameter: ``max_lr < base_lr`` (the cycle dips instead of
     peaking), ``step_size_down=0`` (a sawtooth that only rises) and ``gamma > 1``.
 
+    >>> from lrlab.compat.torch import _TorchCyclic
     >>> _TorchCyclic(base_lr=1.0, max_lr=0.0, step_size=2, step_size_down=0).curve(4).tolist()
     [1.0, 0.5, 1.0, 0.5]
     """

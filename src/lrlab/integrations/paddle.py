@@ -41,6 +41,7 @@ class LRLabScheduler(LRScheduler):
     from this scheduler's, so a resumed run continues exactly or not at all.
 
         >>> import lrlab
+        >>> from lrlab.integrations.paddle import LRLabScheduler
         >>> s = LRLabScheduler(lrlab.create("cosine", base_lr=0.1, total_steps=4))
         >>> s.step(); s.step()
         >>> s.last_epoch, round(s(), 6)
@@ -87,6 +88,7 @@ class PlateauScheduler(LRScheduler):
     state; loading a state saved with a different plateau raises ``ValueError``.
 
         >>> import lrlab
+        >>> from lrlab.integrations.paddle import PlateauScheduler
         >>> s = PlateauScheduler(lrlab.Plateau(1.0, patience=1, factor=0.5))
         >>> for m in [3.0, 3.0, 3.0]:
         ...     s.step(m)

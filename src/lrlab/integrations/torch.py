@@ -86,6 +86,7 @@ class LRLabScheduler(LRScheduler):
     and writes the resumed LRs into the optimizer, so the run continues exactly.
 
         >>> import torch, lrlab
+        >>> from lrlab.integrations.torch import LRLabScheduler
         >>> a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
         >>> opt = torch.optim.SGD([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.1}])
         >>> s = LRLabScheduler(opt, lrlab.create("cosine", base_lr=0.5, total_steps=4))
@@ -164,6 +165,7 @@ class PlateauScheduler(ReduceLROnPlateau):
     saved with a different plateau config raises ``ValueError``.
 
         >>> import torch, lrlab
+        >>> from lrlab.integrations.torch import PlateauScheduler
         >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
         >>> s = PlateauScheduler(opt, lrlab.Plateau(1.0, patience=1, factor=0.5))
         >>> for m in [3.0, 3.0, 3.0]:

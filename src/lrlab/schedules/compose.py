@@ -23,6 +23,7 @@ class Join(Schedule):
 
     Relative lengths inside a piece are fractions of that piece's span.
 
+    >>> from lrlab import create
     >>> a = create("constant", base_lr=1.0)
     >>> b = create("step", base_lr=0.5, step_size=1, gamma=0.5)
     >>> create("join", schedules=[a, b], milestones=[2]).curve(5).tolist()
@@ -60,6 +61,7 @@ class Chain(Schedule):
     """``lr(k) = schedules[0](k) * schedules[1](k) * ...``: give all but one ``base_lr=1``
     to use them as factors.
 
+    >>> from lrlab import create
     >>> lr = create("cosine", base_lr=0.1, total_steps=4)
     >>> pulse = create("cyclic", base_lr=0.5, max_lr=1.0, step_size=1)
     >>> create("chain", schedules=[lr, pulse]).curve(3).round(6).tolist()

@@ -24,8 +24,9 @@ class Cyclic(Schedule):
     ``scale_fn(cycle)`` / ``scale_fn(k)`` for a custom ``scale_fn`` (``scale_mode`` cycle or
     iterations). Same arithmetic as torch's ``CyclicLR``.
 
-    >>> create("cyclic", base_lr=0.1, max_lr=0.5, step_size=2).curve(5).tolist()
-    [0.1, 0.30000000000000004, 0.5, 0.30000000000000004, 0.1]
+    >>> from lrlab import create
+    >>> create("cyclic", base_lr=0.25, max_lr=1.0, step_size=2).curve(5).tolist()
+    [0.25, 0.625, 1.0, 0.625, 0.25]
     """
 
     base_lr: Annotated[float, P.lr()]
@@ -90,9 +91,10 @@ class OneCycle(Schedule):
     ``cos`` or ``linear``; phase ends are torch's (``pct_start * T - 1``, ``T - 1``).
     Holds the floor after ``total_steps`` (torch raises there).
 
+    >>> from lrlab import create
     >>> s = create("one_cycle", max_lr=1.0, total_steps=5, pct_start=0.4, anneal="linear",
     ...            div_factor=4.0, final_div_factor=1.0)
-    >>> s.curve(6).tolist()
+    >>> s.curve(6).round(6).tolist()
     [0.25, 1.0, 0.75, 0.5, 0.25, 0.25]
     """
 

@@ -21,7 +21,8 @@ class Warmup(Schedule):
     ``start * (target / start) ** (k / W)``. Relative lengths inside ``schedule`` are
     fractions of what follows the warmup.
 
-    >>> create("warmup", schedule=1.0, warmup_steps=3).curve(5).tolist()
+    >>> from lrlab import create
+    >>> create("warmup", schedule=1.0, warmup_steps=3).curve(5).round(6).tolist()
     [0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
@@ -65,8 +66,9 @@ class InverseSqrt(Schedule):
     """Linear warmup to ``base_lr``, then decay with the inverse square root of the step:
     ``lr(k) = base_lr * min((k + 1) / W, sqrt(W / (k + 1)))`` (peak at step ``W - 1``).
 
-    >>> create("inverse_sqrt", base_lr=1.0, warmup_steps=4).curve(5).tolist()
-    [0.25, 0.5, 0.75, 1.0, 0.8944271909999159]
+    >>> from lrlab import create
+    >>> create("inverse_sqrt", base_lr=1.0, warmup_steps=4).curve(5).round(6).tolist()
+    [0.25, 0.5, 0.75, 1.0, 0.894427]
     """
 
     base_lr: Annotated[float, P.lr()]
@@ -83,6 +85,7 @@ class Noam(Schedule):
     ``lr(k) = base_lr * d_model ** -0.5 * min(n ** -0.5, n * warmup_steps ** -1.5)``.
     (Paddle's ``NoamDecay`` uses ``n = k``, so its step 0 has LR 0: see ``from_paddle``.)
 
+    >>> from lrlab import create
     >>> round(create("noam", d_model=16, warmup_steps=4)(3), 6)
     0.125
     """
@@ -102,6 +105,7 @@ class WSD(Schedule):
     hold ``base_lr``, then decay to ``min_lr`` over the last ``decay_steps`` of ``total_steps``
     (``linear``, ``cosine`` or ``sqrt``: ``1 - sqrt(t)``); holds ``min_lr`` afterwards.
 
+    >>> from lrlab import create
     >>> create("wsd", base_lr=1.0, total_steps=6, warmup_steps=1, decay_steps=2).curve(7).tolist()
     [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
