@@ -4,7 +4,7 @@ import click
 import pytest
 
 import lrlab
-from lrlab.cli.params import (_Curve, _defaults, _early_stop, _seeds, build_curves, parse_assignment,
+from lrlab.cli.params import (_Curve, _early_stop, _seeds, build_curves, parse_assignment,
                               parse_value)
 
 
@@ -78,13 +78,6 @@ def test_lr_fills_the_run_defaults_of_lrlab_names():
     assert [round(x, 12) for x in v] == [1.0, 0.95, 0.9025]
     with pytest.raises(ValueError, match="Python-API only"):
         build_curves(["lambda"], [], [], ["fn=abs"], 1.0, 3)
-
-
-def test_defaults_are_trains():
-    params = _defaults("one_cycle", 0.1, 100)
-    assert params["max_lr"] == 0.1
-    s = lrlab.from_config({"name": "one_cycle", **params}).bind(100)
-    assert max(s.curve(100)) == 0.1
 
 
 def test_lr_of_framework_classes():

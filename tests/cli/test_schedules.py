@@ -220,14 +220,9 @@ COSINE = ["-p", "base_lr=0.1", "-p", "total_steps=10"]
     (["show", "cosine", "--nope"], "No such option"),
     (["nope"], "No such command"),
 ])
-def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch):
+def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch, one_line_error):
     monkeypatch.chdir(tmp_path)
-    r = run(*args)
-    assert r.exit_code == 2, (r.output, r.stderr)
-    assert r.stdout == ""
-    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("lrlab: error: "), r.stderr
-    assert expected in r.stderr
-    assert "Traceback" not in r.stderr
+    one_line_error(run(*args), expected)
     assert not list(tmp_path.iterdir())
 
 

@@ -32,14 +32,6 @@ def run_json(*args):
     return json.loads(r.stdout)
 
 
-def assert_one_line_error(r, expected):
-    assert r.exit_code == 2, (r.stdout, r.stderr)
-    assert r.stdout == ""
-    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("lrlab: error: "), r.stderr
-    assert expected in r.stderr
-    assert "Traceback" not in r.stderr
-
-
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """One finished 2-epoch cosine run on digits: (run folder, train's JSON)."""
@@ -87,10 +79,10 @@ def test_resume_of_a_finished_run_reports_it_without_training(digits_run):
     assert model.stat().st_mtime_ns == before
 
 
-def test_existing_run_without_resume_is_an_error(digits_run):
+def test_existing_run_without_resume_is_an_error(digits_run, one_line_error):
     out, _ = digits_run
     r = run("train", "--schedule", "cosine", "--epochs", 2, "--out", out, "--quiet")
-    assert_one_line_error(r, "already holds a run; use --resume")
+    one_line_error(r, "already holds a run; use --resume")
 
 
 def test_population_with_scoped_params(tmp_path):
@@ -124,12 +116,25 @@ def test_every_schedule_trains_out_of_the_box(table, tmp_path):
 
 @pytest.mark.parametrize("name", ALL_SCHEDULES)
 def test_every_schedule_trains_one_epoch(table, name):
-    from lrlab.training.engine import train_trial
+    from lrlab.training.engines import train_trial
     from lrlab.training.tasks import load_task
     from lrlab.training.trial import TrialConfig
 
     rec = train_trial(load_task(f"csv:{table}"), TrialConfig(schedule=name, epochs=1, batch_size=32))
     assert rec.status == "finished" and len(rec.epochs) == 1
+
+
+def test_plateau_after_a_warmup(table, tmp_path):
+    r = run_json("train", "--task", f"csv:{table}", "--schedule", "plateau", "--warmup", "50%",
+                 "-p", "patience=0", "--epochs", 4, "--batch-size", 16, "--out", tmp_path,
+                 "--quiet", "--json")
+    assert r["status"] == "finished"
+    rows = (tmp_path / "plateau-seed0" / "steps.csv").read_text().splitlines()[1:]
+    lrs = [float(row.split(",")[2]) for row in rows]
+    per_epoch = len(lrs) // 4
+    # two warmup epochs from lr/3 to 2lr/3, then the plateau starts at --lr
+    assert lrs[0] == pytest.approx(0.05 / 3) and lrs[per_epoch] == pytest.approx(0.1 / 3)
+    assert lrs[2 * per_epoch] == 0.05
 
 
 def test_train_options_reach_the_trial(table, tmp_path):
@@ -174,10 +179,10 @@ def test_test_reproduces_train(digits_run):
     assert r.stdout.startswith("cosine-seed0  finished ") and f"{result['test_acc']:.4f}" in r.stdout
 
 
-def test_test_refuses_unfinished_trials(tmp_path):
+def test_test_refuses_unfinished_trials(tmp_path, one_line_error):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "config.json").write_text(json.dumps({"task": "digits", "schedule": "cosine"}))
-    assert_one_line_error(run("test", tmp_path), "has not finished")
+    one_line_error(run("test", tmp_path), "has not finished")
 
 
 # ---- find-lr --------------------------------------------------------------------------------
@@ -218,7 +223,8 @@ T = ["train", "--out", "run", "--quiet"]  # errors inside the engine come after 
     ([*T, "--schedule", "cosine", "-p", "linear.gamma=1"], "no curve named 'linear'"),
     ([*T, "--schedule", "cosine", "--schedule", "step", "-p", "nope=1"], "'nope'"),
     ([*T, "--schedule", "lambda", "-p", "fn=abs"], "Python-API only"),
-    ([*T, "--schedule", "plateau", "--interval", "step"], "plateau"),
+    ([*T, "--schedule", "plateau", "-p", "factor=2"], "plateau: factor must be"),
+    ([*T, "--schedule", "cosine", "--tensorboard", "--device", "nope"], "nope"),
     ([*T, "--schedule", "cosine", "--task", "mnist"], "unknown task 'mnist'"),
     ([*T, "--schedule", "cosine", "--task", "csv:/no/such.csv"], "does not exist"),
     ([*T, "--schedule", "cosine", "--label", "y"], "--label applies to csv:PATH tasks only"),
@@ -235,9 +241,9 @@ T = ["train", "--out", "run", "--quiet"]  # errors inside the engine come after 
     (["find-lr", "-o", "x.txt", "--quiet"], "unknown image format 'txt'"),
     ([*T, "--schedule", "plateau", "-p", "mode=max"], "mode follows monitor"),
 ])
-def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch):
+def test_errors_are_one_line_exit_2(args, expected, tmp_path, monkeypatch, one_line_error):
     monkeypatch.chdir(tmp_path)
-    assert_one_line_error(run(*args), expected)
+    one_line_error(run(*args), expected)
     assert not list(tmp_path.glob("run/*/model.pt"))
 
 

@@ -1,36 +1,12 @@
-"""TrialConfig validation and run-relative schedule defaults."""
+"""TrialConfig: validation, JSON round trip, names, monitors; importable without torch."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-import lrlab
-from lrlab.training.trial import PLATEAU, TrialConfig, run_defaults, schedule_for
-
-
-@pytest.mark.parametrize("name", lrlab.names())
-@pytest.mark.parametrize("total", [1, 2, 3, 40])
-def test_every_schedule_name_works_out_of_the_box(name, total):
-    s = schedule_for(TrialConfig(schedule=name, lr=0.1), total=total)
-    c = s.curve(total)
-    assert c.max() <= 0.1 + 1e-12 and (c > 0).all()
-    if total == 40:
-        assert c.max() >= 0.05
-
-
-def test_defaults_are_relative_to_the_run_and_params_override():
-    assert schedule_for(TrialConfig(schedule="cosine", lr=0.2), 50) == lrlab.create("cosine", base_lr=0.2, total_steps=50)
-    s = schedule_for(TrialConfig(schedule="step", lr=0.1, params={"step_size": 3}), 10)
-    assert s == lrlab.create("step", base_lr=0.1, step_size=3, gamma=0.1)
-    assert schedule_for(TrialConfig(schedule="one_cycle", lr=0.3), 100).max_lr == 0.3
-    assert run_defaults("sgdr", 0.1, 100)["step_size"] == 25
-
-
-def test_warmup_wraps_the_schedule_which_fills_the_rest():
-    s = schedule_for(TrialConfig(schedule="cosine", lr=0.1, warmup="10%"), 100)
-    assert s == lrlab.create("warmup", schedule=lrlab.create("cosine", base_lr=0.1, total_steps=90), warmup_steps=10)
-    with pytest.raises(ValueError, match=r"warmup \(100\) must be shorter than the run \(100 steps\)"):
-        schedule_for(TrialConfig(schedule="cosine", warmup=100), 100)
+from lrlab.training.trial import PLATEAU, TrialConfig
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -42,7 +18,8 @@ def test_warmup_wraps_the_schedule_which_fills_the_rest():
     ({"early_stop": {"patience": -1}}, r"early_stopping: patience must be an int >= 0"),
     ({"early_stop": {"monitor": "loss"}}, r"early_stop: monitor must be one of 'val_loss', 'val_acc'"),
     ({"early_stop": {"patiense": 3}}, r"early_stop: .*patiense"),
-    ({"schedule": PLATEAU, "interval": "step"}, "plateau follows the validation metric once per epoch"),
+    ({"schedule": PLATEAU, "params": {"factor": 2.0}}, r"plateau: factor must be"),
+    ({"warmup": -1}, r"trial: warmup must be"),
 ])
 def test_invalid_configs_raise(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -56,9 +33,10 @@ def test_config_round_trip_and_names():
     assert TrialConfig(early_stop={"monitor": "val_acc"}).stopper().rule.mode == "max"
 
 
-def test_plateau_params():
-    p = TrialConfig(schedule=PLATEAU, lr=0.1, params={"patience": 2, "factor": 0.5}).plateau()
-    assert p.lr == 0.1 and p.patience == 2 and p.factor == 0.5
+def test_plateau_params_and_warmup():
+    c = TrialConfig(schedule=PLATEAU, lr=0.1, params={"patience": 2, "factor": 0.5}, warmup="10%")
+    p = c.plateau()
+    assert p.lr == 0.1 and p.patience == 2 and p.factor == 0.5 and c.warmup == "10%"
 
 
 def test_one_cycle_and_cyclic_step_every_update_by_default():
@@ -66,6 +44,7 @@ def test_one_cycle_and_cyclic_step_every_update_by_default():
     assert TrialConfig(schedule="clr").interval == "step"
     assert TrialConfig(schedule="cosine").interval == "epoch"
     assert TrialConfig(schedule="plateau").interval == "epoch"
+    assert TrialConfig(schedule="plateau", interval="step").interval == "step"  # warmup's unit
     assert TrialConfig(schedule="one_cycle", interval="epoch").interval == "epoch"
 
 
@@ -74,6 +53,9 @@ def test_monitor_sets_the_mode_of_plateau_and_early_stopping():
                     early_stop={"monitor": "val_acc"})
     assert c.plateau().rule.mode == "max" and c.stopper().rule.mode == "max"
     assert c.plateau_monitor == "val_acc" and c.monitor == "val_acc"
+    assert c.monitors == {"val_acc"}
+    assert TrialConfig().monitors == set()
+    assert TrialConfig(early_stop={"patience": 1}).monitors == {"val_loss"}
     with pytest.raises(ValueError, match=r"plateau: mode follows monitor .*instead of mode='max'"):
         TrialConfig(schedule=PLATEAU, params={"mode": "max"})
 
@@ -82,3 +64,16 @@ def test_params_are_stored_as_json_would_give_them_back():
     c = TrialConfig(schedule="multistep", params={"milestones": (1, 2)}, early_stop={"patience": 1})
     assert c.params == {"milestones": [1, 2]}
     assert TrialConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_step_counts():
+    c = TrialConfig(epochs=3, batch_size=64)
+    assert c.steps_per_epoch(130) == 3 and c.steps(130) == 3
+    assert TrialConfig(epochs=3, batch_size=64, interval="step").steps(130) == 9
+
+
+def test_importing_a_trial_config_loads_no_torch():
+    code = ("import sys; from lrlab.training.trial import TrialConfig; TrialConfig(); "
+            "import lrlab.training.plan; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

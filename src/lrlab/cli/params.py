@@ -5,7 +5,7 @@ Values are parsed, never evaluated (:func:`parse_value`). ``-p KEY=VALUE`` goes 
 that has a parameter KEY (to the only curve, whatever KEY); ``-p NAME.KEY=VALUE`` to the curve
 NAME only (:func:`distribute`). ``--lr`` is the reference LR everywhere: the optimizer LR of a
 ``--torch`` class, paddle's ``learning_rate``, and for an lrlab schedule name the LR its
-run-relative defaults start from / peak at (:func:`_defaults`); given ``-p`` parameters
+run-relative defaults start from / peak at (``lrlab.schedules.presets``); given ``-p`` parameters
 override what ``--lr`` fills in.
 """
 
@@ -19,9 +19,10 @@ from typing import Any
 import click
 
 import lrlab
-from lrlab.control import Plateau
 from lrlab.schedules import REQUIRED, Schedule, decode, lookup
 from lrlab.schedules import params as _params
+from lrlab.schedules.presets import defaults
+from lrlab.training.trial import METRIC_SCHEDULES
 
 CALLABLE = _params.function().doc  # the rule text of parameters that take a Python callable
 _LISTS = (_params.milestones().doc, _params.lrs().doc)  # a single value there means [value]
@@ -78,19 +79,14 @@ def parse_assignment(text: str) -> tuple[str | None, str, Any]:
 
 
 # ---- building the curves -------------------------------------------------------------------
-def _defaults(name: str, lr: float, steps: int) -> dict[str, Any]:
-    """The run-relative default parameters of lrlab schedule ``name`` from reference LR ``lr``
-    (what ``lrlab train`` uses), for a curve of ``steps`` steps."""
-    try:
-        from lrlab.schedules.presets import defaults
-    except ImportError:  # before the presets moved out of lrlab.training (which imports torch)
-        from lrlab.training.trial import run_defaults as defaults
-    return defaults(name, lr, steps)
-
-
 class _Curve:
-    """One requested curve: an lrlab schedule name, a torch / paddle class name, or (kind
-    ``metric``, for training only) ``plateau``."""
+    """One requested curve: an lrlab schedule name (kind ``lrlab``), a torch / paddle class
+    name, or (training only) a schedule that follows a metric (``METRIC_SCHEDULES``)."""
+
+    @classmethod
+    def trial(cls, name: str) -> _Curve:
+        """The schedule of a trial: metric-driven or an lrlab schedule."""
+        return cls("metric" if name in METRIC_SCHEDULES else "lrlab", name)
 
     def __init__(self, kind: str, name: str):
         self.kind, self.name = kind, name
@@ -98,7 +94,7 @@ class _Curve:
             self.canonical = lookup(name).name  # unknown name: ValueError with suggestions
             self.accepts = [p for p, _, _ in lrlab.describe(name)]
         else:
-            table = {"plateau": Plateau} if kind == "metric" else framework_tables()[kind]
+            table = METRIC_SCHEDULES if kind == "metric" else framework_tables()[kind]
             fn = table.get(name)
             self.canonical = name
             self.accepts = [p for p in inspect.signature(fn).parameters if p != "lr"] if fn else []
@@ -126,7 +122,7 @@ class _Curve:
         else:
             params = self.fix(params, complete=lr is None)
             if lr is not None:
-                params = {**_defaults(self.name, lr, steps), **params}
+                params = {**defaults(self.name, lr, steps), **params}
             s = lrlab.from_config({"name": self.name, **params})
         if not isinstance(s, Schedule):
             raise ValueError(f"{self.name} is metric-driven (it follows a validation metric), "
@@ -149,8 +145,7 @@ class _Curve:
 
 def framework_tables() -> dict[str, dict]:
     """``{"torch": {class name: builder}, "paddle": {...}}`` (numpy only)."""
-    from lrlab.compat import paddle as _p, torch as _t  # noqa: F401  (fills the tables)
-    from lrlab.compat.base import PADDLE, TORCH
+    from lrlab.compat.base import PADDLE, TORCH  # filled when lrlab.compat is imported
 
     return {"torch": TORCH, "paddle": PADDLE}
 

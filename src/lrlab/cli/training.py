@@ -72,6 +72,9 @@ def _report(rows: list[dict], as_json: bool) -> None:
                    f"{r['seconds']:.1f}s  {r['out']}")
 
 
+_device_option = click.option(
+    "--device", default="cpu", show_default=True, metavar="DEVICE",
+    help="Where to train: cpu, cuda, cuda:1, mps (torch device names).")
 _optimizer_options = [
     click.option("--optimizer", default="momentum", show_default=True,
                  help="momentum (SGD, momentum 0.9), sgd or adamw."),
@@ -105,11 +108,12 @@ _optimizer_options = [
 @click.option("--resume", is_flag=True, help="Continue the trials' checkpoints (finished trials "
                                               "are reported, not trained again).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard events to <trial>/tb/.")
+@_device_option
 @click.option("--quiet", is_flag=True, help="No progress bar (on stderr).")
 @_json_option
 def train(task_spec, image_size, split_seed, label, target, schedules, params, optimizer, lr,
           weight_decay, epochs, batch_size, interval, warmup, early_stop, seeds, out, resume,
-          tensorboard, quiet, as_json):
+          tensorboard, device, quiet, as_json):
     """Train trials (every schedule x every seed) on a task; report their test accuracy.
 
     Schedules named without parameters get defaults relative to the run (see `lrlab list` for
@@ -123,60 +127,50 @@ def train(task_spec, image_size, split_seed, label, target, schedules, params, o
     """
     options = task_options(task_spec, image_size=image_size, split_seed=split_seed,
                            label=label, target=target)
-    curves = [_Curve("metric" if n == "plateau" else "lrlab", n) for n in schedules]
-    from lrlab.training.engine import train_population
+    curves = [_Curve.trial(n) for n in schedules]
+    from lrlab.experiments.runfolder import RunFolder
+    from lrlab.training.engines import train_population
     from lrlab.training.trial import TrialConfig
 
     configs = [TrialConfig(schedule=c.canonical, params=c.fix(p, complete=False), optimizer=optimizer,
                            lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                            interval=interval, warmup=warmup, early_stop=early_stop, seed=seed)
                for c, p in zip(curves, distribute(curves, params)) for seed in seeds]
+    sink = RunFolder(out, tensorboard=tensorboard)
     task = _load_task(task_spec, options)
-    records = train_population(task, configs, out, resume=resume, tensorboard=tensorboard, quiet=quiet)
-    _report([_row(r.summary(), Path(out) / r.name) for r in records], as_json)
+    with _progress(quiet, [c.name for c in configs]) as show:
+        records = train_population(task, configs, sink, resume=resume, device=device, on_event=show)
+    _report([_row(r.summary(), sink.folder(r.name)) for r in records], as_json)
 
 
-def _trial_folders(folder: Path) -> list[Path]:
-    """``folder`` itself when it is a trial folder, else the trial folders in it."""
-    if (folder / "config.json").is_file():
-        return [folder]
-    found = sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
-    if not found:
-        raise click.ClickException(f"{str(folder)!r} is not a run: no config.json in it or in "
-                                   f"its subfolders (give a folder written by lrlab train --out)")
-    return found
+def _progress(quiet: bool, names):
+    """The progress display of a population on stderr (or none)."""
+    from contextlib import nullcontext
+
+    from .progress import TrainingProgress
+
+    return nullcontext(None) if quiet else TrainingProgress(names)
 
 
 def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
-    import torch
+    from lrlab.experiments.runfolder import read_trial, test_weights
 
-    from lrlab.training.engine import evaluate
-
-    missing = [f for f in ("summary.json", "model.pt") if not (folder / f).is_file()]
-    if missing:
-        raise click.ClickException(f"{folder}: no {' or '.join(missing)}: the trial has not "
-                                   f"finished (continue it with lrlab train ... --resume)")
+    config, summary = read_trial(folder)
+    if summary is None or not (folder / "model.pt").is_file():
+        raise click.ClickException(f"{folder}: the trial has not finished (no summary.json or "
+                                   f"model.pt; continue it with lrlab train ... --resume)")
     try:
-        config = json.loads((folder / "config.json").read_text())
-        summary = json.loads((folder / "summary.json").read_text())
         spec = config["task"]
         options = {**config.get("task_options", {}), **task_options(spec, **given)}
         row = _row(summary, folder)
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:
         raise click.ClickException(f"{folder}: not a readable lrlab trial ({type(e).__name__}: {e})") from None
+    if summary["status"] == "diverged":  # the engine tests no diverged weights; neither do we
+        return {**row, "test_acc": None, "test_loss": None}
     key = (spec, json.dumps(options, sort_keys=True))
     if key not in tasks:
         tasks[key] = _load_task(spec, options)
-    task = tasks[key]
-    if summary["status"] == "diverged":  # the engine tests no diverged weights; neither do we
-        return {**row, "test_acc": None, "test_loss": None}
-    model = task.build_model()
-    try:
-        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-    except Exception as e:  # unpickling, missing or mismatched weights: one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise click.ClickException(f"cannot load {folder / 'model.pt'} into the task's model: {first}") from None
-    loss, acc = evaluate(model, task, task.test)
+    loss, acc = test_weights(folder, tasks[key])
     return {**row, "test_acc": acc, "test_loss": loss}
 
 
@@ -191,9 +185,11 @@ def evaluate_cmd(folder, image_size, split_seed, label, target, as_json):
     task is reloaded from the trial's config.json; task options given here override the
     stored ones (give the ones used for training when the run did not store them).
     """
+    from lrlab.experiments.runfolder import trial_folders
+
     given = dict(image_size=image_size, split_seed=split_seed, label=label, target=target)
     tasks: dict = {}
-    _report([_test_trial(f, given, tasks) for f in _trial_folders(folder)], as_json)
+    _report([_test_trial(f, given, tasks) for f in trial_folders(folder)], as_json)
 
 
 @click.command("find-lr")
@@ -207,10 +203,11 @@ def evaluate_cmd(folder, image_size, split_seed, label, target, as_json):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Also plot loss against LR to this image (.png).")
+@_device_option
 @_json_option
 @click.option("--quiet", is_flag=True, help="No progress spinner (on stderr).")
 def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_decay, start_lr,
-            end_lr, steps, batch_size, seed, output, as_json, quiet):
+            end_lr, steps, batch_size, seed, output, device, as_json, quiet):
     """The LR range test: suggest a learning rate for a task.
 
     Trains while the LR grows geometrically from --start-lr to --end-lr. The suggestion is
@@ -239,7 +236,7 @@ def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_
     with spinner:
         r = run_find_lr(task, start_lr=start_lr, end_lr=end_lr, num_steps=steps,
                         batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
-                        seed=seed)
+                        seed=seed, device=device)
     if as_json:
         click.echo(json.dumps({k: getattr(r, k) for k in
                                ("suggested_lr", "steepest", "valley", "stopped_early")}))

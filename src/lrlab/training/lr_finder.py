@@ -48,6 +48,7 @@ versions of torch-lr-finder's ``skip_start=10, skip_end=5`` at ``N = 100``:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,8 +57,10 @@ import numpy as np
 import torch
 
 from ..schedules import params as P
+from .evaluate import batches, forward, update
+from .evaluate import device as torch_device
 from .optim import make_optimizer
-from .tasks import Task
+from .tasks.base import Task
 
 MIN_VALLEY_POINTS = 3
 
@@ -197,26 +200,27 @@ def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge) -> None:
 def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float = 1e-7,
             end_lr: float = 10.0, num_steps: int = 100, batch_size: int = 64,
             optimizer: str = "momentum", weight_decay: float = 0.0, smooth: float = 0.05,
-            diverge: float = 4.0, seed: int = 0) -> LRFinderResult:
+            diverge: float = 4.0, seed: int = 0, device: str | None = None) -> LRFinderResult:
     """Run the LR range test on ``task.train`` (see the module docstring for the formulas).
 
     ``model=None`` builds ``task.build_model()`` after ``torch.manual_seed(seed)`` (the weights
     every trial of that seed starts from). A given model is trained in place and then gets its
     weights (a deep copy of its ``state_dict``) and every submodule's train/eval mode back,
-    even if the test raises. Batches: a ``torch.Generator`` seeded with ``seed`` shuffles the
-    training set, consecutive ``batch_size`` slices are used (a short tail is dropped) and it
-    reshuffles when exhausted. The global torch RNG is seeded with ``seed`` inside
+    even if the test raises. Batches: the engines' own (``evaluate.batches``: epoch 0's order
+    for ``seed``, then epoch 1's, ...; a short tail is dropped), so the test sees what training
+    sees. The global torch RNG is seeded with ``seed`` inside
     ``torch.random.fork_rng``, so dropout-like randomness is reproducible and the caller's RNG
     state is untouched. Same arguments (and same device) -> identical ``lrs`` and ``losses``.
     """
     _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge)
     lrs = lr_sweep(float(start_lr), float(end_lr), num_steps)
-    device = next(iter(model.parameters())).device if model is not None else torch.device("cpu")
+    device = torch_device(device if device is not None else
+                          next(iter(model.parameters())).device if model is not None else "cpu")
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         if model is None:
-            model = task.build_model()
+            model = task.build_model().to(device)
             saved_state, saved_modes = None, None
         else:
             saved_state = copy.deepcopy(model.state_dict())
@@ -235,27 +239,24 @@ def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float
                           valley if valley is not None else steepest, stopped)
 
 
+def _full_batches(n: int, batch_size: int, seed: int):
+    """The full batches of ``evaluate.batches``, epoch after epoch (a short tail is dropped)."""
+    for epoch in itertools.count():
+        for idx in batches(n, batch_size, seed, epoch):
+            if len(idx) == batch_size:
+                yield idx
+
+
 def _sweep(task, model, lrs, batch_size, optimizer, weight_decay, smooth, diverge, seed):
-    device = next(iter(model.parameters())).device
-    x_all, y_all = task.train.x, task.train.y
-    n = len(x_all)
-    bs = min(batch_size, n)
-    gen = torch.Generator().manual_seed(seed)
-    perm, pos = torch.randperm(n, generator=gen), 0
+    train = task.to(next(iter(model.parameters())).device).train
+    bs = min(batch_size, len(train))
     opt = make_optimizer(optimizer, model.parameters(), lr=float(lrs[0]), weight_decay=weight_decay)
     model.train()
     smoother, best = _Smoother(smooth), math.inf
     losses: list[float] = []
     smoothed: list[float] = []
-    for lr in lrs:
-        if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        idx = perm[pos: pos + bs]
-        pos += bs
-        x, y = x_all[idx].to(device), y_all[idx].to(device)
-        for group in opt.param_groups:
-            group["lr"] = float(lr)
-        loss = task.loss(model(x), y)
+    for lr, idx in zip(lrs, _full_batches(len(train), bs, seed)):
+        loss, _ = forward(model, task, train.x[idx], train.y[idx])
         value = float(loss.item())
         s = smoother(value)
         losses.append(value)
@@ -263,7 +264,5 @@ def _sweep(task, model, lrs, batch_size, optimizer, weight_decay, smooth, diverg
         if not (math.isfinite(value) and math.isfinite(s)) or (best > 0 and s > diverge * best):
             return losses, smoothed, True
         best = min(best, s)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        update(opt, loss, float(lr))
     return losses, smoothed, False

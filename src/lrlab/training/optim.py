@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-OPTIMIZERS = ("momentum", "sgd", "adamw")
+from .trial import OPTIMIZERS
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:

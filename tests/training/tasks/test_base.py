@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrlab.training.tasks import MLP, SmallCNN, Split, Task, digits, load_task, split_indices, standardize
+from lrlab.training.tasks import MLP, SmallCNN, Split, Task, load_task, split_indices, standardize
+from lrlab.training.tasks.digits import digits
 
 
 def test_digits_split_is_fixed_stratified_and_standardised():

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .tasks import MLP, Split, Task, split_indices, standardize
+from .base import Split, Task, split_indices, standardize
+from .models import MLP
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 

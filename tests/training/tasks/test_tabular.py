@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrlab.training.tabular import csv_task
+from lrlab.training.tasks.tabular import csv_task
 from lrlab.training.tasks import MLP, load_task
 
 

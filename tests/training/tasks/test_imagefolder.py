@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lrlab.training import imagefolder
-from lrlab.training.imagefolder import imagefolder_task, load_images
+from lrlab.training.tasks import imagefolder
+from lrlab.training.tasks.imagefolder import imagefolder_task, load_images
 from lrlab.training.tasks import SmallCNN, load_task
 
 CLASSES = ("bees", "other", "other_insects", "wasps")

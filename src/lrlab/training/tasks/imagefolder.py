@@ -49,8 +49,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fileio import atomic_write
-from .tasks import Split, SmallCNN, Task, split_indices, standardize
+from ...fileio import atomic_write
+from .base import Split, Task, split_indices, standardize
+from .models import SmallCNN
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}

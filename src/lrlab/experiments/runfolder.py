@@ -1,0 +1,261 @@
+"""Run folders: one folder per trial, as a ``RecordSink`` (``lrlab train --out``, ``lrlab test``).
+
+``RunFolder(out)`` writes, per trial, into ``out/<trial name>/``:
+
+- ``config.json``: the task spec and options and the ``TrialConfig``;
+- ``steps.csv`` (``step,epoch,lr,loss``: the LR applied at every optimizer step) and
+  ``epochs.jsonl`` (one JSON object of metrics per epoch), appended after every epoch;
+- ``checkpoint.pt`` while it trains (atomic, after every epoch; see
+  ``lrlab.training.checkpoint``), replaced at the end by ``model.pt`` (the weights tested)
+  and ``summary.json`` (status, test metrics, best epoch, seconds, task and config);
+- with ``tensorboard=True``, TensorBoard events in ``tb/``.
+
+A folder that holds a run is refused unless ``resume``; with ``resume`` a finished trial is
+read back (not trained again; its configuration must be the same) and an unfinished one
+continues from its checkpoint, its appended history cut back to the checkpoint's step and
+epoch, so a run killed at any moment and resumed ends identical to an uninterrupted one.
+
+    >>> import tempfile
+    >>> from lrlab.training.engines import train_trial
+    >>> from lrlab.training.tasks import load_task
+    >>> from lrlab.training.trial import TrialConfig
+    >>> out = tempfile.mkdtemp()
+    >>> rec = train_trial(load_task("digits"), TrialConfig(epochs=1), RunFolder(out))
+    >>> sorted(p.name for p in (Path(out) / rec.name).iterdir())
+    ['config.json', 'epochs.jsonl', 'model.pt', 'steps.csv', 'summary.json']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_write
+from ..training import checkpoint
+from ..training.records import RecordSink, Resume, TrialRecord
+
+STEPS_HEADER = "step,epoch,lr,loss\n"
+
+
+class RunFolder(RecordSink):
+    """A ``RecordSink`` writing one folder per trial under ``out``."""
+
+    def __init__(self, out: str | Path, tensorboard: bool = False):
+        if tensorboard:
+            try:
+                import tensorboard as _  # noqa: F401
+            except ImportError:
+                raise ValueError("--tensorboard needs the tensorboard package: "
+                                 "pip install 'lrlab[tensorboard]'") from None
+        self.out, self.tensorboard = Path(out), tensorboard
+        self._resumed: dict[str, Resume] = {}
+        self._rows: dict[str, list[str]] = {}
+        self._epoch: dict[str, int] = {}
+        self._tb: dict[str, Any] = {}
+
+    def folder(self, name: str) -> Path:
+        return self.out / name
+
+    # ---- before training ---------------------------------------------------------------
+    def prepare(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
+        folder = self.folder(cfg.name)
+        done, ckpt = folder / "summary.json", folder / "checkpoint.pt"
+        if not resume:
+            if done.exists() or ckpt.exists():
+                raise ValueError(f"{folder} already holds a run; use --resume to continue it or "
+                                 f"choose another --out")
+            return None
+        if done.exists():
+            record = read_record(folder)
+            _same_config(folder, "finished run", record.config, cfg.to_dict())
+            return record
+        if not ckpt.exists():
+            return None
+        state = checkpoint.load(ckpt, task.train.x.device)
+        _same_config(folder, "checkpoint", state["config"], cfg.to_dict())
+        rows = _read_steps(folder / "steps.csv")
+        epochs = _read_epochs(folder / "epochs.jsonl")
+        if len(rows) < state["step"] or len(epochs) < state["epoch"]:
+            raise ValueError(f"{folder}: steps.csv or epochs.jsonl holds less than its checkpoint "
+                             f"(step {state['step']}, epoch {state['epoch']}); delete the folder "
+                             f"to train the trial from the start")
+        rows, epochs = rows[:state["step"]], epochs[:state["epoch"]]
+        record = TrialRecord(cfg.name, cfg.to_dict(), state["status"],
+                             lrs=[lr for _, lr, _ in rows], losses=[loss for _, _, loss in rows],
+                             epochs=epochs)
+        self._resumed[cfg.name] = Resume(state, record)
+        self._rows[cfg.name] = [_row(k, e, lr, loss) for k, (e, lr, loss) in enumerate(rows)]
+        return self._resumed[cfg.name]
+
+    # ---- while training ----------------------------------------------------------------
+    def trial_started(self, cfg, task) -> None:
+        folder = self.folder(cfg.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / "config.json", json.dumps(
+            {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
+        resumed = self._resumed.pop(cfg.name, None)
+        # the history as far as the checkpoint (what a killed run appended after it is dropped)
+        atomic_write(folder / "steps.csv", STEPS_HEADER + "".join(self._rows.pop(cfg.name, [])))
+        atomic_write(folder / "epochs.jsonl", "".join(
+            json.dumps(e) + "\n" for e in (resumed.record.epochs if resumed else [])))
+        self._rows[cfg.name] = []
+        self._epoch[cfg.name] = len(resumed.record.epochs) if resumed else 0
+        if self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb[cfg.name] = SummaryWriter(str(folder / "tb"), purge_step=(
+                resumed.state["step"] if resumed else 0))
+
+    def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
+        self._rows[name].append(_row(step, self._epoch[name], lr, loss))
+        if name in self._tb:
+            self._tb[name].add_scalar("lr", lr, step)
+            if loss is not None:
+                self._tb[name].add_scalar("loss/step", loss, step)
+
+    def epoch(self, name: str, entry: dict) -> None:
+        self._flush(name)
+        with open(self.folder(name) / "epochs.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        self._epoch[name] += 1
+        if name in self._tb:
+            for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+                if entry[k] is not None:
+                    self._tb[name].add_scalar(k.replace("_", "/", 1), entry[k], entry["epoch"])
+
+    def checkpoint(self, name: str, state: dict) -> None:
+        checkpoint.save(self.folder(name) / "checkpoint.pt", state)
+
+    def trial_finished(self, record: TrialRecord, weights: dict) -> None:
+        import torch
+
+        folder = self.folder(record.name)
+        self._flush(record.name)
+        atomic_write(folder / "model.pt", lambda f: torch.save(weights, f))
+        config = json.loads((folder / "config.json").read_text())
+        atomic_write(folder / "summary.json", json.dumps(
+            {**record.summary(), "task": config["task"], "task_options": config["task_options"],
+             "config": record.config}, indent=2))
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        if record.name in self._tb:
+            self._tb.pop(record.name).close()
+
+    def _flush(self, name: str) -> None:
+        rows, self._rows[name] = self._rows[name], []
+        with open(self.folder(name) / "steps.csv", "a") as f:
+            f.write("".join(rows))
+
+
+# ---- reading ---------------------------------------------------------------------------------
+def _row(step: int, epoch: int, lr: float, loss: float | None) -> str:
+    return f"{step},{epoch},{lr!r},{'' if loss is None else repr(loss)}\n"
+
+
+def _same_config(folder: Path, what: str, stored: dict, given: dict) -> None:
+    if stored != given:
+        raise ValueError(f"{given['name']}: the {what} in {folder} was made with a different "
+                         f"configuration; use another --out or drop --resume")
+
+
+def _read_steps(path: Path) -> list[tuple[int, float, float | None]]:
+    """``[(epoch, lr, loss)]`` of every complete row of a ``steps.csv``."""
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+        if not lines or lines[0] != STEPS_HEADER:
+            raise ValueError("no step,epoch,lr,loss header")
+        out = []
+        for k, line in enumerate(lines[1:]):
+            if not line.endswith("\n"):
+                break  # a row cut by a kill: not part of the history
+            step, epoch, lr, loss = line.rstrip("\n").split(",")
+            if int(step) != k:
+                raise ValueError(f"row {k + 1} is step {step}")
+            out.append((int(epoch), float(lr), float(loss) if loss else None))
+        return out
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable steps.csv ({e}); delete the trial's folder "
+                         f"to train it again") from None
+
+
+def _read_epochs(path: Path) -> list[dict]:
+    try:
+        out = [json.loads(line) for line in path.read_text().splitlines(keepends=True)
+               if line.endswith("\n")]
+        if not all(isinstance(e, dict) for e in out):
+            raise ValueError("a line is not a JSON object")
+        return out
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable epochs.jsonl ({e}); delete the trial's folder "
+                         f"to train it again") from None
+
+
+def read_record(folder: str | Path) -> TrialRecord:
+    """The ``TrialRecord`` of a finished trial folder."""
+    folder = Path(folder)
+    try:
+        s = json.loads((folder / "summary.json").read_text())
+        rec = TrialRecord(s["name"], s["config"], s["status"], best_epoch=s["best_epoch"],
+                          diverged_step=s["diverged_step"], test_loss=s["test_loss"],
+                          test_acc=s["test_acc"], seconds=s["seconds"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{folder / 'summary.json'}: not a readable lrlab summary "
+                         f"({type(e).__name__}: {e})") from None
+    rec.epochs = _read_epochs(folder / "epochs.jsonl")
+    rows = _read_steps(folder / "steps.csv")
+    rec.lrs, rec.losses = [lr for _, lr, _ in rows], [loss for _, _, loss in rows]
+    return rec
+
+
+def trial_folders(folder: str | Path) -> list[Path]:
+    """``folder`` itself when it is a trial folder, else the trial folders in it."""
+    folder = Path(folder)
+    if (folder / "config.json").is_file():
+        return [folder]
+    found = sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
+    if not found:
+        raise ValueError(f"{str(folder)!r} is not a run: no config.json in it or in its "
+                         f"subfolders (give a folder written by lrlab train --out)")
+    return found
+
+
+def read_trial(folder: str | Path) -> tuple[dict, dict | None]:
+    """``(config.json, summary.json or None while unfinished)`` of a trial folder."""
+    folder = Path(folder)
+    out = []
+    for name in ("config.json", "summary.json"):
+        path = folder / name
+        if not path.is_file():
+            out.append(None)
+            continue
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable lrlab file ({e})") from None
+        out.append(data)
+    config, summary = out
+    if config is None or "task" not in config:
+        raise ValueError(f"{folder / 'config.json'}: missing or without a task")
+    return config, summary
+
+
+def test_weights(folder: str | Path, task) -> tuple[float, float | None]:
+    """Test loss and accuracy of a trial folder's ``model.pt`` (loaded with
+    ``weights_only=True`` into ``task.build_model()``) on ``task``'s test split."""
+    import torch
+
+    from ..training.evaluate import evaluate
+
+    path = Path(folder) / "model.pt"
+    model = task.build_model()
+    try:
+        model.load_state_dict(torch.load(path, weights_only=True))
+    except Exception as e:  # unpickling, missing or mismatched weights: one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"cannot load {path} into the task's model: {first}") from None
+    return evaluate(model, task, task.test)
+
+
+test_weights.__test__ = False  # not a pytest test

@@ -1,0 +1,102 @@
+"""What trials produce and where it goes: ``TrialRecord``, ``TrialStatus``, the ``RecordSink``
+interface the engines write through, and the ``Progress`` events they emit for displays.
+
+An engine calls, per trial and in this order::
+
+    sink.prepare(cfg, task, resume)          # every trial, before any trains (may refuse)
+    sink.trial_started(cfg, task)
+    sink.step(name, step, lr, loss)          # every optimizer step (loss None: not finite)
+    sink.epoch(name, entry)                  # every epoch: its metrics
+    sink.checkpoint(name, state)             # after every epoch that did not diverge
+    sink.trial_finished(record, weights)     # once, with the weights that were tested
+
+``prepare`` returns None (train from the start), a ``Resume`` (continue from a checkpoint) or
+the ``TrialRecord`` of a finished trial (nothing to train). The base class keeps nothing and
+resumes nothing: a population trained without a sink. A run folder
+(``lrlab.experiments.runfolder.RunFolder``) is one sink; the SQLite store is another.
+
+    >>> TrialStatus.EARLY_STOPPED == "early-stopped", TrialStatus("diverged").name
+    (True, 'DIVERGED')
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    EARLY_STOPPED = "early-stopped"
+    DIVERGED = "diverged"
+
+
+@dataclass
+class TrialRecord:
+    """What one trial produced: plain data."""
+
+    name: str
+    config: dict
+    status: TrialStatus = TrialStatus.RUNNING
+    lrs: list = field(default_factory=list)          # LR applied at every optimizer step
+    losses: list = field(default_factory=list)       # training loss of every step (None: not finite)
+    epochs: list = field(default_factory=list)       # one dict of metrics per epoch
+    best_epoch: int | None = None
+    diverged_step: int | None = None
+    test_loss: float | None = None
+    test_acc: float | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self):
+        self.status = TrialStatus(self.status)
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "status": str(self.status), "test_acc": self.test_acc,
+                "test_loss": self.test_loss, "best_epoch": self.best_epoch,
+                "diverged_step": self.diverged_step, "epochs": len(self.epochs),
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where an unfinished trial continues: its checkpoint ``state`` and its ``record`` so far."""
+
+    state: dict
+    record: TrialRecord
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A trial's position, emitted after every optimizer step and every epoch: what a progress
+    display needs. ``epoch``/``step``: completed; ``status`` as in ``TrialStatus``."""
+
+    name: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    lr: float | None
+    loss: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    status: TrialStatus = TrialStatus.RUNNING
+
+
+class RecordSink:
+    """Where an engine writes a population's records; this base keeps nothing."""
+
+    def prepare(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
+        """Check that the trial can start; how to start it (see the module docstring)."""
+        return None
+
+    def trial_started(self, cfg, task) -> None: ...
+
+    def step(self, name: str, step: int, lr: float, loss: float | None) -> None: ...
+
+    def epoch(self, name: str, entry: dict) -> None: ...
+
+    def checkpoint(self, name: str, state: dict) -> None: ...
+
+    def trial_finished(self, record: TrialRecord, weights: dict) -> None: ...

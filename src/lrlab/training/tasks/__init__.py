@@ -1,0 +1,47 @@
+"""Tasks by spec string, from one loader table.
+
+- ``digits``: scikit-learn's 8x8 digits, embedded (``tasks/digits.py``);
+- ``imagefolder:PATH``: a class-per-folder image set (``tasks/imagefolder.py``);
+- ``csv:PATH``: a table with a label or target column (``tasks/tabular.py``).
+
+A new task is one module with a loader function plus one row of ``LOADERS``: the spec's kind,
+the module, the function, and whether the spec takes ``:PATH``. Anything else: build a
+``Task`` yourself from tensors and a model factory.
+
+    >>> t = load_task("digits")
+    >>> t.spec, t.kind, t.num_classes, t.options
+    ('digits', 'classification', 10, {})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+from .base import Split, Task, split_indices, standardize
+from .models import MLP, SmallCNN
+
+# kind -> (module in this package, loader function, takes a PATH argument)
+LOADERS: dict[str, tuple[str, str, bool]] = {
+    "digits": ("digits", "digits", False),
+    "imagefolder": ("imagefolder", "imagefolder_task", True),
+    "csv": ("tabular", "csv_task", True),
+}
+
+
+def load_task(spec: str, **options) -> Task:
+    """A task from its spec string (``digits``, ``imagefolder:PATH``, ``csv:PATH``); the
+    ``options`` go to its loader and are remembered in ``task.options``, so
+    ``load_task(task.spec, **task.options)`` rebuilds it."""
+    kind, colon, arg = spec.partition(":")
+    row = LOADERS.get(kind)
+    if row is None or row[2] != bool(arg) or (colon and not arg):
+        forms = [k + (":PATH" if path else "") for k, (_, _, path) in LOADERS.items()]
+        raise ValueError(f"unknown task {spec!r}; use {', '.join(forms[:-1])} or {forms[-1]}")
+    module, fn, takes_path = row
+    loader = getattr(importlib.import_module(f"{__name__}.{module}"), fn)
+    task = loader(arg, **options) if takes_path else loader(**options)
+    return dataclasses.replace(task, options=dict(options))
+
+
+__all__ = ["LOADERS", "MLP", "SmallCNN", "Split", "Task", "load_task", "split_indices", "standardize"]

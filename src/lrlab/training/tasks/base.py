@@ -1,0 +1,113 @@
+"""A task: data (train/val/test tensors), a model factory, and the loss and metric to use.
+
+Every trial of a population shares its task, so the data are loaded (and, for image folders,
+decoded) once. Build one yourself from tensors and a model factory, or load a built-in one with
+``lrlab.training.tasks.load_task``.
+
+    >>> import torch
+    >>> s = Split(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
+    >>> t = Task("toy", s, s, s, lambda: torch.nn.Linear(2, 2), classes=("a", "b"))
+    >>> t.num_classes, len(t.train)
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs and targets of one split, as tensors."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self):
+        if len(self.x) != len(self.y):
+            raise ValueError(f"split: x has {len(self.x)} rows but y has {len(self.y)}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Data, a model factory and the objective of one learning problem.
+
+    ``build_model()`` is called right after ``torch.manual_seed(seed)``, so one seed gives
+    every trial the same initial weights. ``kind`` is ``classification`` (cross-entropy,
+    metric accuracy; ``y`` holds class indices) or ``regression`` (MSE; no accuracy).
+    ``spec`` and ``options`` name the task again: ``load_task(spec, **options)`` rebuilds it
+    (``lrlab test`` reloads a run's task that way).
+    """
+
+    spec: str
+    train: Split
+    val: Split
+    test: Split
+    build_model: Callable[[], nn.Module]
+    kind: str = "classification"
+    classes: tuple[str, ...] = ()
+    info: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in ("classification", "regression"):
+            raise ValueError(f"task: kind must be 'classification' or 'regression', got {self.kind!r}")
+        for name in ("train", "val", "test"):
+            if len(getattr(self, name)) == 0:
+                raise ValueError(f"task {self.spec}: the {name} split is empty")
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.classes) if self.kind == "classification" else None
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "classification":
+            return nn.functional.cross_entropy(out, y)
+        return nn.functional.mse_loss(out.reshape(y.shape), y)
+
+    def to(self, device: str | torch.device) -> Task:
+        """The task with every split on ``device`` (the same task when they are there)."""
+        device = torch.device(device)
+        if all(getattr(self, n).x.device == device for n in ("train", "val", "test")):
+            return self
+        moved = {n: Split(getattr(self, n).x.to(device), getattr(self, n).y.to(device))
+                 for n in ("train", "val", "test")}
+        return dataclasses.replace(self, **moved)
+
+    def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
+        """Number of correct predictions in a batch (None for regression)."""
+        if self.kind != "classification":
+            return None
+        return int((out.argmax(1) == y).sum())
+
+
+# ---- splitting and scaling -----------------------------------------------------------------
+def split_indices(y: np.ndarray | None, n: int, seed: int, val: float = 0.15, test: float = 0.2,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test indices: stratified by ``y`` when given, reproducible from ``seed``."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    strat = y if y is not None and len(np.unique(y)) > 1 else None
+    rest, te = train_test_split(idx, test_size=test, random_state=seed, stratify=strat)
+    strat_rest = strat[rest] if strat is not None else None
+    tr, va = train_test_split(rest, test_size=val / (1 - test), random_state=seed, stratify=strat_rest)
+    return np.sort(tr), np.sort(va), np.sort(te)
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor, dims: tuple[int, ...] = (0,)):
+    """Scale every tensor by the train split's mean and std (per channel / feature)."""
+    mean = train.mean(dim=dims, keepdim=True)
+    std = train.std(dim=dims, keepdim=True).clamp_min(1e-6)
+    return [(t - mean) / std for t in (train, *others)]
+
+
