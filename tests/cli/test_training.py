@@ -269,3 +269,22 @@ def test_console_script_train_subprocess(table, tmp_path):
 def test_importing_the_cli_does_not_import_torch():
     code = "import sys, lrlab.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ}).returncode == 0
+
+
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, one_line_error):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_torch(name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *a, **k)
+
+    for mod in [m for m in sys.modules if m.startswith("lrlab.training") or m.startswith("lrlab.experiments")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    monkeypatch.chdir(tmp_path)
+    one_line_error(run("train", "--schedule", "cosine", "--out", "r", "--quiet"),
+                   "this command needs torch, which is not installed: pip install 'lrlab[torch]'")
+    assert not (tmp_path / "r").exists()

@@ -45,9 +45,12 @@ class _Cli(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        except (click.ClickException, ValueError, TypeError, OSError, MemoryError, RecursionError) as e:
+        except (click.ClickException, ValueError, TypeError, OSError, MemoryError, RecursionError,
+                ModuleNotFoundError) as e:
             msg = e.format_message() if isinstance(e, click.ClickException) else str(e)
-            if isinstance(e, (MemoryError, RecursionError)):
+            if isinstance(e, ModuleNotFoundError):
+                msg = missing_extra(e)
+            elif isinstance(e, (MemoryError, RecursionError)):
                 msg = f"the input is too large ({type(e).__name__})"
             msg = " ".join(line.strip() for line in msg.splitlines() if line.strip())
             if isinstance(e, click.UsageError) and e.ctx is not None:
@@ -55,6 +58,23 @@ class _Cli(click.Group):
             click.echo(f"lrlab: error: {msg}", err=True)
             sys.exit(2)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+_EXTRAS = {"torch": "torch", "sklearn": "torch", "PIL": "torch", "tensorboard": "tensorboard",
+           "paddle": "paddle", "keras": "keras"}  # module -> the lrlab extra that installs it
+
+
+def missing_extra(e: ModuleNotFoundError) -> str:
+    """One line naming the extra that installs a missing module.
+
+    >>> missing_extra(ModuleNotFoundError("No module named 'torch'", name="torch"))
+    "this command needs torch, which is not installed: pip install 'lrlab[torch]'"
+    """
+    module = (e.name or "").partition(".")[0]
+    if module not in _EXTRAS:
+        return str(e)
+    return (f"this command needs {module}, which is not installed: "
+            f"pip install 'lrlab[{_EXTRAS[module]}]'")
 
 
 @click.group(cls=_Cli, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
