@@ -26,3 +26,24 @@ def test_a_failing_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         atomic_write(target, boom)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_files_get_the_mode_the_umask_gives(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "m.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_temporaries_of_killed_writes_are_removed(tmp_path):
+    from lrlab.fileio import TMP_SUFFIX, remove_temporaries
+
+    (tmp_path / f"checkpoint.pt.abc123{TMP_SUFFIX}").write_bytes(b"half")
+    (tmp_path / "keep.tmp").write_text("not ours")
+    assert [p.name for p in remove_temporaries(tmp_path)] == [f"checkpoint.pt.abc123{TMP_SUFFIX}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.tmp"]
+    assert remove_temporaries(tmp_path / "missing") == []

@@ -1,5 +1,10 @@
 """Crash-safe files: a write either completes or leaves the old file untouched.
 
+``atomic_write`` writes through a temporary file that is renamed over the target; the file
+gets the mode the umask gives a new file (``0o666 & ~umask``), like any ``open(path, "w")``.
+A process killed in the middle leaves its temporary behind: ``remove_temporaries(folder)``
+deletes them (call it only while no other process writes there, e.g. holding the folder's lock).
+
     >>> from lrlab.fileio import atomic_write
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -16,13 +21,31 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+TMP_SUFFIX = ".lrlab-tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries that killed ``atomic_write`` calls left in ``folder``."""
+    found = sorted(Path(folder).glob(f"*{TMP_SUFFIX}")) if Path(folder).is_dir() else []
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
 def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None]) -> None:
     """Write ``data`` (text, bytes, or a function writing to a binary file) to ``path``
     through a temporary file in the same folder, fsync'd, then renamed over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             if callable(data):
                 data(f)

@@ -109,7 +109,7 @@ def test_resume_refuses_a_different_configuration_and_writes_nothing(small, tmp_
     assert {p.name: p.read_bytes() for p in (tmp_path / cfg.name).iterdir()} == before
 
 
-@pytest.mark.parametrize("damage", ["garbage", "foreign", "short_steps", "no_header"])
+@pytest.mark.parametrize("damage", ["garbage", "foreign", "short_steps", "no_header", "epoch99"])
 def test_damaged_files_are_named(small, tmp_path, damage):
     cfg = TrialConfig(schedule="cosine", epochs=3)
     with pytest.raises(_Killed):
@@ -125,9 +125,13 @@ def test_damaged_files_are_named(small, tmp_path, damage):
         lines = (folder / "steps.csv").read_text().splitlines(keepends=True)
         (folder / "steps.csv").write_text("".join(lines[:3]))
         match = r"steps.csv or epochs.jsonl holds less than its checkpoint"
-    else:
+    elif damage == "no_header":
         (folder / "steps.csv").write_text("")
         match = r"steps.csv: not a readable steps.csv"
+    else:
+        state = checkpoint.load(folder / "checkpoint.pt")
+        checkpoint.save(folder / "checkpoint.pt", {**state, "epoch": 99})
+        match = r"holds less than its checkpoint \(step \d+, epoch 99\)"
     with pytest.raises(ValueError, match=match):
         train_trial(small, cfg, RunFolder(tmp_path), resume=True)
 
@@ -189,3 +193,102 @@ def test_sigkill_mid_epoch_then_resume_is_identical_to_an_uninterrupted_run(tmp_
 
 def no_seconds(text):
     return re.sub(r'"seconds": [0-9.e-]+', '"seconds": _', text)
+
+
+def test_one_process_at_a_time(small, tmp_path):
+    cfg = TrialConfig(schedule="cosine", epochs=1)
+    tmp_path.joinpath("out").mkdir()
+    with RunFolder(tmp_path / "out") as first:
+        first.prepare(cfg, small, resume=False)
+        with pytest.raises(ValueError, match="out is in use by another lrlab process"):
+            train_trial(small, cfg, RunFolder(tmp_path / "out"))
+    assert not (tmp_path / "out" / cfg.name).exists()
+    train_trial(small, cfg, RunFolder(tmp_path / "out"))  # released
+
+
+_HOLD = """
+import sys, time
+from lrlab.experiments.runfolder import RunFolder
+sink = RunFolder(sys.argv[1])
+sink._claim()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_process_releases_the_lock(small, tmp_path):
+    (tmp_path / "out").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "out")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ValueError, match="in use by another lrlab process"):
+            train_trial(small, TrialConfig(epochs=1), RunFolder(tmp_path / "out"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train_trial(small, TrialConfig(epochs=1), RunFolder(tmp_path / "out")).status == "finished"
+
+
+def test_temporaries_of_a_killed_write_are_removed_on_resume(small, tmp_path):
+    from lrlab.fileio import TMP_SUFFIX
+
+    cfg = TrialConfig(schedule="cosine", epochs=2)
+    with pytest.raises(_Killed):
+        train_trial(small, cfg, _DiesAfter(tmp_path, 1))
+    stale = tmp_path / cfg.name / f"checkpoint.pt.x1y2{TMP_SUFFIX}"
+    stale.write_bytes(b"half a checkpoint")
+    train_trial(small, cfg, RunFolder(tmp_path), resume=True)
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize("forge", ["epoch", "model_shape", "rng", "optimizer", "policy"])
+def test_a_checkpoint_that_does_not_fit_the_trial_is_named(small, tmp_path, forge):
+    cfg = TrialConfig(schedule="plateau", epochs=3)
+    with pytest.raises(_Killed):
+        train_trial(small, cfg, _DiesAfter(tmp_path, 1))
+    path = tmp_path / cfg.name / "checkpoint.pt"
+    state = checkpoint.load(path)
+    if forge == "epoch":  # a forged epoch 99 is caught by the folder itself (test above)
+        state["step"] -= 1
+    elif forge == "model_shape":
+        key = next(iter(state["model"]))
+        state["model"][key] = torch.zeros(1)
+    elif forge == "rng":
+        state["rng"] = torch.zeros(3, dtype=torch.uint8)
+    elif forge == "optimizer":
+        state["optimizer"] = {}
+    else:
+        state["policy"] = {}
+    checkpoint.save(path, state)
+    with pytest.raises(ValueError, match=r"checkpoint.pt: does not fit trial plateau-seed0 \("):
+        train_trial(small, cfg, RunFolder(tmp_path), resume=True)
+
+
+@pytest.mark.parametrize("damage", ["summary_empty", "model_corrupt", "steps_truncated", "no_config"])
+def test_a_damaged_finished_trial_is_named_or_still_usable(small, tmp_path, damage):
+    cfg = TrialConfig(schedule="cosine", epochs=2)
+    rec = train_trial(small, cfg, RunFolder(tmp_path))
+    folder = tmp_path / cfg.name
+    if damage == "no_config":  # summary.json holds the config: still testable and resumable
+        (folder / "config.json").unlink()
+        from lrlab.experiments.runfolder import read_trial
+
+        config, summary = read_trial(folder)
+        assert config["task"] == "digits" and TrialConfig.from_dict(
+            {k: v for k, v in config.items() if k not in ("task", "task_options")}) == cfg
+        assert trial_folders(tmp_path) == [folder]
+        assert strip(train_trial(small, cfg, RunFolder(tmp_path), resume=True)) == strip(rec)
+        return
+    if damage == "summary_empty":
+        (folder / "summary.json").write_text("{}")
+        match = r"summary.json: not a readable lrlab summary"
+    elif damage == "model_corrupt":
+        (folder / "model.pt").write_bytes(b"garbage")
+        match = r"model.pt: not readable weights"
+    else:
+        lines = (folder / "steps.csv").read_text().splitlines(keepends=True)
+        (folder / "steps.csv").write_text("".join(lines[:-3]))
+        match = r"steps.csv: holds \d+ rows where summary.json says"
+    with pytest.raises(ValueError, match=match):
+        train_trial(small, cfg, RunFolder(tmp_path), resume=True)

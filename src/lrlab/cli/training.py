@@ -138,7 +138,7 @@ def train(task_spec, image_size, split_seed, label, target, schedules, params, o
                for c, p in zip(curves, distribute(curves, params)) for seed in seeds]
     sink = RunFolder(out, tensorboard=tensorboard)
     task = _load_task(task_spec, options)
-    with _progress(quiet, [c.name for c in configs]) as show:
+    with sink, _progress(quiet, [c.name for c in configs]) as show:
         records = train_population(task, configs, sink, resume=resume, device=device, on_event=show)
     _report([_row(r.summary(), sink.folder(r.name)) for r in records], as_json)
 

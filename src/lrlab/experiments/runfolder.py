@@ -11,9 +11,16 @@
 - with ``tensorboard=True``, TensorBoard events in ``tb/``.
 
 A folder that holds a run is refused unless ``resume``; with ``resume`` a finished trial is
-read back (not trained again; its configuration must be the same) and an unfinished one
-continues from its checkpoint, its appended history cut back to the checkpoint's step and
-epoch, so a run killed at any moment and resumed ends identical to an uninterrupted one.
+read back (not trained again; its configuration must be the same, its files complete) and an
+unfinished one continues from its checkpoint, its appended history cut back to the
+checkpoint's step and epoch, so a run killed at any moment and resumed ends identical to an
+uninterrupted one. Damaged files are named, never trusted.
+
+One process at a time: ``out/.lrlab.lock`` is locked (an OS-level lock, which a killed process
+releases) from the first trial checked, or, when ``out`` does not exist yet, from the first
+trial started, until ``close()`` (or the end of a ``with RunFolder(out) as sink:`` block, or of
+the process); a second process is refused with one line. Temporaries left by a killed write
+are removed when a trial starts.
 
     >>> import tempfile
     >>> from lrlab.training.engines import train_trial
@@ -31,7 +38,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, remove_temporaries
 from ..training import checkpoint
 from ..training.records import RecordSink, Resume, TrialRecord
 
@@ -49,6 +56,7 @@ class RunFolder(RecordSink):
                 raise ValueError("--tensorboard needs the tensorboard package: "
                                  "pip install 'lrlab[tensorboard]'") from None
         self.out, self.tensorboard = Path(out), tensorboard
+        self._lock = None
         self._resumed: dict[str, Resume] = {}
         self._rows: dict[str, list[str]] = {}
         self._epoch: dict[str, int] = {}
@@ -57,8 +65,37 @@ class RunFolder(RecordSink):
     def folder(self, name: str) -> Path:
         return self.out / name
 
+    # ---- one process at a time ---------------------------------------------------------
+    def _claim(self) -> None:
+        """Hold ``out``'s lock (taken once; refused while another process holds it)."""
+        if self._lock is not None:
+            return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.out / ".lrlab.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ValueError(f"{self.out} is in use by another lrlab process; wait for it to end "
+                             f"or choose another --out") from None
+        self._lock = lock
+
+    def close(self) -> None:
+        """Release ``out``'s lock."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- before training ---------------------------------------------------------------
     def prepare(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
+        if self.out.is_dir():
+            self._claim()
         folder = self.folder(cfg.name)
         done, ckpt = folder / "summary.json", folder / "checkpoint.pt"
         if not resume:
@@ -69,6 +106,7 @@ class RunFolder(RecordSink):
         if done.exists():
             record = read_record(folder)
             _same_config(folder, "finished run", record.config, cfg.to_dict())
+            _check_weights(folder / "model.pt")
             return record
         if not ckpt.exists():
             return None
@@ -84,7 +122,7 @@ class RunFolder(RecordSink):
         record = TrialRecord(cfg.name, cfg.to_dict(), state["status"],
                              lrs=[lr for _, lr, _ in rows], losses=[loss for _, _, loss in rows],
                              epochs=epochs)
-        self._resumed[cfg.name] = Resume(state, record)
+        self._resumed[cfg.name] = Resume(state, record, str(ckpt))
         self._rows[cfg.name] = [_row(k, e, lr, loss) for k, (e, lr, loss) in enumerate(rows)]
         return self._resumed[cfg.name]
 
@@ -92,6 +130,8 @@ class RunFolder(RecordSink):
     def trial_started(self, cfg, task) -> None:
         folder = self.folder(cfg.name)
         folder.mkdir(parents=True, exist_ok=True)
+        self._claim()
+        remove_temporaries(folder)
         atomic_write(folder / "config.json", json.dumps(
             {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
         resumed = self._resumed.pop(cfg.name, None)
@@ -135,8 +175,8 @@ class RunFolder(RecordSink):
         atomic_write(folder / "model.pt", lambda f: torch.save(weights, f))
         config = json.loads((folder / "config.json").read_text())
         atomic_write(folder / "summary.json", json.dumps(
-            {**record.summary(), "task": config["task"], "task_options": config["task_options"],
-             "config": record.config}, indent=2))
+            {**record.summary(), "steps": len(record.lrs), "task": config["task"],
+             "task_options": config["task_options"], "config": record.config}, indent=2))
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         if record.name in self._tb:
             self._tb.pop(record.name).close()
@@ -204,15 +244,35 @@ def read_record(folder: str | Path) -> TrialRecord:
     rec.epochs = _read_epochs(folder / "epochs.jsonl")
     rows = _read_steps(folder / "steps.csv")
     rec.lrs, rec.losses = [lr for _, lr, _ in rows], [loss for _, _, loss in rows]
+    for path, n, want in [(folder / "steps.csv", len(rows), s.get("steps", len(rows))),
+                          (folder / "epochs.jsonl", len(rec.epochs), s["epochs"])]:
+        if n != want:
+            raise ValueError(f"{path}: holds {n} rows where summary.json says {want}; delete the "
+                             f"trial's folder to train it again")
     return rec
 
 
+def _check_weights(path: Path) -> None:
+    """``model.pt`` loads as a dict of tensors (with ``weights_only=True``), else one line."""
+    import torch
+
+    try:
+        weights = torch.load(path, weights_only=True)
+        if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+            raise ValueError("not a dict of tensors")
+    except Exception as e:
+        raise ValueError(f"{path}: not readable weights ({type(e).__name__}); delete the trial's "
+                         f"folder to train it again") from None
+
+
 def trial_folders(folder: str | Path) -> list[Path]:
-    """``folder`` itself when it is a trial folder, else the trial folders in it."""
+    """``folder`` itself when it is a trial folder, else the trial folders in it (a trial folder
+    holds ``config.json`` or ``summary.json``)."""
     folder = Path(folder)
-    if (folder / "config.json").is_file():
+    marks = ("config.json", "summary.json")
+    if any((folder / m).is_file() for m in marks):
         return [folder]
-    found = sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
+    found = sorted({p.parent for m in marks for p in folder.glob(f"*/{m}")}) if folder.is_dir() else []
     if not found:
         raise ValueError(f"{str(folder)!r} is not a run: no config.json in it or in its "
                          f"subfolders (give a folder written by lrlab train --out)")
@@ -236,7 +296,10 @@ def read_trial(folder: str | Path) -> tuple[dict, dict | None]:
             raise ValueError(f"{path}: not a readable lrlab file ({e})") from None
         out.append(data)
     config, summary = out
-    if config is None or "task" not in config:
+    if config is None and summary is not None and "config" in summary:   # the summary holds it too
+        config = {"task": summary.get("task"), "task_options": summary.get("task_options", {}),
+                  **summary["config"]}
+    if config is None or not isinstance(config.get("task"), str):
         raise ValueError(f"{folder / 'config.json'}: missing or without a task")
     return config, summary
 

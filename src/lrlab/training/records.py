@@ -61,10 +61,12 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class Resume:
-    """Where an unfinished trial continues: its checkpoint ``state`` and its ``record`` so far."""
+    """Where an unfinished trial continues: its checkpoint ``state`` and its ``record`` so far;
+    ``source`` names where the state was read (for messages)."""
 
     state: dict
     record: TrialRecord
+    source: str = "checkpoint"
 
 
 @dataclass(frozen=True)

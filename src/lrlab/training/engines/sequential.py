@@ -40,7 +40,8 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
                      *, resume: bool = False, device: str | torch.device = "cpu",
                      on_event: Callable[[Progress], None] | None = None) -> list[TrialRecord]:
     """Train every trial of ``configs`` on ``task``; records go to ``sink``. Every trial is
-    planned and checked (``make_plan``, ``sink.prepare``) before any trains."""
+    planned and checked (``make_plan``, ``sink.prepare``, its checkpoint restored) before any
+    trains."""
     names = [c.name for c in configs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -50,9 +51,10 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
     task = task.to(device)
     plans = [make_plan(c, len(task.train), task.kind) for c in configs]
     starts = [sink.prepare(c, task, resume) for c in configs]
-    return [start if isinstance(start, TrialRecord) else
-            _train(task, plan, sink, start, device, on_event or (lambda e: None))
+    runs = [start if isinstance(start, TrialRecord) else _Run(task, plan, start, device)
             for plan, start in zip(plans, starts)]
+    emit = on_event or (lambda e: None)
+    return [run if isinstance(run, TrialRecord) else _train(task, run, sink, emit) for run in runs]
 
 
 def train_trial(task: Task, cfg: TrialConfig, sink: RecordSink | None = None, **kw) -> TrialRecord:
@@ -60,24 +62,55 @@ def train_trial(task: Task, cfg: TrialConfig, sink: RecordSink | None = None, **
     return train_population(task, [cfg], sink, **kw)[0]
 
 
-def _train(task: Task, plan: Plan, sink: RecordSink, start: Resume | None, device: torch.device,
-           emit: Callable[[Progress], None]) -> TrialRecord:
-    cfg, per_epoch = plan.cfg, plan.steps_per_epoch
-    torch.manual_seed(cfg.seed)
-    model = task.build_model().to(device)
-    model.train()
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
-    policy, stopper = plan.policy(), plan.stopper()
-    rec, epoch, step, best, before = TrialRecord(cfg.name, cfg.to_dict()), 0, 0, None, 0.0
-    if start is not None:
-        s, rec = start.state, start.record
-        model.load_state_dict(s["model"])
-        opt.load_state_dict(s["optimizer"])
-        policy.load_state_dict(s["policy"])
-        if stopper:
-            stopper.load_state_dict(s["stopper"])
-        epoch, step, best, before = s["epoch"], s["step"], s["best_state"], s["seconds"]
+class _Run:
+    """A trial's training state: fresh (seeded weights) or restored from a checkpoint, which
+    must fit the trial (a damaged or forged one is one ``ValueError`` naming its source)."""
+
+    def __init__(self, task: Task, plan: Plan, start: Resume | None, device: torch.device):
+        cfg = self.cfg = plan.cfg
+        self.plan = plan
+        torch.manual_seed(cfg.seed)
+        self.model = task.build_model().to(device)
+        self.model.train()
+        self.opt = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay)
+        self.policy, self.stopper = plan.policy(), plan.stopper()
+        self.rng = torch.get_rng_state()
+        self.rec, self.epoch, self.step, self.best, self.before = (
+            TrialRecord(cfg.name, cfg.to_dict()), 0, 0, None, 0.0)
+        if start is not None:
+            try:
+                self._restore(start.state)
+            except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise ValueError(f"{start.source}: does not fit trial {cfg.name} ({first}); "
+                                 f"delete it to train the trial from the start") from None
+            self.rec = start.record
+
+    def _restore(self, s: dict) -> None:
+        epoch, step = s["epoch"], s["step"]
+        if not (type(epoch) is int and 0 < epoch <= self.cfg.epochs
+                and step == epoch * self.plan.steps_per_epoch):
+            raise ValueError(f"epoch {epoch!r} and step {step!r} are not a checkpoint of a "
+                             f"{self.cfg.epochs}-epoch run of {self.plan.steps_per_epoch} steps each")
+        self.model.load_state_dict(s["model"])
+        self.opt.load_state_dict(s["optimizer"])
+        if len(self.opt.state) != len(list(self.model.parameters())) and self.cfg.optimizer != "sgd":
+            raise ValueError("the optimizer state is incomplete")
+        self.policy.load_state_dict(s["policy"])
+        if self.stopper:
+            self.stopper.load_state_dict(s["stopper"])
+        if s["best_state"] is not None:
+            self.model.load_state_dict(s["best_state"])   # checked here, used at the end
+            self.model.load_state_dict(s["model"])
         torch.set_rng_state(s["rng"])
+        self.rng = s["rng"]
+        self.epoch, self.step, self.best, self.before = epoch, step, s["best_state"], s["seconds"]
+
+
+def _train(task: Task, run: _Run, sink: RecordSink, emit: Callable[[Progress], None]) -> TrialRecord:
+    cfg, plan, model, opt, policy, stopper = run.cfg, run.plan, run.model, run.opt, run.policy, run.stopper
+    rec, epoch, step, best, before = run.rec, run.epoch, run.step, run.best, run.before
+    torch.set_rng_state(run.rng)
     sink.trial_started(cfg, task)
     t0 = time.perf_counter()
 
