@@ -19,7 +19,7 @@ def main() -> None:
                                "--epochs", "20", "--out", out, "--quiet", "--json"],
                               capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t0
-        summary = json.loads(proc.stdout)
+        [summary] = json.loads(proc.stdout)["trials"]
         epochs = [json.loads(line) for line in open(f"{out}/{summary['name']}/epochs.jsonl")]
     per_epoch = sum(e["seconds"] for e in epochs) / len(epochs)
     print("lrlab train --task digits --schedule cosine --epochs 20")

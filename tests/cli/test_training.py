@@ -25,6 +25,12 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def one(result):
+    """The only trial of a `--json` result (always {"trials": [...]}, whatever their number)."""
+    assert set(result) == {"trials"} and len(result["trials"]) == 1, result
+    return result["trials"][0]
+
+
 def run_json(*args):
     r = run(*args)
     assert r.exit_code == 0, (r.stdout, r.stderr)
@@ -36,8 +42,8 @@ def run_json(*args):
 def digits_run(tmp_path_factory):
     """One finished 2-epoch cosine run on digits: (run folder, train's JSON)."""
     out = tmp_path_factory.mktemp("digits")
-    result = run_json("train", "--task", "digits", "--schedule", "cosine", "--epochs", 2,
-                      "--out", out, "--quiet", "--json")
+    result = one(run_json("train", "--task", "digits", "--schedule", "cosine", "--epochs", 2,
+                          "--out", out, "--quiet", "--json"))
     return out, result
 
 
@@ -73,8 +79,8 @@ def test_resume_of_a_finished_run_reports_it_without_training(digits_run):
     out, result = digits_run
     model = out / "cosine-seed0" / "model.pt"
     before = model.stat().st_mtime_ns
-    again = run_json("train", "--schedule", "cosine", "--epochs", 2, "--out", out,
-                     "--resume", "--quiet", "--json")
+    again = one(run_json("train", "--schedule", "cosine", "--epochs", 2, "--out", out,
+                         "--resume", "--quiet", "--json"))
     assert again == result
     assert model.stat().st_mtime_ns == before
 
@@ -125,9 +131,9 @@ def test_every_schedule_trains_one_epoch(table, name):
 
 
 def test_plateau_after_a_warmup(table, tmp_path):
-    r = run_json("train", "--task", f"csv:{table}", "--schedule", "plateau", "--warmup", "50%",
-                 "-p", "patience=0", "--epochs", 4, "--batch-size", 16, "--out", tmp_path,
-                 "--quiet", "--json")
+    r = one(run_json("train", "--task", f"csv:{table}", "--schedule", "plateau", "--warmup", "50%",
+                     "-p", "patience=0", "--epochs", 4, "--batch-size", 16, "--out", tmp_path,
+                     "--quiet", "--json"))
     assert r["status"] == "finished"
     rows = (tmp_path / "plateau-seed0" / "steps.csv").read_text().splitlines()[1:]
     lrs = [float(row.split(",")[2]) for row in rows]
@@ -163,7 +169,7 @@ def test_imagefolder_task_options(tmp_path, monkeypatch):
     options = ["--image-size", 6, "--split-seed", 3]
     result = run_json("train", "--task", f"imagefolder:{root}", *options, "--schedule", "cosine",
                       "--epochs", 1, "--out", tmp_path / "run", "--quiet", "--json")
-    assert result["status"] == "finished"
+    assert one(result)["status"] == "finished"
     assert list((tmp_path / "cache").glob("imagefolder-images-6-*.npz"))
     # the engine stores only the task spec, so the options are given to `test` again
     assert run_json("test", tmp_path / "run", *options, "--json") == result
@@ -172,8 +178,8 @@ def test_imagefolder_task_options(tmp_path, monkeypatch):
 # ---- test -----------------------------------------------------------------------------------
 def test_test_reproduces_train(digits_run):
     out, result = digits_run
-    assert run_json("test", out, "--json") == result
-    assert run_json("test", out / "cosine-seed0", "--json") == result
+    assert one(run_json("test", out, "--json")) == result
+    assert one(run_json("test", out / "cosine-seed0", "--json")) == result
     r = run("test", out)
     assert r.exit_code == 0
     assert r.stdout.startswith("cosine-seed0  finished ") and f"{result['test_acc']:.4f}" in r.stdout
@@ -262,7 +268,7 @@ def test_console_script_train_subprocess(table, tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
-    result = json.loads(p.stdout)
+    result = one(json.loads(p.stdout))
     assert result["status"] == "finished" and result["out"] == str(tmp_path / "cosine-seed0")
 
 
@@ -288,3 +294,32 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, one_line_e
     one_line_error(run("train", "--schedule", "cosine", "--out", "r", "--quiet"),
                    "this command needs torch, which is not installed: pip install 'lrlab[torch]'")
     assert not (tmp_path / "r").exists()
+
+
+def test_schedule_lists_and_one_json_shape(table, tmp_path):
+    result = run_json("train", "--task", f"csv:{table}", "--schedule", "cosine,step",
+                      "--schedule", "linear", "--epochs", 1, "--out", tmp_path, "--quiet", "--json")
+    assert [t["name"] for t in result["trials"]] == ["cosine-seed0", "step-seed0", "linear-seed0"]
+    config = json.loads((tmp_path / "step-seed0" / "config.json").read_text())
+    assert config["resolved"] == "step(base_lr=0.05, step_size=1)"
+
+
+def test_a_refused_resume_names_what_differs(digits_run, one_line_error):
+    out, _ = digits_run
+    r = run("train", "--schedule", "cosine", "--epochs", 2, "--lr", 0.1, "--out", out, "--resume", "--quiet")
+    one_line_error(r, "made with a different configuration (lr: 0.05 there, 0.1 now)")
+
+
+def test_ctrl_c_says_how_to_continue(monkeypatch, tmp_path):
+    import lrlab.training.engines as engines
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engines, "train_population", interrupted)
+    monkeypatch.chdir(tmp_path)
+    from lrlab.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--schedule", "cosine", "--out", "r", "--quiet"])
+    assert e.value.code == 130

@@ -35,7 +35,8 @@ def test_records_on_disk(small, tmp_path):
     assert lines[-1].startswith(f"{len(rec.lrs) - 1},1,") and lines[per_epoch + 1].startswith(f"{per_epoch},1,")
     assert [json.loads(x) for x in (folder / "epochs.jsonl").read_text().splitlines()] == rec.epochs
     config = json.loads((folder / "config.json").read_text())
-    assert config == {"task": "digits", "task_options": {}, **cfg.to_dict()}
+    assert config == {"task": "digits", "task_options": {}, **cfg.to_dict(),
+                      "resolved": "cosine(base_lr=0.05, total_steps=2)"}
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["test_acc"] == rec.test_acc
     assert summary["config"] == cfg.to_dict() and summary["task"] == "digits"
@@ -104,7 +105,8 @@ def test_resume_refuses_a_different_configuration_and_writes_nothing(small, tmp_
     with pytest.raises(_Killed):
         train_trial(small, cfg, _DiesAfter(tmp_path, 1))
     before = {p.name: p.read_bytes() for p in (tmp_path / cfg.name).iterdir()}
-    with pytest.raises(ValueError, match="checkpoint in .* was made with a different configuration"):
+    with pytest.raises(ValueError, match=r"checkpoint in .* was made with a different configuration "
+                                         r"\(lr: 0.05 there, 0.1 now\)"):
         train_trial(small, TrialConfig(schedule="cosine", epochs=3, lr=0.1), RunFolder(tmp_path), resume=True)
     assert {p.name: p.read_bytes() for p in (tmp_path / cfg.name).iterdir()} == before
 

@@ -42,9 +42,10 @@ class _Cli(click.Group):
         except click.exceptions.NoArgsIsHelpError as e:  # plain `lrlab`: show the help
             click.echo(e.ctx.get_help(), err=True)
             sys.exit(2)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
+        except click.Abort:  # Ctrl-C
+            click.echo("lrlab: interrupted; finished trials and checkpoints are kept: run the "
+                       "same command with --resume to continue", err=True)
+            sys.exit(130)
         except (click.ClickException, ValueError, TypeError, OSError, MemoryError, RecursionError,
                 ModuleNotFoundError) as e:
             msg = e.format_message() if isinstance(e, click.ClickException) else str(e)

@@ -60,16 +60,24 @@ def _row(summary: dict, folder) -> dict[str, Any]:
     return {**{k: summary[k] for k in keys}, "out": str(folder)}
 
 
+def _names(values) -> tuple[str, ...]:
+    """``--schedule`` values, each a name or a comma-separated list of names."""
+    out = tuple(n.strip() for v in values for n in v.split(","))
+    if not all(out):
+        raise click.BadParameter(f"{','.join(values)!r} has an empty name", param_hint="'--schedule'")
+    return out
+
+
 def _report(rows: list[dict], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(rows[0] if len(rows) == 1 else {"trials": rows}))
+        click.echo(json.dumps({"trials": rows}))  # one shape, whatever the number of trials
         return
     fmt = lambda x, spec: "n/a" if x is None else format(x, spec)  # noqa: E731
     w = max(len(r["name"]) for r in rows)
     for r in rows:
         click.echo(f"{r['name']:<{w}}  {r['status']:<13}  test acc {fmt(r['test_acc'], '.4f')}  "
                    f"test loss {fmt(r['test_loss'], '.4f')}  best epoch {fmt(r['best_epoch'], 'd')}  "
-                   f"{r['seconds']:.1f}s  {r['out']}")
+                   f"trained {r['seconds']:.1f}s  {r['out']}")
 
 
 _device_option = click.option(
@@ -85,6 +93,7 @@ _optimizer_options = [
 @click.command()
 @_with(_task_options)
 @click.option("--schedule", "schedules", multiple=True, required=True, metavar="NAME",
+              callback=lambda c, p, v: _names(v),
               help="A schedule of `lrlab list`, or plateau (repeatable: one trial per schedule "
                    "and seed).")
 @_param_option

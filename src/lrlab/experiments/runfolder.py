@@ -127,13 +127,15 @@ class RunFolder(RecordSink):
         return self._resumed[cfg.name]
 
     # ---- while training ----------------------------------------------------------------
-    def trial_started(self, cfg, task) -> None:
+    def trial_started(self, plan, task) -> None:
+        cfg = plan.cfg
         folder = self.folder(cfg.name)
         folder.mkdir(parents=True, exist_ok=True)
         self._claim()
         remove_temporaries(folder)
         atomic_write(folder / "config.json", json.dumps(
-            {"task": task.spec, "task_options": task.options, **cfg.to_dict()}, indent=2))
+            {"task": task.spec, "task_options": task.options, **cfg.to_dict(),
+             "resolved": plan.resolved}, indent=2))
         resumed = self._resumed.pop(cfg.name, None)
         # the history as far as the checkpoint (what a killed run appended after it is dropped)
         atomic_write(folder / "steps.csv", STEPS_HEADER + "".join(self._rows.pop(cfg.name, [])))
@@ -194,8 +196,10 @@ def _row(step: int, epoch: int, lr: float, loss: float | None) -> str:
 
 def _same_config(folder: Path, what: str, stored: dict, given: dict) -> None:
     if stored != given:
+        diff = "; ".join(f"{k}: {stored.get(k)!r} there, {given.get(k)!r} now"
+                         for k in sorted(set(stored) | set(given)) if stored.get(k) != given.get(k))
         raise ValueError(f"{given['name']}: the {what} in {folder} was made with a different "
-                         f"configuration; use another --out or drop --resume")
+                         f"configuration ({diff}); use another --out or drop --resume")
 
 
 def _read_steps(path: Path) -> list[tuple[int, float, float | None]]:

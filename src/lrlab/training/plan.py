@@ -52,6 +52,14 @@ class Plan:
     def stopper(self) -> EarlyStopping | None:
         return self.cfg.stopper()
 
+    @property
+    def resolved(self) -> str:
+        """The concrete schedule that runs, in words (its parameters resolved for the run)."""
+        if self.schedule is not None:
+            return repr(self.schedule)
+        warm = f" after a {len(self.table)}-{self.cfg.interval} warmup" if self.table else ""
+        return f"{self.cfg.plateau()!r} on {self.cfg.plateau_monitor}{warm}"
+
 
 def schedule_for(cfg: TrialConfig, total: int) -> schedules.Schedule | None:
     """The concrete schedule of a trial whose run has ``total`` schedule steps; for ``plateau``

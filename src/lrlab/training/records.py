@@ -4,7 +4,7 @@ interface the engines write through, and the ``Progress`` events they emit for d
 An engine calls, per trial and in this order::
 
     sink.prepare(cfg, task, resume)          # every trial, before any trains (may refuse)
-    sink.trial_started(cfg, task)
+    sink.trial_started(plan, task)           # plan.cfg: the config; plan.resolved: the schedule
     sink.step(name, step, lr, loss)          # every optimizer step (loss None: not finite)
     sink.epoch(name, entry)                  # every epoch: its metrics
     sink.checkpoint(name, state)             # after every epoch that did not diverge
@@ -93,7 +93,7 @@ class RecordSink:
         """Check that the trial can start; how to start it (see the module docstring)."""
         return None
 
-    def trial_started(self, cfg, task) -> None: ...
+    def trial_started(self, plan, task) -> None: ...
 
     def step(self, name: str, step: int, lr: float, loss: float | None) -> None: ...
 

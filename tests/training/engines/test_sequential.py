@@ -27,8 +27,8 @@ class Spy(RecordSink):
     def __init__(self):
         self.calls, self.weights = [], None
 
-    def trial_started(self, cfg, task):
-        self.calls.append(("started", cfg.name))
+    def trial_started(self, plan, task):
+        self.calls.append(("started", plan.cfg.name))
 
     def step(self, name, step, lr, loss):
         self.calls.append(("step", name, step, lr))

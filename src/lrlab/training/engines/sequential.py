@@ -111,7 +111,7 @@ def _train(task: Task, run: _Run, sink: RecordSink, emit: Callable[[Progress], N
     cfg, plan, model, opt, policy, stopper = run.cfg, run.plan, run.model, run.opt, run.policy, run.stopper
     rec, epoch, step, best, before = run.rec, run.epoch, run.step, run.best, run.before
     torch.set_rng_state(run.rng)
-    sink.trial_started(cfg, task)
+    sink.trial_started(plan, task)
     t0 = time.perf_counter()
 
     def progress(lr=None, **metrics):
@@ -156,7 +156,7 @@ def _train(task: Task, run: _Run, sink: RecordSink, emit: Callable[[Progress], N
             stop = stopper.step(metrics[cfg.monitor])
             if stopper.improved and stopper.restore_best:
                 best = copy.deepcopy(model.state_dict())
-            if stop:
+            if stop and epoch < cfg.epochs:  # a stop after the last epoch is just the end
                 rec.status = TrialStatus.EARLY_STOPPED
         state = dict(zip(KEYS, (model.state_dict(), opt.state_dict(), epoch, step,
                                 policy.state_dict(), stopper.state_dict() if stopper else None,
