@@ -181,3 +181,11 @@ def test_device_argument(small):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device 'cuda' is not available on this machine"):
             train_trial(small, TrialConfig(epochs=1), device="cuda")
+
+
+def test_a_stop_after_the_last_epoch_is_a_finished_run(small):
+    stop_second = {"patience": 0, "min_delta": 1e9}   # nothing improves after epoch 0
+    ran_all = train_trial(small, TrialConfig(epochs=2, early_stop=stop_second))
+    cut = train_trial(small, TrialConfig(epochs=3, early_stop=stop_second))
+    assert ran_all.status == TrialStatus.FINISHED and len(ran_all.epochs) == 2
+    assert cut.status == TrialStatus.EARLY_STOPPED and len(cut.epochs) == 2
