@@ -7,6 +7,7 @@ plain line per epoch.
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -35,10 +36,12 @@ class TrainingProgress:
     def __init__(self, names, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, transient=False)
+        self._progress = Progress(  # the stats give way first on a narrow terminal
+            TextColumn("{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}", table_column=Column(
+                ratio=1, no_wrap=True, overflow="ellipsis")),
+            console=self.console, transient=False, expand=True)
         self._tasks = {n: self._progress.add_task(n, total=None, stats="", start=False)
                        for n in names} if self.live else {}
         self._last: dict[str, tuple[int, TrialStatus]] = {}

@@ -1,0 +1,47 @@
+"""The progress display: bars on a terminal that keep their numbers at 80 columns, plain
+lines per epoch elsewhere."""
+
+import io
+import re
+
+from rich.console import Console
+
+from lrlab.cli.progress import TrainingProgress, describe
+from lrlab.training.records import Progress, TrialStatus
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+def _events():
+    return [Progress("cosine-seed0", 0, 2, 1, 4, 0.05, loss=2.0),
+            Progress("cosine-seed0", 1, 2, 2, 4, 0.05, loss=1.5, val_loss=1.25, val_acc=0.5),
+            Progress("cosine-seed0", 1, 2, 3, 4, 0.025, loss=1.0),
+            Progress("cosine-seed0", 2, 2, 4, 4, 0.025, loss=1.0, val_loss=0.75, val_acc=0.75),
+            Progress("cosine-seed0", 2, 2, 4, 4, 0.025, status=TrialStatus.FINISHED)]
+
+
+def test_plain_lines_per_epoch_when_not_a_terminal():
+    buf = io.StringIO()
+    with TrainingProgress(["cosine-seed0"], Console(file=buf, force_terminal=False, width=80)) as show:
+        for e in _events():
+            show(e)
+    assert buf.getvalue().splitlines() == [
+        "cosine-seed0  epoch 1/2  loss 1.5000  val acc 0.5000  lr 0.05",
+        "cosine-seed0  epoch 2/2  loss 1.0000  val acc 0.7500  lr 0.025",
+        "cosine-seed0  epoch 2/2  lr 0.025  finished"]
+
+
+def test_bars_keep_their_counts_and_times_at_80_columns():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=80)
+    with TrainingProgress(["cosine-seed0", "a-much-longer-trial-name-seed1"], console) as show:
+        for e in _events()[:4]:
+            show(e)
+    last = ANSI.sub("", buf.getvalue()).splitlines()[-3:]
+    row = next(line for line in last if line.startswith("cosine-seed0"))
+    assert "4/4" in row and "epoch 2/2" in row and "0:00:0" in row
+
+
+def test_describe_regression_and_divergence():
+    e = Progress("t", 1, 3, 5, 15, 0.1, loss=0.5, val_loss=0.25, status=TrialStatus.DIVERGED)
+    assert describe(e) == "epoch 1/3  loss 0.5000  val loss 0.2500  lr 0.1  diverged"
