@@ -55,3 +55,8 @@ def test_device_names():
     for bad in ("nope", "cuda:x", 3.5):
         with pytest.raises(ValueError, match="device must be"):
             device(bad)
+
+
+def test_huge_seeds_give_a_batch_order():
+    a = batch_order(10, 2**62 - 1, 5)
+    assert sorted(a.tolist()) == list(range(10)) and torch.equal(a, batch_order(10, 2**62 - 1, 5))

@@ -5,7 +5,8 @@ Used by the engines, the LR range test and ``lrlab test``, so that they cannot d
 - ``device(name)``: a torch device that exists here, or one clear error;
 - ``batch_order(n, seed, epoch)``: the permutation of the training set in epoch ``epoch`` for
   ``seed``, from a generator seeded with ``seed * 1_000_003 + epoch``: the same for every trial
-  of a seed, whatever its schedule (fairness), and reproducible after a resume.
+  of a seed, whatever its schedule (fairness), and reproducible after a resume (taken modulo
+  2**63, so any seed up to TrialConfig's limit works).
 - ``batches(n, batch_size, seed, epoch)``: its consecutive slices (the last may be short).
 - ``forward`` / ``update``: the loss of a batch, then one optimizer step at a given LR.
 - ``evaluate(model, task, split)``: mean loss and accuracy (None for regression).
@@ -44,7 +45,7 @@ def device(name: str | torch.device) -> torch.device:
 
 def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The permutation of ``range(n)`` in epoch ``epoch`` for ``seed``."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
     return torch.randperm(n, generator=g)
 
 
