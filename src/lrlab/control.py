@@ -90,7 +90,24 @@ def _metric(where: str, value: Any) -> float:
         raise TypeError(f"{where}: metric must be a number, got {value!r}") from None
 
 
-class Plateau:
+class _Monitor:
+    """What Plateau and EarlyStopping share besides ``Improvement``: equal when their settings
+    (``to_config``) and state (``state_dict``) are; shown by their settings."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.to_config(), self.state_dict()) == (other.to_config(), other.state_dict())
+
+    __hash__ = None  # mutable: equal now, maybe not after the next step()
+
+    def __repr__(self) -> str:
+        cfg = self.to_config()
+        cfg.pop("name")
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + ")"
+
+
+class Plateau(_Monitor):
     """Reduce the LR by ``factor`` when the metric has not improved for ``patience`` epochs.
 
     After a reduction, ``cooldown`` epochs pass before bad epochs count again. A reduction
@@ -182,20 +199,11 @@ class Plateau:
         self.cooldown_counter = int(state["cooldown_counter"])
         self.epochs = int(state["epochs"])
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Plateau):
-            return NotImplemented
-        return (self.to_config(), self.state_dict()) == (other.to_config(), other.state_dict())
-
-    __hash__ = None  # mutable: equal now, maybe not after the next step()
-
     def __repr__(self) -> str:
-        cfg = self.to_config()
-        cfg.pop("name")
-        return "Plateau(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + f") [lr={self.lr!r}]"
+        return super().__repr__() + f" [lr={self.lr!r}]"
 
 
-class EarlyStopping:
+class EarlyStopping(_Monitor):
     """Stop when the metric has not improved for ``patience`` epochs (Keras semantics).
 
     An improvement beats the best so far by more than ``min_delta``. With a ``baseline``,
@@ -274,14 +282,3 @@ class EarlyStopping:
         self.epoch = int(state["epoch"])
         self.stopped_epoch = state["stopped_epoch"]
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EarlyStopping):
-            return NotImplemented
-        return (self.to_config(), self.state_dict()) == (other.to_config(), other.state_dict())
-
-    __hash__ = None  # mutable: equal now, maybe not after the next step()
-
-    def __repr__(self) -> str:
-        cfg = self.to_config()
-        cfg.pop("name")
-        return "EarlyStopping(" + ", ".join(f"{k}={v!r}" for k, v in cfg.items()) + ")"
