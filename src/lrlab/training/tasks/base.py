@@ -91,6 +91,22 @@ class Task:
 
 
 # ---- splitting and scaling -----------------------------------------------------------------
+MIN_PER_CLASS = 3
+"""Members a class needs for the stratified train/val/test split of ``split_indices``: the test
+split is drawn first and the val split from the rest, and each draw needs two members of a class
+(scikit-learn refuses fewer), so a class of 2 can be left with 1 for the second draw."""
+
+
+def small_classes(counts, minimum: int = MIN_PER_CLASS) -> list[int]:
+    """Indices of the classes with at least one but fewer than ``minimum`` members: those a
+    stratified split refuses. Loaders name them (folder, label value) before splitting.
+
+    >>> small_classes([5, 1, 0, 2, 3])
+    [1, 3]
+    """
+    return [i for i, n in enumerate(counts) if 0 < n < minimum]
+
+
 def split_indices(y: np.ndarray | None, n: int, seed: int, val: float = 0.15, test: float = 0.2,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train/val/test indices: stratified by ``y`` when given, reproducible from ``seed``."""
