@@ -189,3 +189,15 @@ def test_a_stop_after_the_last_epoch_is_a_finished_run(small):
     cut = train_trial(small, TrialConfig(epochs=3, early_stop=stop_second))
     assert ran_all.status == TrialStatus.FINISHED and len(ran_all.epochs) == 2
     assert cut.status == TrialStatus.EARLY_STOPPED and len(cut.epochs) == 2
+
+
+def test_checkpoints_hold_exactly_the_documented_keys(small):
+    from lrlab.training.checkpoint import KEYS
+
+    class Keys(RecordSink):
+        def checkpoint(self, name, state):
+            self.keys = set(state)
+
+    sink = Keys()
+    train_trial(small, TrialConfig(epochs=1), sink)
+    assert sink.keys == set(KEYS)

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..checkpoint import KEYS
 from ..evaluate import batches, evaluate, forward, update
 from ..evaluate import device as torch_device
 from ..optim import make_optimizer
@@ -158,11 +157,12 @@ def _train(task: Task, run: _Run, sink: RecordSink, emit: Callable[[Progress], N
                 best = copy.deepcopy(model.state_dict())
             if stop and epoch < cfg.epochs:  # a stop after the last epoch is just the end
                 rec.status = TrialStatus.EARLY_STOPPED
-        state = dict(zip(KEYS, (model.state_dict(), opt.state_dict(), epoch, step,
-                                policy.state_dict(), stopper.state_dict() if stopper else None,
-                                best, torch.get_rng_state(), cfg.to_dict(), str(rec.status),
-                                before + time.perf_counter() - t0)))
-        sink.checkpoint(cfg.name, state)
+        sink.checkpoint(cfg.name, {  # lrlab.training.checkpoint.KEYS
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            "step": step, "policy": policy.state_dict(),
+            "stopper": stopper.state_dict() if stopper else None, "best_state": best,
+            "rng": torch.get_rng_state(), "config": cfg.to_dict(), "status": str(rec.status),
+            "seconds": before + time.perf_counter() - t0})
         progress(rec.lrs[-1], loss=entry["train_loss"], val_loss=val_loss, val_acc=val_acc)
 
     if rec.status == TrialStatus.RUNNING:
