@@ -113,8 +113,8 @@ def test_bad_files_and_arguments(tmp_path):
         csv_task(path, label="kind")
     with pytest.raises(ValueError, match="at least 2 classes"):
         csv_task(write(tmp_path, "a,label\n1,x\n2,x\n3,x\n"))
-    with pytest.raises(ValueError, match="pass target='price'"):  # last column taken as a label
-        csv_task(regression_csv(tmp_path))
+    with pytest.raises(ValueError, match=r"pass --target price \(target='price' in Python\)"):
+        csv_task(regression_csv(tmp_path))  # the last column, fractional: not taken as a label
     with pytest.raises(ValueError, match="no feature columns"):
         csv_task(write(tmp_path, "label\nx\ny\n"))
 
@@ -139,3 +139,118 @@ def test_load_task_and_one_training_step(tmp_path, make, kwargs, out):
     loss = task.loss(pred, task.train.y[:8])
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in model.parameters())
+
+
+def test_regression_loss_is_said_in_info(tmp_path):
+    t = csv_task(regression_csv(tmp_path), target="price")
+    assert t.info["loss"].startswith("MSE of the target standardised with the train split's mean")
+    assert t.info["loss_scale"] == pytest.approx(t.info["target_std"] ** 2)
+    assert csv_task(species_csv(tmp_path), label="species").info["loss"] == "cross-entropy"
+
+
+# ---- the malformed-CSV battery --------------------------------------------------------------
+# Each row writes one file (bytes, so encodings are exact) and states the exact outcome: the
+# ValueError (whose message must name the file) or what was loaded.
+def table(label_values=None, n=30, header="a,b,label", sep=","):
+    """A small valid table: two features, a label cycling through ``label_values``."""
+    labels = label_values or ["x", "y", "z"]
+    return header + "\n" + "".join(f"{i}{sep}{i % 7 * 0.5}{sep}{labels[i % len(labels)]}\n"
+                                   for i in range(n))
+
+
+def replace_line(text, k, line):
+    lines = text.splitlines()
+    lines[k - 1] = line
+    return "\n".join(lines) + "\n"
+
+
+MALFORMED = [  # (id, file bytes, csv_task keyword arguments, error regex or expected outcome)
+    ("huge field", replace_line(table(), 5, "4,2," + "x" * 200_000).encode(), {},
+     r"line 5: a field is longer than 131,072 characters"),
+    ("unclosed quote", replace_line(table(n=30_000), 3, '1,2,"x').encode(), {},
+     r"line 3: a field is longer than 131,072 characters; .* a quote \(\"\) is probably left open"),
+    ("latin-1", table(["café", "thé", "crème"], header="größe,b,label").encode("latin-1"), {},
+     {"classes": ("café", "crème", "thé"), "features": ["größe", "b"], "encoding": "cp1252"}),
+    ("latin-1 only", table(["a\x81", "b", "c"]).encode("latin-1"), {},
+     {"classes": ("a\x81", "b", "c"), "features": ["a", "b"], "encoding": "latin-1"}),
+    ("utf-8 with BOM", table(["é", "è", "ê"]).encode("utf-8-sig"), {},
+     {"classes": ("è", "é", "ê"), "features": ["a", "b"], "encoding": "utf-8-sig"}),
+    ("utf-16 with BOM", table(["é", "è", "ê"]).encode("utf-16"), {},
+     {"classes": ("è", "é", "ê"), "features": ["a", "b"], "encoding": "utf-16"}),
+    ("utf-16-le without BOM", table(["é", "è", "ê"]).encode("utf-16-le"), {},
+     {"classes": ("è", "é", "ê"), "features": ["a", "b"], "encoding": "utf-16-le"}),
+    ("utf-16-be without BOM", table(["é", "è", "ê"]).encode("utf-16-be"), {},
+     {"classes": ("è", "é", "ê"), "features": ["a", "b"], "encoding": "utf-16-be"}),
+    ("utf-32 with BOM", table().encode("utf-32"), {},
+     {"classes": ("x", "y", "z"), "features": ["a", "b"], "encoding": "utf-32"}),
+    ("damaged utf-16", table().encode("utf-16") + b"\x00\xd8", {},
+     r"looks like UTF-16 but is not valid UTF-16 \(byte \d+: .*\); save it as UTF-8"),
+    ("NUL bytes", b"a,b,label\n1,\x00\x00\x00\x012,x\n", {},
+     r"contains NUL bytes: it is not a text table"),
+    ("+1e308 feature", replace_line(table(), 6, "1e308,1,x").encode(), {},
+     r"feature column 'a' of {path}: line 6 has '1e308', outside float32's range"),
+    ("-1e308 feature", replace_line(table(), 4, "3,-1e308,x").encode(), {},
+     r"feature column 'b' of {path}: line 4 has '-1e308', outside float32's range"),
+    ("inf feature", replace_line(table(), 4, "3,inf,x").encode(), {},
+     r"feature column 'b' of {path}: line 4 has 'inf', outside float32's range"),
+    ("1e308 target", replace_line(table(["1.5", "2", "3"], header="a,b,y"), 4, "3,1,1e308").encode(),
+     {"target": "y"},
+     r"target column 'y' of {path}: line 4 has '1e308', outside float32's range"),
+    ("large but float32 features", replace_line(table(), 4, "3,3e38,x").encode(), {},
+     {"classes": ("x", "y", "z"), "features": ["a", "b"], "encoding": "utf-8"}),
+    ("1 and 1.0 labels", table(["1", "1.0", "0", "0.0", "1e0", "2.50", "2.5"]).encode(), {},
+     {"classes": ("0", "1", "2.5"), "features": ["a", "b"], "encoding": "utf-8"}),
+    ("missing target hint", ("a,b,price\n" + "".join(f"{i},{i % 3},{100 + i * 1.25}\n"
+                                                    for i in range(40))).encode(), {},
+     r"the last one, 'price', holds 40 distinct numbers, not all whole: a regression target\? "
+     r"For regression pass --target price \(target='price' in Python\); "
+     r"for classes pass --label price \(label='price' in Python\)\.$"),
+    ("many whole numbers", table([str(i) for i in range(25)], n=100, header="a,b,k").encode(), {},
+     r"the last one, 'k', holds 25 distinct whole numbers: a regression target\? .*--target k"),
+    ("too many classes for the rows", table([str(i) for i in range(25)], n=100).encode(), {},
+     r"cannot split the 100 rows of {path} stratified by 'label' \(25 classes\): The test_size = 20 "
+     r"should be greater or equal to the number of classes = 25; if it is a regression target, "
+     r"pass --target label \(target='label' in Python\)$"),
+    ("few whole numbers", table(["3", "1", "2"]).encode(), {},
+     {"classes": ("1", "2", "3"), "features": ["a", "b"], "encoding": "utf-8"}),
+    ("named numeric label, too few rows", table([str(i) for i in range(25)], n=30).encode(),
+     {"label": "label"}, r"label column 'label' of {path}: too few rows for class\(es\) '0' \(2\), "
+     r"'1' \(2\), '2' \(2\), '3' \(2\), '4' \(2\) and 20 more; "
+     r"a stratified train/val/test split needs at least 3 per class; "
+     r"if it is a regression target, pass --target label \(target='label' in Python\)$"),
+    ("one-row class", (table(n=30) + "1,1,w\n").encode(), {},
+     r"too few rows for class\(es\) 'w' \(1\); .* at least 3 per class$"),
+    ("ragged rows", b"a,b,label\n1,2,x\n1,2\n", {}, r"{path} line 3 has 2 fields, the header has 3"),
+    ("empty file", b"", {}, r"csv: {path} is empty"),
+    ("header only", b"a,b,label\n", {}, r"csv: {path} has a header but no rows"),
+    ("blank lines only", b"\n\n\n", {}, r"csv: {path} is empty"),
+]
+
+
+@pytest.mark.parametrize("content, kwargs, expected", [r[1:] for r in MALFORMED],
+                         ids=[r[0] for r in MALFORMED])
+def test_malformed_csv(tmp_path, content, kwargs, expected):
+    import re
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    if isinstance(expected, str):
+        with pytest.raises(ValueError) as caught:
+            csv_task(path, **kwargs)
+        message = str(caught.value)
+        assert str(path) in message and len(message) < 600 and "\n" not in message
+        assert re.search(expected.format(path=re.escape(str(path))), message), message
+    else:
+        t = csv_task(path, **kwargs)
+        got = {"classes": t.classes, "features": t.info["features"], "encoding": t.info["encoding"]}
+        assert got == expected
+        assert all(torch.isfinite(s.x).all() for s in (t.train, t.val, t.test))
+
+
+def test_numeric_labels_are_one_class_per_value(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(table(["1", "1.0", "0", "0.00", "+1"], n=30))
+    t = csv_task(path)
+    assert t.classes == ("0", "1")
+    y = torch.cat([t.train.y, t.val.y, t.test.y])
+    assert torch.bincount(y).tolist() == [12, 18]  # rows 2, 3 of every 5 are 0; the rest 1
