@@ -171,8 +171,18 @@ def test_imagefolder_task_options(tmp_path, monkeypatch):
                       "--epochs", 1, "--out", tmp_path / "run", "--quiet", "--json")
     assert one(result)["status"] == "finished"
     assert list((tmp_path / "cache").glob("imagefolder-images-6-*.npz"))
-    # the engine stores only the task spec, so the options are given to `test` again
+    config = json.loads((tmp_path / "run" / "cosine-seed0" / "config.json").read_text())
+    assert config["task"] == f"imagefolder:{root}" and config["task_options"] == {"size": 6, "split_seed": 3}
+    # from any folder, with or without the same options; other options are refused
+    monkeypatch.chdir(tmp_path / "cache")
+    assert run_json("test", tmp_path / "run", "--json") == result
     assert run_json("test", tmp_path / "run", *options, "--json") == result
+    r = run("test", tmp_path / "run", "--image-size", 8)
+    assert r.exit_code == 2 and "trained with --image-size 6; testing it with 8" in r.stderr
+    # the data moved: --data points at it
+    root.rename(tmp_path / "moved")
+    assert run("test", tmp_path / "run").exit_code == 2
+    assert run_json("test", tmp_path / "run", "--data", tmp_path / "moved", "--json") == result
 
 
 # ---- test -----------------------------------------------------------------------------------

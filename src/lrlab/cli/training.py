@@ -161,7 +161,7 @@ def _progress(quiet: bool, names):
     return nullcontext(None) if quiet else TrainingProgress(names)
 
 
-def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
+def _test_trial(folder: Path, given: dict, tasks: dict, data: str | None) -> dict[str, Any]:
     from lrlab.experiments.runfolder import read_trial, test_weights
 
     config, summary = read_trial(folder)
@@ -169,11 +169,25 @@ def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
         raise click.ClickException(f"{folder}: the trial has not finished (no summary.json or "
                                    f"model.pt; continue it with lrlab train ... --resume)")
     try:
-        spec = config["task"]
-        options = {**config.get("task_options", {}), **task_options(spec, **given)}
+        spec, trained = config["task"], dict(config.get("task_options") or {})
         row = _row(summary, folder)
     except (KeyError, TypeError, AttributeError) as e:
         raise click.ClickException(f"{folder}: not a readable lrlab trial ({type(e).__name__}: {e})") from None
+    if data is not None:  # the data moved: same kind of task, another path
+        kind = spec.partition(":")[0]
+        if not spec.partition(":")[2]:
+            raise click.UsageError(f"--data: {folder} was trained on {spec}, which has no path")
+        spec = f"{kind}:{Path(data).expanduser().absolute()}"
+    from lrlab.training.tasks import task_defaults
+
+    options = dict(trained)
+    for key, value in task_options(spec, **given).items():
+        was = trained.get(key, task_defaults(spec).get(key))
+        if value != was:
+            flag = next(k for k, (_, arg) in _TASK_OPTIONS.items() if arg == key).replace("_", "-")
+            raise click.UsageError(f"{folder} was trained with --{flag} {was}; testing it with "
+                                   f"{value} would measure another task")
+        options[key] = value
     if summary["status"] == "diverged":  # the engine tests no diverged weights; neither do we
         return {**row, "test_acc": None, "test_loss": None}
     key = (spec, json.dumps(options, sort_keys=True))
@@ -185,20 +199,23 @@ def _test_trial(folder: Path, given: dict, tasks: dict) -> dict[str, Any]:
 
 @click.command("test")
 @click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--data", default=None, metavar="PATH",
+              help="Where the trials' image folder or CSV file is now, if it moved.")
 @_with(_task_options[1:])
 @_json_option
-def evaluate_cmd(folder, image_size, split_seed, label, target, as_json):
+def evaluate_cmd(folder, data, image_size, split_seed, label, target, as_json):
     """Evaluate trained trials on their task's test split.
 
     FOLDER is a trial folder (OUT/<trial>/) or a run folder (OUT/) holding trial folders. The
-    task is reloaded from the trial's config.json; task options given here override the
-    stored ones (give the ones used for training when the run did not store them).
+    task is reloaded as the trial stored it (its data path is absolute, so this works from
+    any folder; --data points at data that moved). Task options given here must match those
+    the trial was trained with: other ones would measure another task.
     """
     from lrlab.experiments.runfolder import trial_folders
 
     given = dict(image_size=image_size, split_seed=split_seed, label=label, target=target)
     tasks: dict = {}
-    _report([_test_trial(f, given, tasks) for f in trial_folders(folder)], as_json)
+    _report([_test_trial(f, given, tasks, data) for f in trial_folders(folder)], as_json)
 
 
 @click.command("find-lr")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
+from pathlib import Path
 
 from .base import Split, Task, split_indices, standardize
 from .models import MLP, SmallCNN
@@ -29,19 +31,40 @@ LOADERS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def load_task(spec: str, **options) -> Task:
-    """A task from its spec string (``digits``, ``imagefolder:PATH``, ``csv:PATH``); the
-    ``options`` go to its loader and are remembered in ``task.options``, so
-    ``load_task(task.spec, **task.options)`` rebuilds it."""
+def _loader(spec: str):
+    """``(loader function, its PATH argument or None)`` of a spec."""
     kind, colon, arg = spec.partition(":")
     row = LOADERS.get(kind)
     if row is None or row[2] != bool(arg) or (colon and not arg):
         forms = [k + (":PATH" if path else "") for k, (_, _, path) in LOADERS.items()]
         raise ValueError(f"unknown task {spec!r}; use {', '.join(forms[:-1])} or {forms[-1]}")
     module, fn, takes_path = row
-    loader = getattr(importlib.import_module(f"{__name__}.{module}"), fn)
-    task = loader(arg, **options) if takes_path else loader(**options)
-    return dataclasses.replace(task, options=dict(options))
+    return getattr(importlib.import_module(f"{__name__}.{module}"), fn), arg if takes_path else None
 
 
-__all__ = ["LOADERS", "MLP", "SmallCNN", "Split", "Task", "load_task", "split_indices", "standardize"]
+def load_task(spec: str, **options) -> Task:
+    """A task from its spec string (``digits``, ``imagefolder:PATH``, ``csv:PATH``); the
+    ``options`` go to its loader and are remembered in ``task.options``, so
+    ``load_task(task.spec, **task.options)`` rebuilds it (from any folder: a PATH is made
+    absolute in ``task.spec``)."""
+    loader, path = _loader(spec)
+    if path is None:
+        return dataclasses.replace(loader(**options), options=dict(options))
+    path = str(Path(path).expanduser().absolute())
+    task = loader(path, **options)
+    return dataclasses.replace(task, spec=f"{spec.partition(':')[0]}:{path}", options=dict(options))
+
+
+def task_defaults(spec: str) -> dict:
+    """The options a task of ``spec`` is loaded with when none are given.
+
+    >>> task_defaults("digits")
+    {'split_seed': 0}
+    """
+    loader, path = _loader(spec)
+    params = list(inspect.signature(loader).parameters.values())[1 if path is not None else 0:]
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+__all__ = ["LOADERS", "MLP", "SmallCNN", "Split", "Task", "load_task", "split_indices", "standardize",
+           "task_defaults"]
