@@ -241,3 +241,112 @@ def test_binding_refuses_a_warmup_or_join_longer_than_the_run():
         lrlab.create("warmup", schedule=inner, warmup_steps=20).bind(10)
     with pytest.raises(ValueError, match=r"join: milestones \[5, 20\] must end within the 10 steps"):
         lrlab.create("join", schedules=[inner] * 3, milestones=[5, 20]).bind(10)
+
+
+# ---- numbers at the edges, messages that name the right thing -------------------------------
+def test_bind_and_curve_name_their_argument():
+    s = lrlab.create("cosine", base_lr=0.1, total_steps="50%")
+    with pytest.raises(ValueError, match=r"^cosine.bind: total_steps must be >= 1, got -1$"):
+        s.bind(-1)
+    with pytest.raises(ValueError, match=r"^cosine.bind: total_steps must be >= 1, got 0$"):
+        s.bind(0)
+    with pytest.raises(ValueError, match=r"^cosine.bind: total_steps must be < 2\*\*62, got 1000...000 \(31 digits\)"):
+        s.bind(10 ** 30)
+    with pytest.raises(TypeError, match=r"^cosine.bind: total_steps must be an int, got 2.5"):
+        s.bind(2.5)
+    b = s.bind(10)
+    with pytest.raises(ValueError, match=r"^cosine.curve: n must be >= 0, got -1"):
+        b.curve(-1)
+    with pytest.raises(ValueError, match=r"^cosine.curve: n must be < 2\*\*62"):
+        b.curve(10 ** 30)
+
+
+def test_steps_at_and_past_2_62_are_value_errors():
+    s = lrlab.create("inverse_sqrt", base_lr=1.0, warmup_steps=10)
+    assert 0 < s(2 ** 62 - 1) < 1e-8  # k + 1 does not overflow
+    with pytest.raises(ValueError, match=r"inverse_sqrt: step must be < 2\*\*62"):
+        s(2 ** 62)
+    with pytest.raises(ValueError, match=r"inverse_sqrt: steps must be < 2\*\*62"):
+        s.at(np.array([0, 2 ** 62], dtype=np.uint64))
+
+
+@pytest.mark.parametrize("name, params", [
+    ("polynomial", {"base_lr": 1.0, "total_steps": 2 ** 62 - 1, "cycle": True}),
+    ("wsd", {"base_lr": 1.0, "total_steps": 2 ** 62 - 1, "decay_steps": 2 ** 61}),
+    ("cosine_restarts", {"base_lr": 1.0, "step_size": 2 ** 62 - 1, "t_mult": 2 ** 61}),
+    ("join", {"schedules": [lrlab.create("constant", base_lr=1.0)] * 2, "milestones": [2 ** 62 - 1]}),
+    ("warmup", {"schedule": 1.0, "warmup_steps": 2 ** 62 - 1}),
+    ("step", {"base_lr": 1.0, "step_size": 2 ** 62 - 1, "gamma": 0.5}),
+])
+def test_the_largest_lengths_evaluate_at_the_largest_steps(name, params):
+    s = lrlab.create(name, **params)
+    out = s.at(np.array([0, 1, 2 ** 61, 2 ** 62 - 2, 2 ** 62 - 1]))
+    assert np.all(np.isfinite(out)) and np.all(out >= 0)
+
+
+def test_rounding_sized_negatives_are_zero_and_real_ones_errors():
+    from lrlab.schedules.base import ROUNDING
+
+    s = lrlab.create("lambda", base_lr=1.0, fn=lambda k: 1.0)
+    assert s._rounding() == ROUNDING * 1.0 and 1e-14 < ROUNDING < 1e-12
+
+    class Dip(type(lrlab.create("constant", base_lr=1.0))):  # a constant a hair or far below 0
+        def _at(self, k):
+            return np.where(k == 1, -0.5 * ROUNDING * self.base_lr, np.where(k == 2, -1e-9, self.base_lr))
+
+    d = Dip(base_lr=0.5)
+    assert d.curve(2).tolist() == [0.5, 0.0]
+    with pytest.raises(ValueError, match="learning rate at step 2 would be -1e-09"):
+        d.curve(3)
+
+
+def test_replay_is_computed_once_in_order_and_the_same_whatever_was_asked_before():
+    from lrlab.schedules.base import Replay
+
+    calls = []
+
+    def steps():
+        x = 1.0
+        while True:
+            calls.append(x)
+            yield x
+            x = x * 0.9 + 0.01
+
+    a, b = Replay("a", steps), Replay("b", steps)
+    far = a.upto(5000)[5000]
+    for k in range(0, 5001, 97):
+        b.upto(k)
+    assert b.upto(5000)[5000] == far
+    assert len(a.upto(3)) >= 5001  # computed ahead, in doubling blocks
+    lazy = Replay("lazy", steps, ahead=False)
+    calls.clear()
+    assert len(lazy.upto(9)) == 10 and len(calls) == 10
+
+
+def test_replay_errors_are_raised_for_the_steps_they_concern():
+    from lrlab.schedules.base import MAX_REPLAY, Replay
+
+    def steps():
+        yield from (1.0, 0.5)
+        raise ZeroDivisionError("at step 2")
+
+    r = Replay("r", steps)
+    assert r.upto(1).tolist() == [1.0, 0.5]  # the error met ahead is kept, not raised
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError, match="at step 2"):
+            r.upto(2)
+    with pytest.raises(ValueError, match=r"step 16777216 is past the 16777216 steps"):
+        Replay("far", steps).upto(MAX_REPLAY)
+
+
+def test_schedules_with_replays_pickle_and_copy():
+    import copy
+
+    m = lrlab.create("multiplicative", base_lr=1.0, fn=_half)
+    m(50)
+    for c in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert c == m and c(50) == m(50)
+
+
+def _half(k):
+    return 0.5 if k % 7 == 0 else 1.0

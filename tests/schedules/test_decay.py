@@ -117,3 +117,43 @@ def test_the_hand_written_policies_of_the_write_ups():
     c = lrlab.create("lambda", base_lr=0.1, fn=fn).curve(200)
     assert c[0] == pytest.approx(0.01) and c[9] == pytest.approx(0.1) and c[59] == 0.1
     assert c[199] == pytest.approx(0.005)
+
+
+def _exact_restarts(k, T0, m, base=1.0):
+    """Warm restarts in Python integers: the cycle holding k, then the half cosine."""
+    start, length = 0, T0
+    while start + length <= k:
+        start, length = start + length, length * m
+    return base * (1 + math.cos(math.pi * ((k - start) / length))) / 2
+
+
+@pytest.mark.parametrize("T0, m", [(7, 100_000), (1, 10 ** 9), (3, 2 ** 40), (10, 3), (1, 2)])
+def test_cosine_restarts_finds_the_cycle_in_exact_integers(T0, m):
+    s = lrlab.create("cosine_restarts", base_lr=1.0, step_size=T0, t_mult=m)
+    ks = [0, 1, T0 - 1, T0, T0 + 1, 10 ** 6, 10 ** 12, 10 ** 15 + 3, 2 ** 62 - 1]
+    assert_allclose(s.at(np.array(ks)), [_exact_restarts(k, T0, m) for k in ks], rtol=1e-12, atol=0)
+
+
+def test_cosine_restarts_large_t_mult_far_out_matches_the_issue():
+    s = lrlab.create("cosine_restarts", base_lr=1.0, step_size=7, t_mult=100_000)
+    assert s(10 ** 12) == pytest.approx(0.999999956447919, rel=1e-12)  # not 0.9999999997001183
+
+
+def test_multiplicative_gives_a_step_the_same_value_whatever_was_asked_before():
+    fn = lambda k: 0.97  # noqa: E731  (0.97 ** k rounds differently in another order)
+    a = lrlab.create("multiplicative", base_lr=0.1, fn=fn)
+    b = lrlab.create("multiplicative", base_lr=0.1, fn=fn)
+    first = a(700)
+    for k in range(0, 701, 7):
+        b(k)
+    assert b(700) == first == a.curve(701)[700]
+    lr = 0.1
+    for _ in range(700):  # torch's order: ((lr * f) * f) * ...
+        lr = lr * 0.97
+    assert first == lr
+
+
+def test_multiplicative_far_steps_are_a_clear_error():
+    s = lrlab.create("multiplicative", base_lr=0.1, fn=lambda k: 1.0)
+    with pytest.raises(ValueError, match="multiplicative: step 1000000000000 is past the 16777216 steps"):
+        s(10 ** 12)

@@ -60,8 +60,10 @@ def _show_default(v: Any) -> str:
 
 
 # ---- options -------------------------------------------------------------------------------
-_steps_option = click.option("--steps", "-n", type=click.IntRange(min=1), required=True,
-                             help="Number of steps to evaluate (binds lengths like '50%').")
+MAX_STEPS = 10 ** 8  # a curve of that many steps is 800 MB of float64
+_steps_option = click.option("--steps", "-n", type=click.IntRange(min=1, max=MAX_STEPS), required=True,
+                             help="Number of steps to evaluate (binds lengths like '50%'); at most "
+                                  "10**8.")
 _curve_options = [
     click.option("--torch", "torch_classes", multiple=True, metavar="CLASS",
                  help="A torch.optim.lr_scheduler class; its own kwargs as --param."),

@@ -238,9 +238,9 @@ class _PaddleWarmRestarts(Schedule):
                 near = np.flatnonzero(np.abs(q - np.round(q)) < 1e-6)  # redo in Python's float log
                 q[near] = [math.log(float(v), m) for v in x[near]]
                 i = np.where(k >= T0, q.astype(np.int64), 0)
+                t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
             else:
-                i = restart_cycle(k, T0, m)
-            t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
+                _, t, Ti = restart_cycle(k, T0, m)
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + np.cos(np.pi * t / Ti)) / 2
 
 

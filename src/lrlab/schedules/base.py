@@ -20,7 +20,9 @@ import functools
 import json
 import math
 import numbers
+import threading
 import typing
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,6 +32,18 @@ from . import params as P
 _SHIFT = 10
 _BLOCK = 1 << _SHIFT  # steps evaluated at once by the scalar call, then served from a small cache
 _MAX_BLOCKS = 8
+
+# A negative value within this much (relative to the schedule's largest learning-rate
+# parameter, its ``_scale``) is rounding, and becomes 0: 256 units in the last place of the
+# scale. Closed forms are off by a few of those (e.g. torch's cosine from lr 0 up to
+# eta_min > 0 ends at -1.7e-18 for eta_min = 0.01); schedules that replay a recursion, which
+# amplifies rounding, widen it (``_rounding``). A real negative LR is far larger and stays an
+# error.
+ROUNDING = 2.0 ** -44
+
+# Recursions (a framework's step(), a running product) are replayed one step at a time in
+# Python; at most this many steps (about 2 s and 128 MiB), beyond which evaluating is an error.
+MAX_REPLAY = 2 ** 24
 
 _REGISTRY: dict[str, type[Schedule]] = {}
 _ALIASES: dict[str, str] = {}
@@ -58,7 +72,7 @@ def register(name: str, *aliases: str, hidden: bool = False):
 def lookup(name: str) -> type[Schedule]:
     """The schedule class for a name or alias; an unknown name suggests the nearest ones."""
     if not isinstance(name, str):
-        raise TypeError(f"schedule name must be a string, got {name!r}")
+        raise TypeError(f"schedule name must be a string, got {P.show(name)}")
     key = _norm(name)
     key = _ALIASES.get(key, key)
     if key in _REGISTRY:
@@ -66,7 +80,7 @@ def lookup(name: str) -> type[Schedule]:
     known = names(aliases=True)
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names())}"
-    raise ValueError(f"unknown schedule {name!r}{hint}")
+    raise ValueError(f"unknown schedule {P.show(name)}{hint}")
 
 
 def names(aliases: bool = False) -> list[str]:
@@ -113,7 +127,7 @@ def create(name: str, **params: Any) -> Schedule:
         if p not in valid:
             close = difflib.get_close_matches(p, valid, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"{cls.name}: unknown parameter {p!r}; {hint}valid: {', '.join(valid)}")
+            raise ValueError(f"{cls.name}: unknown parameter {P.show(p)}; {hint}valid: {', '.join(valid)}")
     missing = [f.name for f in dataclasses.fields(cls)
                if f.name not in params and _default(f) is REQUIRED]
     if missing:
@@ -126,7 +140,7 @@ def from_config(config: dict | str) -> Schedule:
     if isinstance(config, str):
         config = json.loads(config)
     if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"a schedule config is a dict with a 'name', got {config!r}")
+        raise ValueError(f"a schedule config is a dict with a 'name', got {P.show(config)}")
     config = dict(config)
     return create(config.pop("name"), **{k: decode(v) for k, v in config.items()})
 
@@ -142,12 +156,16 @@ def decode(value: Any) -> Any:
     return value
 
 
-def _as_step(step: Any) -> int:
+def _as_step(step: Any, what: str = "step", low: int = 0, where: str = "") -> int:
+    """``step`` as an int in ``[low, 2**62)``; errors name ``what`` (and ``where``)."""
+    at = f"{where}: " if where else ""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"step must be an int, got {step!r}")
+        raise TypeError(f"{at}{what} must be an int, got {P.show(step)}")
     step = int(step)
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+    if step < low:
+        raise ValueError(f"{at}{what} must be >= {low}, got {step}")
+    if step >= P.LIMIT:
+        raise ValueError(f"{at}{what} must be < 2**62, got {P.show(step)}")
     return step
 
 
@@ -192,6 +210,7 @@ class Schedule:
             object.__setattr__(self, fname, kind(self.name, fname, getattr(self, fname)))
         self._validate()
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_replays", {})
 
     def _validate(self) -> None:
         """Cross-field checks; override. Runs at construction (and again when bound); a check
@@ -240,9 +259,7 @@ class Schedule:
         steps between its milestones, the schedule inside a ``warmup`` to what follows the
         warmup. Already concrete schedules are returned unchanged.
         """
-        n = _as_step(total_steps)
-        if n < 1:
-            raise ValueError(f"{self.name}: bind needs total_steps >= 1, got {total_steps}")
+        n = _as_step(total_steps, "total_steps", 1, f"{self.name}.bind")
         if self.is_bound:
             return self
         changes: dict[str, Any] = {}
@@ -287,6 +304,32 @@ class Schedule:
     def _at(self, k: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _scale(self) -> float:
+        """The largest learning-rate parameter (its own and its children's): what a negative
+        value is compared with to tell rounding from a real negative LR."""
+        out = 0.0
+        for fname, kind in self._kinds().items():
+            v = getattr(self, fname)
+            if kind.is_lr:
+                for x in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(x, float):
+                        out = max(out, abs(x))
+        for _, _, child in self._children():
+            out = max(out, child._scale())
+        return out
+
+    def _rounding(self) -> float:
+        """How far below 0 a value may come from rounding alone (see ``ROUNDING``)."""
+        return ROUNDING * self._scale()
+
+    def _replayed(self, top: int, steps: Callable[[], Iterator[float]], key: str = "lr") -> np.ndarray:
+        """Steps ``0..top`` (at least) of the sequence that ``steps()`` yields one step at a
+        time, computed once per schedule and kept (see ``Replay``)."""
+        replay = self._replays.get(key)
+        if replay is None:
+            replay = self._replays.setdefault(key, Replay(self.name, steps, ahead=self._cacheable))
+        return replay.upto(top)
+
     def at(self, steps: Any) -> np.ndarray:
         """The learning rates at an array of 0-based steps (vectorised)."""
         self._require_bound()
@@ -295,6 +338,8 @@ class Schedule:
             raise TypeError(f"{self.name}: steps must be integers, got dtype {k.dtype}")
         if k.size and k.min() < 0:
             raise ValueError(f"{self.name}: steps must be >= 0, got {int(k.min())}")
+        if k.size and k.max() >= P.LIMIT:
+            raise ValueError(f"{self.name}: steps must be < 2**62, got {int(k.max())}")
         k = k.astype(np.int64, copy=False)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
             out = np.asarray(self._at(k), dtype=np.float64)
@@ -302,14 +347,18 @@ class Schedule:
             out = np.broadcast_to(out, k.shape).copy()
         # min() is nan when any value is; max() is inf when any value is
         if out.size and not (out.min() >= 0.0 and out.max() < np.inf):
-            bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0.0)))[0]
-            raise ValueError(f"{self.name}: learning rate at step {int(k.flat[bad])} would be "
-                             f"{float(out.flat[bad])!r}; check the parameters ({self!r})")
+            rounding = (out < 0.0) & (out >= -self._rounding())
+            if rounding.any():
+                out = np.where(rounding, 0.0, out)
+            if not (out.min() >= 0.0 and out.max() < np.inf):
+                bad = np.flatnonzero(~(np.isfinite(out) & (out >= 0.0)))[0]
+                raise ValueError(f"{self.name}: learning rate at step {int(k.flat[bad])} would be "
+                                 f"{float(out.flat[bad])!r}; check the parameters ({self!r})")
         return out
 
     def __call__(self, step: int) -> float:
-        if type(step) is not int or step < 0:
-            step = _as_step(step)
+        if type(step) is not int or step < 0 or step >= P.LIMIT:
+            step = _as_step(step, where=self.name)
         block = step >> _SHIFT
         values = self._cache.get(block)  # the hot path: a block already evaluated
         if values is None:
@@ -326,7 +375,7 @@ class Schedule:
 
     def curve(self, n: int) -> np.ndarray:
         """``np.array([s(k) for k in range(n)])``, computed at once."""
-        return self.at(np.arange(_as_step(n)))
+        return self.at(np.arange(_as_step(n, "n", 0, f"{self.name}.curve")))
 
     # ---- config and display -------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
@@ -358,7 +407,71 @@ class Schedule:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_cache"] = {}
+        state["_replays"] = {}
         return state
+
+
+class Replay:
+    """A sequence computed one step at a time, kept as it grows: the values of a recursion
+    (a framework's ``step()``, a running product) at steps ``0, 1, 2, ...``.
+
+    ``steps()`` starts a fresh iterator over the sequence. Each step is computed once, in order,
+    so a step has the same value whatever was asked before. With ``ahead`` (no user callable
+    involved) the sequence is extended in doubling blocks; an error met while computing ahead
+    is kept and raised only when a step at or past it is asked for. Without ``ahead`` nothing
+    past the step asked for is computed. At most ``MAX_REPLAY`` steps are replayed.
+    """
+
+    def __init__(self, where: str, steps: Callable[[], Iterator[float]], ahead: bool = True):
+        self.where = where
+        self._start = steps
+        self._ahead = ahead
+        self._lock = threading.Lock()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._it: Iterator[float] | None = None
+        self._buf = np.empty(0)
+        self._n = 0
+        self._error: Exception | None = None  # what stopped the sequence at step self._n
+
+    def upto(self, top: int) -> np.ndarray:
+        """An array holding steps ``0..top`` (at least); raises if one of them cannot be had."""
+        with self._lock:
+            if top >= self._n:
+                self._extend(top)
+            return self._buf[:self._n]
+
+    def _extend(self, top: int) -> None:
+        if self._error is None and top >= MAX_REPLAY:
+            raise ValueError(f"{self.where}: step {top} is past the {MAX_REPLAY} steps (2**24) that "
+                             f"lrlab replays of a recursion one by one")
+        if self._error is not None:
+            raise self._error
+        want = top + 1
+        if self._ahead:
+            want = min(max(want, 2 * self._n, 1024), MAX_REPLAY)
+        if len(self._buf) < want:
+            buf = np.empty(max(want, 2 * len(self._buf)) if self._ahead else max(want, len(self._buf) * 3 // 2 + 16))
+            buf[:self._n] = self._buf[:self._n]
+            self._buf = buf
+        if self._it is None:
+            self._it = self._start()
+        i, it, buf = self._n, self._it, self._buf
+        try:
+            while i < want:
+                buf[i] = next(it)
+                i += 1
+        except Exception as e:  # noqa: BLE001  (kept, raised for the steps it concerns)
+            self._it, self._error = None, e
+        except BaseException:  # interrupted: the iterator is gone; start again next time
+            self._restart()
+            raise
+        finally:
+            if self._it is not None or self._error is not None:
+                self._n = i
+        if top >= self._n:
+            raise self._error
 
 
 def _show(v: Any) -> str:

@@ -24,6 +24,9 @@ class Cyclic(Schedule):
     ``scale_fn(cycle)`` / ``scale_fn(k)`` for a custom ``scale_fn`` (``scale_mode`` cycle or
     iterations). Same arithmetic as torch's ``CyclicLR``.
 
+    ``triangular2`` past cycle 1024: ``2.0 ** (cycle - 1)`` overflows a float there; torch and
+    Paddle raise ``OverflowError``, lrlab takes the limit (scale 0), so the LR stays ``base_lr``.
+
     >>> from lrlab import create
     >>> create("cyclic", base_lr=0.25, max_lr=1.0, step_size=2).curve(5).tolist()
     [0.25, 0.625, 1.0, 0.625, 0.25]

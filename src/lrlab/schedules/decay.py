@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -234,31 +235,42 @@ class CosineRestarts(Schedule):
             self._fail("min_lr", f"<= base_lr ({self.base_lr})", self.min_lr)
 
     def _at(self, k):
-        T0, m = self.step_size, self.t_mult
-        if m == 1:
-            i, t, Ti = k // T0, k % T0, np.full(k.shape, T0)
-        else:
-            i = restart_cycle(k, T0, m)
-            t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
+        i, t, Ti = restart_cycle(k, self.step_size, self.t_mult)
         peak = self.base_lr * self.gamma ** i.astype(np.float64)
         return _half_cosine(peak, np.minimum(self.min_lr, peak), t / Ti)  # gamma may sink the peak
 
 
-def restart_cycle(k: np.ndarray, T0: int, m: int) -> np.ndarray:
-    """Index ``i`` of the warm-restart cycle holding step ``k`` when cycle ``i`` starts at
-    ``T0 * (m**i - 1) / (m - 1)`` (``m > 1``): a float estimate corrected in integers."""
-    i = np.floor(np.log(k * (m - 1) / T0 + 1.0) / np.log(m)).astype(np.int64)
-    start = lambda j: T0 * (m ** j - 1) // (m - 1)  # noqa: E731
-    i = np.where(start(i) > k, i - 1, i)
-    return np.where(start(i + 1) <= k, i + 1, i)
+def restart_cycle(k: np.ndarray, T0: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, t, T_i)`` for each step ``k``: the warm-restart cycle ``i`` holding it (cycle ``i``
+    is ``T_i = T0 * m**i`` steps long), the position ``t`` in it, and ``T_i`` as a float.
+
+    The cycle starts are summed in exact (Python) integers up to the largest step, so no
+    logarithm rounds and no power overflows, whatever ``m`` (at most 63 cycles when ``m > 1``).
+
+    >>> import numpy as np
+    >>> [a.tolist() for a in restart_cycle(np.array([0, 2, 3, 8, 9]), 3, 2)]
+    [[0, 0, 1, 1, 2], [0, 2, 0, 5, 0], [3.0, 3.0, 6.0, 6.0, 12.0]]
+    """
+    if m == 1 or not k.size:
+        return k // T0, k % T0, np.full(k.shape, float(T0))
+    top = int(k.max())
+    starts, lengths = [0], [T0]
+    while starts[-1] + lengths[-1] <= top:
+        starts.append(starts[-1] + lengths[-1])
+        lengths.append(lengths[-1] * m)
+    i = np.searchsorted(np.array(starts, dtype=np.int64), k, side="right") - 1
+    t = k - np.array(starts, dtype=np.int64)[i]
+    return i, t, np.array([float(n) for n in lengths])[i]
 
 
 @register("multiplicative")
 class Multiplicative(Schedule):
     """``lr(k) = base_lr * fn(1) * fn(2) * ... * fn(k)`` (``lr(0) = base_lr``).
 
-    ``fn`` is a Python callable (not writable to a config). Each factor is computed once and
-    must be finite and >= 0; the first bad one raises at the step that sees it.
+    ``fn`` is a Python callable (not writable to a config). The product is formed one step
+    at a time in torch's order (``((base_lr * fn(1)) * fn(2)) * ...``), each factor computed
+    once, so a step's value does not depend on the steps asked before; a factor must be finite
+    and >= 0, and the first bad one raises at the step that sees it.
 
     >>> from lrlab import create
     >>> create("multiplicative", base_lr=1.0, fn=lambda k: 0.5).curve(3).tolist()
@@ -271,13 +283,16 @@ class Multiplicative(Schedule):
     def _at(self, k):
         if not k.size:
             return np.zeros(0)
-        prefix = self._cache.get("prefix", np.ones(1))
-        top = int(k.max())
-        if top >= len(prefix):
-            new = user_factors(self.name, self.fn, np.arange(len(prefix), top + 1))
-            prefix = np.concatenate([prefix, prefix[-1] * np.cumprod(new)])
-            self._cache["prefix"] = prefix
-        return self.base_lr * prefix[k]
+        return self._replayed(int(k.max()), self._products)[k]
+
+    def _products(self):
+        """``lr_0 = base_lr``, ``lr_k = lr_{k-1} * fn(k)``: torch's order of the products, one
+        step at a time, so a step's value never depends on which steps were asked before."""
+        lr, k = self.base_lr, 0
+        while True:
+            yield lr
+            k += 1
+            lr = lr * user_factor(self.name, self.fn, k)
 
 
 @register("lambda", "lambda_decay")
@@ -296,18 +311,25 @@ class Lambda(Schedule):
         return self.base_lr * user_factors(self.name, self.fn, k)
 
 
+def user_factor(name: str, fn: Callable, x: int, param: str = "fn", at: str = "step") -> float:
+    """``fn(x)``, checked to be a finite number >= 0; else an error naming the schedule, the
+    parameter and the step."""
+    v = fn(x)
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"{name}: {param} returned {P.show(v)} at {at} {x}; it must return a "
+                        f"number") from None
+    if not (math.isfinite(f) and f >= 0.0):
+        raise ValueError(f"{name}: {param} returned {P.show(v)} at {at} {x}; a factor must be "
+                         f"finite and >= 0")
+    return f
+
+
 def user_factors(name: str, fn: Callable, k: np.ndarray, param: str = "fn",
                  at: str = "step") -> np.ndarray:
-    """``fn(x)`` for every element of ``k`` (as Python ints), each checked to be a finite
-    number >= 0; the first bad one raises naming the schedule, the parameter and the step."""
+    """``user_factor`` for every element of ``k`` (given to ``fn`` as Python ints)."""
     out = np.empty(k.shape)
     for i, x in enumerate(k.flat):
-        v = fn(x.item())
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name}: {param} returned {v!r} at {at} {x}; it must return a number") from None
-        if not (np.isfinite(f) and f >= 0.0):
-            raise ValueError(f"{name}: {param} returned {v!r} at {at} {x}; a factor must be finite and >= 0")
-        out.flat[i] = f
+        out.flat[i] = user_factor(name, fn, x.item(), param, at)
     return out
