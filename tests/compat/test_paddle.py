@@ -75,7 +75,6 @@ CASES = [
     ("PiecewiseDecay", 14, dict(boundaries=[3, 6, 10], values=[1.0, 0.5, 0.1, 0.05])),
     ("PiecewiseDecay", 5, dict(boundaries=[2], values=[0.1, 0.01])),
     ("PiecewiseDecay", 9, dict(boundaries=[3, 5], values=[0.1, 0.2, 0.3, 0.4])),  # extra value
-    ("PiecewiseDecay", 12, dict(boundaries=[5, 3, 8], values=[0.4, 0.3, 0.2, 0.1])),  # not increasing
     ("PiecewiseDecay", 8, dict(boundaries=[2.5, 4.0], values=[0.3, 0.2, 0.1])),  # float boundaries
     ("PiecewiseDecay", 8, dict(boundaries=[0, 4], values=[0.3, 0.2, 0.1])),
     # NaturalExpDecay, InverseTimeDecay, ExponentialDecay
@@ -165,6 +164,14 @@ CASES = [
     ("CyclicLR", 60, dict(base_learning_rate=0.01, max_learning_rate=0.1, step_size_up=3, step_size_down=2,
                           scale_fn=lambda k: 1 / (1 + 0.05 * k), scale_mode="iterations", mode="other")),
     ("CyclicLR", 10, dict(base_learning_rate=0.1, max_learning_rate=0.1, step_size_up=1)),
+    # Paddle's own ranges: a cycle that dips below base, an exp_range that grows
+    ("CyclicLR", 30, dict(base_learning_rate=0.1, max_learning_rate=0.05, step_size_up=2)),
+    ("CyclicLR", 30, dict(base_learning_rate=0.1, max_learning_rate=0.0, step_size_up=3,
+                          step_size_down=2, mode="triangular2")),
+    ("CyclicLR", 40, dict(base_learning_rate=0.1, max_learning_rate=1.0, step_size_up=2,
+                          mode="exp_range", exp_gamma=1.5)),
+    ("CyclicLR", 20, dict(base_learning_rate=0.1, max_learning_rate=1.0, step_size_up=2,
+                          mode="exp_range", exp_gamma=0.0)),
     # LinearLR
     ("LinearLR", 20, dict(learning_rate=0.1, total_steps=10)),
     ("LinearLR", 20, dict(learning_rate=0.1, total_steps=10, start_factor=1.0, end_factor=0.0)),
@@ -428,15 +435,15 @@ REFUSED = [  # Paddle takes these, lrlab refuses them: negative, growing or mean
     ("InverseTimeDecay", dict(learning_rate=0.1, gamma=-0.5), "gamma"),
     ("PolynomialDecay", dict(learning_rate=0.1, decay_steps=5, end_lr=-0.1), "end_lr"),
     ("CosineAnnealingDecay", dict(learning_rate=0.1, T_max=5, eta_min=-0.1), "eta_min"),
-    ("CyclicLR", dict(base_learning_rate=0.1, max_learning_rate=0.05, step_size_up=2), "max_learning_rate"),
-    ("CyclicLR", dict(base_learning_rate=0.1, max_learning_rate=1.0, step_size_up=2, mode="exp_range",
-                      exp_gamma=1.5), "exp_gamma"),
+    ("PiecewiseDecay", dict(boundaries=[10, 5], values=[0.3, 0.2, 0.1]), "boundaries"),  # 0.2 unused
+    ("PiecewiseDecay", dict(boundaries=[5, 3, 8], values=[0.4, 0.3, 0.2, 0.1]), "boundaries"),
+    ("PiecewiseDecay", dict(boundaries=[3, 3], values=[0.3, 0.2, 0.1]), "boundaries"),
 ]
 
 
 @pytest.mark.parametrize("cls,kw,param", REFUSED)
 def test_refused_paddle_arguments(cls, kw, param):
-    plr.__dict__[cls](**kw)
+    plr.__dict__[cls](**kw)  # Paddle takes it
     with pytest.raises(ValueError, match=rf"^{cls}: {param} must be "):
         lrlab.from_paddle(cls, **kw)
 
@@ -520,6 +527,20 @@ def test_warm_restarts_random(T0, mult, eta, lr):
     check("LinearWarmup", 122, warmup_steps=2, start_lr=0.0, end_lr=0.1,
           learning_rate=Inner("CosineAnnealingWarmRestarts", learning_rate=lr, T_0=T0, T_mult=mult,
                               eta_min=eta))
+
+
+def test_cyclic_growing_exp_range_is_refused_where_paddle_overflows():
+    kw = dict(base_learning_rate=0.1, max_learning_rate=1.0, step_size_up=2, mode="exp_range",
+              exp_gamma=1.5)
+    sched = plr.CyclicLR(**kw)
+    with pytest.raises(OverflowError):  # gamma ** k overflows a float at some step
+        for _ in range(3000):
+            sched.step()
+    k = sched.last_epoch  # the step Paddle raised at
+    s = lrlab.from_paddle("CyclicLR", **kw)
+    assert s(k - 1) == pytest.approx(sched.last_lr, rel=RTOL)
+    with pytest.raises(ValueError, match=f"learning rate at step {k} would be inf"):
+        s(k)
 
 
 def test_math_log_quirk_exists():

@@ -185,12 +185,24 @@ CASES = [
     ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20, "pct_start": 0.5,
                          "three_phase": True}, 21),
     ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 20, "anneal_strategy": "linear"}, 20),
+    # a first phase shorter than one step is skipped, as torch skips it
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 2}, 3),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 3}, 4),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 1}, 2),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.0}, 11),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.6,
+                         "three_phase": True}, 11),
+    ("OneCycleLR", 0.1, {"max_lr": 1.0, "total_steps": 3, "pct_start": 0.0,
+                         "three_phase": True}, 4),
     # CosineAnnealingWarmRestarts
     ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 5}, 23),
     ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 1}, 5),
     ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 3, "T_mult": 2, "eta_min": 0.01}, 50),
     ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 2, "T_mult": 3, "eta_min": 0.001}, 90),
     ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 4, "eta_min": 0.1}, 10),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 5, "eta_min": 0.5}, 23),  # cycles rise
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 2, "T_mult": 3, "eta_min": 0.3}, 60),
+    ("CosineAnnealingWarmRestarts", 0.1, {"T_0": 1, "T_mult": 100_000}, 30),
     # SequentialLR
     ("SequentialLR", 0.1, {"schedulers": [LINEAR_WARMUP, ("ExponentialLR", {"gamma": 0.9})],
                            "milestones": [5]}, 20),
@@ -233,6 +245,24 @@ CASES = [
                            "milestones": [3]}, 10),
     ("SequentialLR", 0.1, {"schedulers": [("MultiStepLR", {"milestones": [0, 2]})],
                            "milestones": []}, 4),
+    # replayed step by step: a combinator first (torch's test_sequentiallr5), a first cosine
+    # whose initial_lr a later OneCycleLR changes
+    ("SequentialLR", 0.05, {"schedulers": [
+        ("ChainedScheduler", {"schedulers": [("LinearLR", {"start_factor": 0.1, "total_iters": 5}),
+                                             ("ConstantLR", {"factor": 0.1, "total_iters": 5})]}),
+        ("ConstantLR", {"factor": 0.5, "total_iters": 5})], "milestones": [5]}, 10),
+    ("SequentialLR", 0.1, {"schedulers": [
+        ("SequentialLR", {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
+                                         ("StepLR", {"step_size": 2, "gamma": 0.5})],
+                          "milestones": [3]}),
+        ("CosineAnnealingLR", {"T_max": 4, "eta_min": 0.01})], "milestones": [8]}, 16),
+    ("SequentialLR", 0.1, {"schedulers": [
+        ("SequentialLR", {"schedulers": [("CosineAnnealingLR", {"T_max": 3}),
+                                         ("LinearLR", {"total_iters": 2})], "milestones": [1]}),
+        ("StepLR", {"step_size": 2})], "milestones": [6]}, 12),
+    ("SequentialLR", 0.1, {"schedulers": [("CosineAnnealingLR", {"T_max": 5, "eta_min": 0.01}),
+                                          ("OneCycleLR", {"max_lr": 1.0, "total_steps": 8})],
+                           "milestones": [6]}, 14),
     # ChainedScheduler
     ("ChainedScheduler", 1.0, {"schedulers": [("ConstantLR", {"factor": 0.1, "total_iters": 2}),
                                               ("ExponentialLR", {"gamma": 0.9})]}, 10),
@@ -258,6 +288,28 @@ CASES = [
     ("ChainedScheduler", 0.1, {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
                                               ("OneCycleLR", {"max_lr": 1.0,
                                                               "total_steps": 9})]}, 10),
+    # replayed step by step: members that set the LR followed by multiplying ones, cosine with
+    # others (torch's test_compound_cosanneal_*), a nested SequentialLR
+    ("ChainedScheduler", 0.1, {"schedulers": [("CyclicLR", {"base_lr": 0.01, "max_lr": 0.05,
+                                                            "step_size_up": 2}),
+                                              ("StepLR", {"step_size": 2, "gamma": 0.5})]}, 12),
+    ("ChainedScheduler", 0.1, {"schedulers": [("LambdaLR", {"lr_lambda": geo}),
+                                              ("ExponentialLR", {"gamma": 0.9})]}, 10),
+    ("ChainedScheduler", 0.05, {"schedulers": [("CosineAnnealingLR", {"T_max": 10, "eta_min": 1e-10}),
+                                               ("StepLR", {"step_size": 3})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.02}),
+                                              ("MultiStepLR", {"milestones": [3, 9, 20]}),
+                                              ("ExponentialLR", {"gamma": 0.97})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [("OneCycleLR", {"max_lr": 1.0, "total_steps": 9}),
+                                              ("CosineAnnealingLR", {"T_max": 4})]}, 10),
+    ("ChainedScheduler", 0.1, {"schedulers": [
+        ("StepLR", {"step_size": 2, "gamma": 0.5}),
+        ("SequentialLR", {"schedulers": [("ExponentialLR", {"gamma": 0.9}),
+                                         ("ConstantLR", {"factor": 0.5, "total_iters": 3})],
+                          "milestones": [4]})]}, 12),
+    ("ChainedScheduler", 0.1, {"schedulers": [
+        ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2}),
+        ("MultiplicativeLR", {"lr_lambda": const09})]}, 20),
 ]
 
 
@@ -462,14 +514,11 @@ LRLAB_REFUSES = [
     ("PolynomialLR", {"total_iters": 3, "power": -1.0}, "power"),
     ("CosineAnnealingLR", {"T_max": 0}, "T_max"),
     ("CosineAnnealingLR", {"T_max": 5, "eta_min": -0.1}, "eta_min"),
-    ("CosineAnnealingWarmRestarts", {"T_0": 5, "eta_min": 0.5}, "eta_min"),
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 0}, "step_size_up"),
     ("CyclicLR", {"base_lr": -0.01, "max_lr": 0.1}, "base_lr"),
-    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.1}, "pct_start"),
-    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.6, "three_phase": True},
-     "pct_start"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.1}, "pct_start"),  # 0 / 0
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0}, "pct_start"),  # 1 / 0
     ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "div_factor": 0.0}, "div_factor"),
-    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 1}, "total_steps"),
     ("ReduceLROnPlateau", {"min_lr": [0.1, 0.2]}, "min_lr"),
     ("ReduceLROnPlateau", {"patience": -1}, "patience"),
     ("LambdaLR", {"lr_lambda": [geo, geo]}, "lr_lambda"),
@@ -507,7 +556,7 @@ def test_sequential_refusals():
     with pytest.raises(ValueError, match="schedulers"):
         _seq(milestones=[])
     nested = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[b])
-    with pytest.raises(ValueError, match="ChainedScheduler; nesting"):
+    with pytest.raises(ValueError, match="is a ChainedScheduler; torch raises NotImplementedError"):
         _seq(a, nested, milestones=[3])
     with pytest.raises(ValueError, match="total_iters >= 1"):
         _seq(a, lrlab.from_torch("LinearLR", 0.1, total_iters=0), milestones=[3])
@@ -527,18 +576,28 @@ def test_sequential_refusals_match_torch_failures():
 
 
 def test_chained_refusals():
+    with pytest.raises(ValueError, match="schedulers"):
+        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[])
+
+
+def test_combinators_torch_computes_are_replayed_not_refused():
     cyc = lrlab.from_torch("CyclicLR", 0.1, base_lr=0.01, max_lr=0.05, step_size_up=2)
     step = lrlab.from_torch("StepLR", 0.1, step_size=2)
     cos = lrlab.from_torch("CosineAnnealingLR", 0.1, T_max=4)
-    with pytest.raises(ValueError, match="StepLR after CyclicLR"):
-        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[cyc, step])
-    with pytest.raises(ValueError, match="CosineAnnealingLR"):
-        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[cos, step])
     seq = lrlab.from_torch("SequentialLR", 0.1, schedulers=[step, cos], milestones=[2])
-    with pytest.raises(ValueError, match="SequentialLR; nesting"):
-        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[step, seq])
-    with pytest.raises(ValueError, match="schedulers"):
-        lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[])
+    for members in ([cyc, step], [cos, step], [step, seq]):
+        s = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=members)
+        assert s._impl.name == "torch_steps"
+        assert s(0) > 0 and s(40) == s.curve(41)[-1]
+        assert lrlab.from_config(s.to_config()) == s
+
+
+def test_sequential_raises_where_torch_raises_inside_a_replay():
+    # a first ChainedScheduler is replayed; a LinearLR(total_iters=0) later divides by zero
+    chain = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[
+        lrlab.from_torch("ExponentialLR", 0.1, gamma=0.9)])
+    with pytest.raises(ValueError, match="total_iters >= 1"):
+        _seq(chain, lrlab.from_torch("LinearLR", 0.1, total_iters=0), milestones=[2])
 
 
 def test_plateau_is_not_a_schedule_config():
@@ -588,6 +647,73 @@ def test_warm_restarts_random(T0, mult, frac):
 @given(ms=st.lists(st.integers(0, 15), max_size=6), gamma=st.floats(0.0, 2.0))
 def test_multistep_random(ms, gamma):
     check("MultiStepLR", 0.1, {"milestones": ms, "gamma": gamma}, 20)
+
+
+def test_long_cosine_replays_torch_recursion_exactly():
+    # past T_max torch's recursion amplifies rounding: the closed form is 1.4e-9 off at 80000
+    kw = {"T_max": 40000, "eta_min": 0.2}
+    s = lrlab.from_torch("CosineAnnealingLR", 0.1, **kw)
+    want = oracle("CosineAnnealingLR", 0.1, kw, 80001)
+    assert s(80000) == want[-1]  # the same float operations, in the same order
+    assert_allclose(s.curve(80001), want, rtol=1e-12, atol=0)
+    closed = 0.2 + (0.1 - 0.2) * (1 + math.cos(math.pi * 80000 / 40000)) / 2
+    assert abs(want[-1] - closed) > 1e-9
+
+
+def _torch_cosine_recursion(lr, T, eta, n):
+    """torch's CosineAnnealingLR.get_lr, stepped n - 1 times in plain Python."""
+    out = [lr]
+    for e in range(1, n):
+        if (e - 1 - T) % (2 * T) == 0:
+            lr = lr + (out[0] - eta) * (1 - math.cos(math.pi / T)) / 2
+        else:
+            lr = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - eta) + eta
+        out.append(lr)
+    return out
+
+
+def test_cosine_far_out_needs_no_replay_from_step_zero():
+    s = lrlab.from_torch("CosineAnnealingLR", 1.0, T_max=7, eta_min=0.1)
+    far = 200_003  # replayed from the trough before it: troughs are eta_min exactly
+    assert s(far) == _torch_cosine_recursion(1.0, 7, 0.1, far + 1)[-1]
+    assert s.at([far, 5])[0] == s(far) and s(5) == s.curve(6)[-1]
+    huge = s(2 ** 61)  # any step, at once
+    assert 0.1 <= huge <= 1.0
+
+
+@pytest.mark.parametrize("cls,kw,param", [
+    ("CosineAnnealingLR", {"T_max": 2.5}, "T_max"),  # torch computes something: a user error
+    ("StepLR", {"step_size": 1.5}, "step_size"),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2.5}, "step_size_up"),
+])
+def test_fractional_step_counts_are_refused(cls, kw, param):
+    with pytest.raises(TypeError, match=rf"^{cls}: {param} must be an int, got"):
+        lrlab.from_torch(cls, 0.1, **kw)
+
+
+def test_rounding_sized_negatives_become_zero():
+    kw = {"T_max": 7, "eta_min": 0.05}  # lr 0: torch ends its rise back to 0 a hair below 0
+    want = oracle("CosineAnnealingLR", 0.0, kw, 40)
+    assert want.min() < 0 and want.min() > -1e-15
+    s = lrlab.from_torch("CosineAnnealingLR", 0.0, **kw)
+    got = s.curve(40)
+    assert got.min() == 0.0
+    assert_allclose(got, np.maximum(want, 0.0), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("cls,kw,param", [
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10.0}, "total_steps"),
+    ("OneCycleLR", {"max_lr": 1.0, "epochs": 2.0, "steps_per_epoch": 5}, "epochs"),
+    ("OneCycleLR", {"max_lr": 1.0, "epochs": 2, "steps_per_epoch": 5.0}, "steps_per_epoch"),
+    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0}, "pct_start"),
+    ("CosineAnnealingWarmRestarts", {"T_0": 10.0}, "T_0"),
+    ("CosineAnnealingWarmRestarts", {"T_0": 10, "T_mult": 2.0}, "T_mult"),
+])
+def test_whole_number_floats_are_refused_where_torch_refuses_them(cls, kw, param):
+    with pytest.raises(ValueError):
+        getattr(TL, cls)(_optimizer(0.1), **kw)
+    with pytest.raises(TypeError, match=rf"^{cls}: {param} must be an? (int|float)"):
+        lrlab.from_torch(cls, 0.1, **kw)
 
 
 def test_cosine_restarts_after_trough_at_torch_value():

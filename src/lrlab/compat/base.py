@@ -42,24 +42,24 @@ def builder(table: dict, class_name: str):
 
 def build(framework: str, table: dict, class_name: str, args: tuple, kwargs: dict):
     if not isinstance(class_name, str):
-        raise TypeError(f"from_{framework}: class name must be a string, got {class_name!r}")
+        raise TypeError(f"from_{framework}: class name must be a string, got {P.show(class_name)}")
     if class_name not in table:
         close = difflib.get_close_matches(class_name, list(table), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(table))}"
-        raise ValueError(f"from_{framework}: unknown class {class_name!r}{hint}")
+        raise ValueError(f"from_{framework}: unknown class {P.show(class_name)}{hint}")
     fn = table[class_name]
     kwargs = {k: v for k, v in kwargs.items() if k not in IGNORED}
     last_epoch = kwargs.pop("last_epoch", -1)
     if last_epoch != -1:
         raise ValueError(f"{class_name}: last_epoch must be -1 (lrlab schedules are pure: evaluate "
-                         f"s(k) at the step you resume from), got {last_epoch!r}")
+                         f"s(k) at the step you resume from), got {P.show(last_epoch)}")
     sig = inspect.signature(fn)
     valid = [p for p in sig.parameters if p not in ("lr",)]
     for k in kwargs:
         if k not in sig.parameters or k == "lr":
             close = difflib.get_close_matches(k, valid, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"{class_name}: unknown parameter {k!r}; {hint}valid: {', '.join(valid)}")
+            raise ValueError(f"{class_name}: unknown parameter {P.show(k)}; {hint}valid: {', '.join(valid)}")
     try:
         sig.bind(*args, **kwargs)
     except TypeError as e:
@@ -86,6 +86,12 @@ class _FromFramework(Schedule):
     @functools.cached_property
     def _cacheable(self) -> bool:
         return self._impl._cacheable
+
+    def _scale(self) -> float:
+        return self._impl._scale()
+
+    def _rounding(self) -> float:
+        return self._impl._rounding()
 
     @property
     def is_bound(self) -> bool:

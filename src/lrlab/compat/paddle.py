@@ -6,10 +6,10 @@ class, the parameter and the value) and returns a canonical schedule wherever it
 equals Paddle's ``last_lr`` after ``k`` calls of ``step()``. Where Paddle has a quirk the
 canonical schedules deliberately do not share, a small private schedule below reproduces it.
 
-Paddle arguments lrlab refuses although Paddle takes them (each would give a negative, growing
-or meaningless LR): negative ``gamma`` / ``end_lr`` / ``eta_min`` / ``threshold``, ``CyclicLR``
-with ``max_learning_rate < base_learning_rate`` or ``exp_gamma`` outside (0, 1], fractional
-``NoamDecay.warmup_steps`` / ``LinearLR.total_steps``, ``ReduceOnPlateau.factor <= 0``.
+Paddle arguments lrlab refuses although Paddle takes them (each would give a negative or
+meaningless LR, or is a clear user error): negative ``gamma`` / ``end_lr`` / ``eta_min`` /
+``threshold``, fractional ``NoamDecay.warmup_steps`` / ``LinearLR.total_steps``,
+``ReduceOnPlateau.factor <= 0``, ``PiecewiseDecay`` boundaries that are not increasing.
 
     >>> from lrlab import from_paddle
     >>> from_paddle("NoamDecay", d_model=16, warmup_steps=2).curve(4).round(4).tolist()
@@ -32,24 +32,15 @@ from ..schedules import create
 from ..schedules import params as P
 from ..schedules.base import Schedule
 from ..schedules.cyclic import anneal_phases
-from ..schedules.decay import restart_cycle
 from .base import PADDLE, FromPaddle, builder
+from .quirks import CosineAnnealing, LooseCyclic, WarmRestarts
 
 # ---- argument rules, named after the Paddle class ------------------------------------------
 
 
 def _int(low: int = 1) -> P.Kind:
     """A Python int >= low (Paddle checks ``isinstance(x, int)`` for step counts)."""
-    rule = f"an int >= {low}"
-
-    def check(where, param, value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            P.fail(where, param, rule, value, TypeError)
-        if value < low:
-            P.fail(where, param, rule, value)
-        return int(value)
-
-    return P.Kind(rule, check)
+    return P.integer(low, strict=True)
 
 
 def _float(kind: P.Kind) -> P.Kind:
@@ -73,12 +64,28 @@ def _boundaries() -> P.Kind:
     def check(where, param, value):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
             P.fail(where, param, "a list of steps", value, TypeError)
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
         for v in value:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 P.fail(where, param, "a list of finite numbers", list(value), TypeError)
+            if not abs(v) < P.LIMIT:  # also nan, inf and 10**400
+                P.fail(where, param, "a list of finite numbers below 2**62", list(value))
         return list(value)
 
     return P.Kind("a list of steps", check)
+
+
+def _truth() -> P.Kind:
+    """A flag: True / False (also numpy's, and 0 / 1, which Paddle's ``if x:`` reads alike)."""
+    def check(where, param, value):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, numbers.Integral) and value in (0, 1):
+            return bool(value)
+        P.fail(where, param, "True or False", value, TypeError)
+
+    return P.Kind("True or False", check)
 
 
 def _lr_or_schedule() -> P.Kind:
@@ -144,104 +151,6 @@ def _first_below(boundaries, values) -> Schedule:
 
 
 # ---- private schedules for Paddle's quirks --------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class _PaddleCosine(Schedule):
-    """Paddle's ``CosineAnnealingDecay``: a cosine of half-period ``T_max`` that rises again.
-
-    ``lr(k) = eta_min + (base_lr - eta_min) * (1 + cos(pi * k / T_max)) / 2`` for every ``k``
-    (period ``2 * T_max``; the canonical ``cosine`` holds ``min_lr`` after ``total_steps``).
-
-    Quirk: Paddle's ``step()`` does not use that closed form but a recursion,
-    ``lr_k = (1 + cos(pi k / T)) / (1 + cos(pi (k - 1) / T)) * (lr_{k-1} - eta_min) + eta_min``,
-    and ``lr_k = lr_{k-1} + (base_lr - eta_min) * (1 - cos(pi / T)) / 2`` where the denominator
-    vanishes (``(k - 1 - T) % (2 T) == 0``). On the way back up the recursion amplifies the
-    rounding at the bottom (about 1e-8 relative for ``T_max=20000``, ``eta_min > 0``), so it
-    is replayed here step by step in Paddle's float order (once, up to the largest step asked
-    for; later calls reuse it). ``by_epoch=True`` is the closed form, which Paddle uses when
-    stepped with an explicit epoch (as ``LinearWarmup`` does).
-
-    >>> from lrlab.compat.paddle import _PaddleCosine
-    >>> _PaddleCosine(1.0, 2).curve(6).round(12).tolist()
-    [1.0, 0.5, 0.0, 0.5, 1.0, 0.5]
-    """
-
-    name: ClassVar[str] = "paddle_cosine"
-    base_lr: Annotated[float, P.lr()]
-    T_max: Annotated[int, P.integer(1)]
-    eta_min: Annotated[float, P.lr()] = 0.0
-    by_epoch: Annotated[bool, P.flag()] = False
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "_replay", {"lr": np.array([self.base_lr])})
-
-    def _at(self, k):
-        base, eta, T = self.base_lr, self.eta_min, self.T_max
-        if self.by_epoch:
-            return eta + (base - eta) * (1 + np.cos(np.pi * k / T)) / 2
-        seq = self._replay["lr"]
-        top = int(k.max()) if k.size else 0
-        if top >= len(seq):
-            seq = np.concatenate([seq, self._recurse(seq, max(top + 1, 2 * len(seq)))])
-            self._replay["lr"] = seq
-        return seq[k]
-
-    def _recurse(self, seq, n):
-        base, eta, T = self.base_lr, self.eta_min, self.T_max
-        lr, out = float(seq[-1]), []
-        bump = (base - eta) * (1 - math.cos(math.pi / T)) / 2
-        c_prev = math.cos(math.pi * (len(seq) - 1) / T)
-        for e in range(len(seq), n):
-            c = math.cos(math.pi * e / T)
-            lr = lr + bump if (e - 1 - T) % (2 * T) == 0 else (1 + c) / (1 + c_prev) * (lr - eta) + eta
-            out.append(lr)
-            c_prev = c
-        return out
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class _PaddleWarmRestarts(Schedule):
-    """``CosineAnnealingWarmRestarts`` where the canonical ``cosine_restarts`` differs.
-
-    In cycle ``i`` (length ``T_i = T_0 * T_mult**i``) at position ``T_cur``:
-    ``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
-
-    Quirks: ``eta_min > base_lr`` is allowed (each cycle rises from ``base_lr`` towards
-    ``eta_min``; the canonical schedule clamps). ``by_epoch=True``: when stepped with an explicit
-    epoch (as ``LinearWarmup`` does) Paddle finds the cycle as
-    ``int(math.log(k / T_0 * (T_mult - 1) + 1, T_mult))``, which rounds down at some exact
-    restarts (``math.log(243, 3) = 4.999...``): there the LR is ``eta_min`` (end of the previous
-    cycle) instead of the restart peak. That float ``log`` is reproduced.
-
-    >>> from lrlab.compat.paddle import _PaddleWarmRestarts
-    >>> round(_PaddleWarmRestarts(1.0, T_0=1, T_mult=3, by_epoch=True)(121), 12)
-    0.0
-    """
-
-    name: ClassVar[str] = "paddle_cosine_restarts"
-    base_lr: Annotated[float, P.lr()]
-    T_0: Annotated[int, P.integer(1)]
-    T_mult: Annotated[int, P.integer(1)] = 1
-    eta_min: Annotated[float, P.lr()] = 0.0
-    by_epoch: Annotated[bool, P.flag()] = False
-
-    def _at(self, k):
-        T0, m = self.T_0, self.T_mult
-        if m == 1:
-            t, Ti = k % T0, T0
-        else:
-            if self.by_epoch:
-                x = k / T0 * (m - 1) + 1
-                q = np.log(x) / np.log(m)
-                near = np.flatnonzero(np.abs(q - np.round(q)) < 1e-6)  # redo in Python's float log
-                q[near] = [math.log(float(v), m) for v in x[near]]
-                i = np.where(k >= T0, q.astype(np.int64), 0)
-                t, Ti = k - T0 * (m ** i - 1) // (m - 1), T0 * m ** i
-            else:
-                _, t, Ti = restart_cycle(k, T0, m)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + np.cos(np.pi * t / Ti)) / 2
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -321,12 +230,17 @@ def noam_decay(d_model, warmup_steps, learning_rate=1.0):
 @_paddle("PiecewiseDecay", boundaries=_boundaries(), values=P.lrs())
 def piecewise_decay(boundaries, values):
     """``values[i]`` for the first ``i`` with ``k < boundaries[i]``, else ``values[-1]``: extra
-    values (Paddle allows more than ``len(boundaries) + 1``) are unused but the last."""
+    values (Paddle allows more than ``len(boundaries) + 1``) are unused but the last.
+    Boundaries must be strictly increasing (``[10, 5]``: Paddle never uses the piece after
+    10, a user error lrlab refuses)."""
     if not boundaries:
         raise ValueError("PiecewiseDecay: boundaries must be a non-empty list of steps, got []")
+    if any(b <= a for a, b in zip(boundaries, boundaries[1:])):  # a piece no step reaches
+        P.fail("PiecewiseDecay", "boundaries", "strictly increasing (Paddle takes the first "
+               "boundary above the step, so a piece after a larger one is never used)", boundaries)
     if len(values) <= len(boundaries):
         raise ValueError(f"PiecewiseDecay: values must be a list of at least len(boundaries) + 1 = "
-                         f"{len(boundaries) + 1} learning rates, got {list(values)!r}")
+                         f"{len(boundaries) + 1} learning rates, got {P.show(list(values))}")
     return _first_below(boundaries, values)
 
 
@@ -342,7 +256,8 @@ def inverse_time_decay(learning_rate, gamma):
     return create("inverse_time", base_lr=learning_rate, gamma=gamma)
 
 
-@_paddle("PolynomialDecay", learning_rate=LR, decay_steps=_int(1), end_lr=LR, power=P.real(0.0))
+@_paddle("PolynomialDecay", learning_rate=LR, decay_steps=_int(1), end_lr=LR, power=P.real(0.0),
+         cycle=_truth())
 def polynomial_decay(learning_rate, decay_steps, end_lr=0.0001, power=1.0, cycle=False):
     return create("polynomial", base_lr=learning_rate, total_steps=decay_steps, min_lr=end_lr,
                   power=power, cycle=bool(cycle))
@@ -350,14 +265,14 @@ def polynomial_decay(learning_rate, decay_steps, end_lr=0.0001, power=1.0, cycle
 
 def _epoch_form(s: Schedule) -> Schedule:
     """The sequence a wrapped Paddle scheduler gives when stepped with an explicit epoch:
-    closed forms where Paddle has them (see ``_PaddleCosine``, ``_PaddleWarmRestarts``)."""
+    closed forms where Paddle has them (see ``CosineAnnealing``, ``WarmRestarts``)."""
     if not isinstance(s, FromPaddle):
         return s
     impl = s._impl
-    if isinstance(impl, (_PaddleCosine, _PaddleWarmRestarts)):
+    if isinstance(impl, (CosineAnnealing, WarmRestarts)):
         return dataclasses.replace(impl, by_epoch=True)
     if s.class_name == "CosineAnnealingWarmRestarts":  # canonical cosine_restarts
-        return _PaddleWarmRestarts(impl.base_lr, impl.step_size, impl.t_mult, impl.min_lr, by_epoch=True)
+        return WarmRestarts(impl.base_lr, impl.step_size, impl.t_mult, impl.min_lr, by_epoch=True)
     return s
 
 
@@ -369,7 +284,7 @@ def linear_warmup(learning_rate, warmup_steps, start_lr, end_lr):
     ``inner.step(k - warmup_steps)``). The ramp aims at ``end_lr``, not at the inner LR, and
     the explicit-epoch step makes Paddle use closed forms (``_epoch_form``)."""
     if not end_lr > start_lr:
-        raise ValueError(f"LinearWarmup: end_lr must be > start_lr ({start_lr!r}), got {end_lr!r}")
+        raise ValueError(f"LinearWarmup: end_lr must be > start_lr ({P.show(start_lr)}), got {P.show(end_lr)}")
     ramp = create("linear", base_lr=end_lr, total_steps=warmup_steps,
                   start_factor=start_lr / end_lr, end_factor=1.0)
     if isinstance(learning_rate, Schedule):
@@ -389,7 +304,7 @@ def multi_step_decay(learning_rate, milestones, gamma=0.1):
     """``learning_rate * gamma**i`` for the first ``i`` with ``k < milestones[i]``; milestones
     that are not ints >= 1 (or ``gamma == 0``) go through ``piecewise``."""
     if any(b >= a for a, b in zip(milestones[1:], milestones)):
-        raise ValueError(f"MultiStepDecay: milestones must be strictly increasing, got {milestones!r}")
+        raise ValueError(f"MultiStepDecay: milestones must be strictly increasing, got {P.show(milestones)}")
     if gamma > 0 and all(isinstance(m, numbers.Integral) and m >= 1 for m in milestones):
         return create("multistep", base_lr=learning_rate, milestones=milestones, gamma=gamma)
     values = [learning_rate * gamma ** i for i in range(len(milestones) + 1)]
@@ -423,7 +338,7 @@ def reduce_on_plateau(learning_rate, mode="min", factor=0.1, patience=10, thresh
 
 @_paddle("CosineAnnealingDecay", learning_rate=LR, T_max=_int(1), eta_min=LR)
 def cosine_annealing_decay(learning_rate, T_max, eta_min=0):
-    return _PaddleCosine(learning_rate, T_max, eta_min)
+    return CosineAnnealing(learning_rate, T_max, float(eta_min))
 
 
 @_paddle("MultiplicativeDecay", learning_rate=LR, lr_lambda=P.function())
@@ -433,7 +348,7 @@ def multiplicative_decay(learning_rate, lr_lambda):
 
 @_paddle("OneCycleLR", max_learning_rate=LR, total_steps=_int(1), divide_factor=P.real(0.0),
          end_learning_rate=LR, phase_pct=_float(P.real(0.0, strict=False, high=1.0)),
-         anneal_strategy=P.choice("cos", "linear"))
+         anneal_strategy=P.choice("cos", "linear"), three_phase=_truth())
 def one_cycle_lr(max_learning_rate, total_steps, divide_factor=25.0, end_learning_rate=0.0001,
                  phase_pct=0.3, anneal_strategy="cos", three_phase=False):
     _PaddleOneCycle._check("OneCycleLR", total_steps, phase_pct, bool(three_phase))
@@ -447,23 +362,25 @@ def cyclic_lr(base_learning_rate, max_learning_rate, step_size_up, step_size_dow
               mode="triangular", exp_gamma=1.0, scale_fn=None, scale_mode="cycle"):
     """Canonical ``cyclic`` (same arithmetic). Without ``scale_fn`` the mode fixes the scale
     argument (cycle for triangular*, iteration for exp_range); with one, ``mode`` is ignored.
-    Paddle passes the cycle number to ``scale_fn`` as a float (1.0, 2.0, ...), lrlab as an int."""
+    Paddle passes the cycle number to ``scale_fn`` as a float (1.0, 2.0, ...), lrlab as an int.
+    ``max_learning_rate < base_learning_rate`` (the cycle dips) and ``exp_gamma`` outside
+    (0, 1] are Paddle's too (``LooseCyclic``): a growing ``exp_range`` is an error at the step
+    where its LR overflows or turns negative, as in Paddle. ``triangular2`` past cycle 1024
+    (Paddle raises ``OverflowError``) stays at ``base_learning_rate``: the limit."""
     where = "CyclicLR"
     if step_size_down is not None:
         step_size_down = _int(1)(where, "step_size_down", step_size_down)
-    if max_learning_rate < base_learning_rate:
-        P.fail(where, "max_learning_rate", f">= base_learning_rate ({base_learning_rate!r})",
-              max_learning_rate)
-    common = dict(base_lr=base_learning_rate, max_lr=max_learning_rate, step_size=step_size_up,
+    params = dict(base_lr=base_learning_rate, max_lr=max_learning_rate, step_size=step_size_up,
                   step_size_down=step_size_down)
     if scale_fn is not None:
-        P.function()(where, "scale_fn", scale_fn)
-        return create("cyclic", **common, scale_fn=scale_fn, scale_mode=scale_mode)
-    P.choice("triangular", "triangular2", "exp_range")(where, "mode", mode)
-    if mode == "exp_range":
-        P.real(0.0, high=1.0)(where, "exp_gamma", exp_gamma)
-        return create("cyclic", **common, mode=mode, gamma=exp_gamma)
-    return create("cyclic", **common, mode=mode)
+        params.update(scale_fn=P.function()(where, "scale_fn", scale_fn), scale_mode=scale_mode)
+    else:
+        params["mode"] = P.choice("triangular", "triangular2", "exp_range")(where, "mode", mode)
+        if mode == "exp_range":
+            params["gamma"] = exp_gamma
+    if max_learning_rate >= base_learning_rate and 0.0 < params.get("gamma", 1.0) <= 1.0:
+        return create("cyclic", **params)
+    return LooseCyclic(**params)  # a dip (max < base), or exp_gamma outside (0, 1]
 
 
 @_paddle("LinearLR", learning_rate=LR, total_steps=P.integer(1),
@@ -477,8 +394,8 @@ def linear_lr(learning_rate, total_steps, start_factor=1.0 / 3, end_factor=1.0):
 
 @_paddle("CosineAnnealingWarmRestarts", learning_rate=LR, T_0=_int(1), T_mult=_int(1), eta_min=LR)
 def cosine_annealing_warm_restarts(learning_rate, T_0, T_mult=1, eta_min=0):
-    """Canonical ``cosine_restarts`` unless ``eta_min > learning_rate`` (see ``_PaddleWarmRestarts``)."""
+    """Canonical ``cosine_restarts`` unless ``eta_min > learning_rate`` (see ``WarmRestarts``)."""
     if eta_min > learning_rate:
-        return _PaddleWarmRestarts(learning_rate, T_0, T_mult, eta_min)
+        return WarmRestarts(learning_rate, T_0, T_mult, eta_min)
     return create("cosine_restarts", base_lr=learning_rate, step_size=T_0, t_mult=T_mult,
                   min_lr=eta_min)

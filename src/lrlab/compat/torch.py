@@ -5,14 +5,21 @@ return a schedule with ``s(k) == optimizer.param_groups[0]['lr']`` after ``k`` c
 ``scheduler.step()`` (torch 2.x; checked against torch itself in ``tests/compat/test_torch.py``).
 Most classes are canonical schedules. The private classes below hold torch's quirks:
 
-- ``CosineAnnealingLR`` keeps following the cosine after ``T_max`` (period ``2 * T_max``);
+- ``CosineAnnealingLR`` keeps following the cosine after ``T_max`` (period ``2 * T_max``),
+  computed by torch's own recursion (``compat.quirks.CosineAnnealing``, shared with Paddle);
 - ``OneCycleLR`` extrapolates its last phase at ``k == total_steps`` (and raises after it);
+  a first phase shorter than one step is skipped, as torch skips it;
 - ``CyclicLR`` accepts ``max_lr < base_lr``, ``step_size_down=0`` and ``gamma > 1``;
+- ``CosineAnnealingWarmRestarts`` accepts ``eta_min`` above the LR (cycles run upwards);
 - ``SequentialLR`` / ``ChainedScheduler`` share one optimizer between their members, which
-  changes what each member starts from (see their builders).
+  changes what each member starts from: closed forms where they exist (see their builders),
+  else torch's steps replayed on one param group (``compat.torch_steps``).
 
-torch's own argument checks raise ``ValueError`` here too, naming the class and parameter;
-so do arguments with which torch itself fails later (e.g. a division by zero at some step).
+torch's own argument checks raise ``ValueError`` here too, naming the class and parameter
+(including its type checks: ``T_0``, ``T_mult``, ``total_steps``, ``epochs`` and
+``steps_per_epoch`` must be ints, not whole-number floats; ``pct_start`` a float); so do
+arguments with which torch itself fails later (a division by zero at some step), and a few
+clear user errors torch computes something for (a fractional or negative step count).
 
     >>> import lrlab
     >>> lrlab.from_torch("CosineAnnealingLR", 1.0, T_max=2).curve(6).round(12).tolist()
@@ -25,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, ClassVar
@@ -36,47 +42,16 @@ from ..control import Plateau
 from ..schedules import create
 from ..schedules import params as P
 from ..schedules.base import Schedule
-from ..schedules.cyclic import Cyclic, OneCycle, anneal_phases
+from ..schedules.cyclic import OneCycle, anneal_phases
 from .base import IGNORED, TORCH, FromTorch, build, builder
+from .quirks import CosineAnnealing, LooseCyclic, WarmRestarts
+from .torch_steps import TorchSteps
 
 _FACTOR = P.real(0.0, strict=False)  # a decay factor: torch accepts 0 (the LR drops to 0)
+_COUNT = P.integer(1, strict=True)  # torch checks isinstance(x, int) for these
 
 
 # ---- private schedules: torch's quirks ---------------------------------------------------
-@dataclasses.dataclass(frozen=True, repr=False)
-class _TorchCosine(Schedule):
-    """torch ``CosineAnnealingLR``: ``eta_min + (base_lr - eta_min) * (1 + cos(pi k / T_max)) / 2``
-    at every ``k``, so past ``T_max`` it rises back to ``base_lr`` (period ``2 T_max``);
-    canonical ``cosine`` holds ``eta_min`` instead.
-
-    Quirk: torch computes it recursively (``lr_k = eta + (lr_{k-1} - eta) * c_k / c_{k-1}``,
-    ``c_k = 1 + cos(pi k / T_max)``), and at each ``k = T_max + 1 + 2 j T_max`` (where
-    ``c_{k-1} = 0``) restarts from ``eta + (base_lr - eta) * (1 - cos(pi / T_max)) / 2``.
-    Past ``T_max`` we use that same arithmetic (``eta + A * c_k / c_start``), not the closed
-    form, so both round alike.
-
-    >>> from lrlab.compat.torch import _TorchCosine
-    >>> _TorchCosine(base_lr=1.0, T_max=2, eta_min=0.5).curve(5).round(12).tolist()
-    [1.0, 0.75, 0.5, 0.75, 1.0]
-    """
-
-    name: ClassVar[str] = "torch_cosine"
-    base_lr: Annotated[float, P.lr()]
-    T_max: Annotated[int, P.integer(1)]
-    eta_min: Annotated[float, P.lr()] = 0.0
-
-    def _at(self, k):
-        T, lo, hi = self.T_max, self.eta_min, self.base_lr
-        c = 1.0 + np.cos(np.pi * k / T)
-        out = lo + (hi - lo) * c / 2.0
-        late = k > T
-        if late.any():
-            start = T + 1 + 2 * T * ((k[late] - T - 1) // (2 * T))
-            amp = (lo + (hi - lo) * (1.0 - math.cos(math.pi / T)) / 2.0) - lo
-            out[late] = lo + amp * (c[late] / (1.0 + np.cos(np.pi * start / T)))
-        return out
-
-
 @dataclasses.dataclass(frozen=True, repr=False)
 class _TorchOneCycle(OneCycle):
     """Canonical ``one_cycle`` up to ``total_steps - 1``; at ``k >= total_steps`` the value
@@ -89,32 +64,25 @@ class _TorchOneCycle(OneCycle):
     """
 
     name: ClassVar[str] = "torch_one_cycle"
+    total_steps: Annotated[int, P.integer(1)]
+    pct_start: Annotated[float, P.real(0.0, strict=False, high=1.0)] = 0.3
+
+    def _validate(self):
+        """torch's rule: a step in ``0..total_steps`` picks the first phase whose end is at or
+        after it (else the last) and divides by that phase's length. A phase that no step
+        picks may be empty or reversed (a ``pct_start * total_steps < 1`` skips the warmup);
+        one that a step picks and is empty is torch's ``ZeroDivisionError``."""
+        T, starts = self.total_steps, [0.0]
+        ends = [e for e, _, _ in self._phases()]
+        starts += ends[:-1]
+        empty_first = ends[0] == starts[0]  # picked by step 0
+        empty_last = ends[-1] == starts[-1] and max(ends[:-1]) < T  # picked by step T
+        if empty_first or empty_last:
+            self._fail("pct_start", f"such that no phase a step uses is empty (torch divides by "
+                       f"zero; phase ends {ends} for total_steps={T})", self.pct_start)
 
     def _at(self, k):
         return np.maximum(anneal_phases(np.minimum(k, self.total_steps), self._phases(), self.anneal), 0.0)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class _TorchCyclic(Cyclic):
-    """Canonical ``cyclic`` arithmetic with torch's looser rules, used only where the
-    canonical one refuses a parameter: ``max_lr < base_lr`` (the cycle dips instead of
-    peaking), ``step_size_down=0`` (a sawtooth that only rises) and ``gamma > 1``.
-
-    >>> from lrlab.compat.torch import _TorchCyclic
-    >>> _TorchCyclic(base_lr=1.0, max_lr=0.0, step_size=2, step_size_down=0).curve(4).tolist()
-    [1.0, 0.5, 1.0, 0.5]
-    """
-
-    name: ClassVar[str] = "torch_cyclic"
-    step_size_down: Annotated[int | None, P.integer(0, optional=True)] = None
-    gamma: Annotated[float, P.real(0.0)] = 1.0
-
-    def _validate(self):
-        pass
-
-    def _at(self, k):
-        with np.errstate(divide="ignore", invalid="ignore"):  # the unused branch divides by 0
-            return super()._at(k)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -197,7 +165,7 @@ def multi_step_lr(lr, milestones, gamma=0.1):
     """
     where = "MultiStepLR"
     if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
-        raise TypeError(f"{where}: milestones must be a list of steps, got {milestones!r}")
+        raise TypeError(f"{where}: milestones must be a list of steps, got {P.show(milestones)}")
     counts = Counter(P.integer(0)(where, "milestones", m) for m in milestones)
     gamma = _FACTOR(where, "gamma", gamma)
     at_zero = counts.pop(0, 0)
@@ -228,7 +196,7 @@ def constant_lr(lr, factor=1.0 / 3, total_iters=5):
         return _constant(lr * factor)
     if factor == 0.0:
         raise ValueError(f"{where}: factor must be > 0 when total_iters > 0 (torch divides the "
-                         f"LR by it at step total_iters), got {factor!r}")
+                         f"LR by it at step total_iters), got {P.show(factor)}")
     return create("piecewise", milestones=[total_iters], values=[lr * factor, lr])
 
 
@@ -271,23 +239,23 @@ def polynomial_lr(lr, total_iters=5, power=1.0):
 @builder(TORCH, "CosineAnnealingLR")
 def cosine_annealing_lr(lr, T_max, eta_min=0.0):
     """``eta_min + (lr - eta_min) * (1 + cos(pi k / T_max)) / 2`` at every ``k``: periodic,
-    unlike canonical ``cosine`` (see ``_TorchCosine``)."""
+    unlike canonical ``cosine``, and computed by torch's recursion (see ``CosineAnnealing``)."""
     where = "CosineAnnealingLR"
-    return _TorchCosine(base_lr=lr, T_max=P.integer(1)(where, "T_max", T_max),
-                        eta_min=P.lr()(where, "eta_min", eta_min))
+    return _canonical(where, CosineAnnealing, base_lr=lr,
+                      T_max=P.integer(1)(where, "T_max", T_max),
+                      eta_min=P.lr()(where, "eta_min", eta_min))
 
 
 @builder(TORCH, "CosineAnnealingWarmRestarts")
 def cosine_annealing_warm_restarts(lr, T_0, T_mult=1, eta_min=0.0):
-    """SGDR: cosine from ``lr`` to ``eta_min`` over cycles of ``T_0 * T_mult**i`` steps."""
+    """SGDR: cosine from ``lr`` to ``eta_min`` over cycles of ``T_0 * T_mult**i`` steps
+    (``eta_min`` above ``lr``: each cycle rises, see ``WarmRestarts``)."""
     where = "CosineAnnealingWarmRestarts"
-    T_0 = P.integer(1)(where, "T_0", T_0)
-    T_mult = P.integer(1)(where, "T_mult", T_mult)
+    T_0 = _COUNT(where, "T_0", T_0)
+    T_mult = _COUNT(where, "T_mult", T_mult)
     eta_min = P.lr()(where, "eta_min", eta_min)
     if eta_min > lr:
-        raise ValueError(f"{where}: eta_min must be <= the optimizer's lr ({lr!r}) (torch would "
-                         f"run each cosine upwards; lrlab's cosine_restarts does not), "
-                         f"got {eta_min!r}")
+        return WarmRestarts(base_lr=lr, T_0=T_0, T_mult=T_mult, eta_min=eta_min)
     return create("cosine_restarts", base_lr=lr, step_size=T_0, t_mult=T_mult, min_lr=eta_min)
 
 
@@ -297,7 +265,7 @@ def cyclic_lr(lr, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode=
     """CLR between ``base_lr`` and ``max_lr`` (the optimizer's lr is overwritten).
 
     ``mode`` is ignored when ``scale_fn`` is given, and ``gamma`` unless ``mode='exp_range'``
-    (as in torch). Parameters the canonical ``cyclic`` refuses use ``_TorchCyclic``.
+    (as in torch). Parameters the canonical ``cyclic`` refuses use ``LooseCyclic``.
     """
     where = "CyclicLR"
     params = {"base_lr": P.lr()(where, "base_lr", base_lr),
@@ -315,7 +283,7 @@ def cyclic_lr(lr, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode=
     if (params["max_lr"] >= params["base_lr"] and params["step_size_down"] != 0
             and params.get("gamma", 1.0) <= 1.0):
         return _canonical(where, "cyclic", **params)
-    return _canonical(where, _TorchCyclic, **params)
+    return _canonical(where, LooseCyclic, **params)
 
 
 @builder(TORCH, "OneCycleLR")
@@ -325,17 +293,16 @@ def one_cycle_lr(lr, max_lr, total_steps=None, epochs=None, steps_per_epoch=None
     ``_TorchOneCycle`` for ``k >= total_steps``."""
     where = "OneCycleLR"
     if total_steps is not None:
-        total = P.integer(2)(where, "total_steps", total_steps)
+        total = _COUNT(where, "total_steps", total_steps)
     elif epochs is not None and steps_per_epoch is not None:
-        total = (P.integer(1)(where, "epochs", epochs)
-                 * P.integer(1)(where, "steps_per_epoch", steps_per_epoch))
-        if total < 2:
-            raise ValueError(f"{where}: epochs * steps_per_epoch must be >= 2, got {total}")
+        total = _COUNT(where, "epochs", epochs) * _COUNT(where, "steps_per_epoch", steps_per_epoch)
+        if total >= P.LIMIT:
+            raise ValueError(f"{where}: epochs * steps_per_epoch must be < 2**62, got {total}")
     else:
         raise ValueError(f"{where}: give total_steps, or both epochs and steps_per_epoch")
     return _canonical(
         where, _TorchOneCycle, max_lr=P.lr()(where, "max_lr", max_lr), total_steps=total,
-        pct_start=P.real(0.0, strict=False, high=1.0)(where, "pct_start", pct_start),
+        pct_start=P.real(0.0, strict=False, high=1.0, floats_only=True)(where, "pct_start", pct_start),
         anneal=P.choice("cos", "linear")(where, "anneal_strategy", anneal_strategy),
         div_factor=P.real(0.0)(where, "div_factor", div_factor),
         final_div_factor=P.real(0.0)(where, "final_div_factor", final_div_factor),
@@ -350,7 +317,7 @@ def reduce_lr_on_plateau(lr, mode="min", factor=0.1, patience=10, threshold=1e-4
     if isinstance(min_lr, (list, tuple)):
         if len(min_lr) != 1:
             raise ValueError(f"{where}: min_lr must be a number or a list of one (lrlab models "
-                             f"one param group), got {min_lr!r}")
+                             f"one param group), got {P.show(min_lr)}")
         min_lr = min_lr[0]
     return Plateau(lr, mode=P.choice("min", "max")(where, "mode", mode),
                    factor=P.real(0.0, high=1.0, high_strict=True)(where, "factor", factor),
@@ -376,7 +343,7 @@ def _members(where: str, lr: float, schedulers) -> list[tuple[str, dict]]:
     if (isinstance(schedulers, (str, bytes)) or not isinstance(schedulers, Sequence)
             or not schedulers):
         raise ValueError(f"{where}: schedulers must be a non-empty list of lrlab.from_torch(...) "
-                         f"results, got {schedulers!r}")
+                         f"results, got {P.show(schedulers)}")
     out = []
     for i, s in enumerate(schedulers):
         if isinstance(s, Plateau):
@@ -384,10 +351,10 @@ def _members(where: str, lr: float, schedulers) -> list[tuple[str, dict]]:
                              f"not support here (its step needs a metric)")
         if not isinstance(s, FromTorch):
             raise ValueError(f"{where}: schedulers[{i}] must be an lrlab.from_torch(...) result "
-                             f"(its torch class decides how it behaves here), got {s!r}")
+                             f"(its torch class decides how it behaves here), got {P.show(s)}")
         if s.lr != lr:
-            raise ValueError(f"{where}: schedulers[{i}] was built for optimizer_lr {s.lr!r}, but "
-                             f"{where} for {lr!r}; all members share one optimizer")
+            raise ValueError(f"{where}: schedulers[{i}] was built for optimizer_lr {P.show(s.lr)}, but "
+                             f"{where} for {P.show(lr)}; all members share one optimizer")
         kw = {k: v for k, v in s.kwargs.items() if k not in IGNORED and k != "last_epoch"}
         bound = inspect.signature(TORCH[s.class_name]).bind(s.lr, **kw)
         bound.apply_defaults()
@@ -421,11 +388,40 @@ def _rebuild(cls: str, args: dict, lr: float) -> Schedule:
 
 
 def _no_combinators(where: str, members) -> None:
+    """Members after the first must not be combinators: at their milestone torch calls
+    ``_update_lr(0)`` on them, which needs a ``get_lr`` they lack (NotImplementedError)."""
     for i, (cls, _) in enumerate(members):
-        if cls in _COMBINATORS:
-            raise ValueError(f"{where}: schedulers[{i}] is a {cls}; nesting it is not supported "
-                             f"(torch cannot restart it at a milestone and re-initialises the "
-                             f"optimizer's LR when it is built)")
+        if i > 0 and cls in _COMBINATORS:
+            raise ValueError(f"{where}: schedulers[{i}] is a {cls}; torch raises "
+                             f"NotImplementedError at its milestone (a {cls} has no get_lr)")
+
+
+def _replayed(where: str, lr: float, schedulers, milestones=()) -> Schedule:
+    """``where`` as torch steps it: every member on one param group (``TorchSteps``)."""
+
+    def tree(members):
+        out = []
+        for s, (cls, a) in zip(members, _members(where, lr, members)):
+            if cls in _COMBINATORS:
+                out.append((cls, {"milestones": list(a.get("milestones", ()))},
+                            tree(a["schedulers"])))
+            else:
+                out.append((cls, a, ()))
+        return tuple(out)
+
+    def leaves(members):
+        for s in members:
+            if s.class_name in _COMBINATORS:
+                yield from leaves(s.kwargs["schedulers"])
+            else:
+                yield s
+
+    flat = list(leaves(schedulers))
+    period = max((int(s.kwargs.get("T_max", 0)) for s in flat
+                  if s.class_name == "CosineAnnealingLR"), default=0)
+    return TorchSteps(class_name=where, lr=lr, tree=tree(schedulers), milestones=tuple(milestones),
+                      scale=max(s._scale() for s in flat), period=period,
+                      cacheable=all(s._cacheable for s in flat))
 
 
 @builder(TORCH, "SequentialLR")
@@ -442,10 +438,18 @@ def sequential_lr(lr, schedulers, milestones):
       step 0 from its ``base_lr`` (the ``initial_lr`` when it was built). Without a closed
       form, ``MultiplicativeLR`` multiplies the *previous* scheduler's last LR by
       ``lr_lambda(0)``; ``ConstantLR(total_iters=0)`` restarts at its full LR (closed form);
-      ``LinearLR`` / ``PolynomialLR`` with ``total_iters=0`` divide by zero there (refused).
+      ``LinearLR`` / ``PolynomialLR`` with ``total_iters=0`` divide by zero there (refused),
+      and so does a combinator after the first member (it has no ``get_lr``: refused).
     - Every ``OneCycleLR`` reads its LRs from the param group, i.e. from the last one built.
     - ``CyclicLR`` first: the group's ``initial_lr`` is its ``base_lr``, so later members
       start from that.
+    - A first member that is a ``ChainedScheduler`` or ``SequentialLR`` (its members are
+      stepped from epoch -1, so even their first step changes the LR: torch's own
+      ``test_sequentiallr5``), and a first ``CosineAnnealingLR`` whose ``initial_lr`` a later
+      ``OneCycleLR`` changed, are replayed step by step (``TorchSteps``).
+
+    Milestones must be strictly increasing steps >= 1 (torch does not check; with others some
+    member is never used or is used at the wrong step: a user error).
     """
     where = "SequentialLR"
     members = _members(where, lr, schedulers)
@@ -453,8 +457,15 @@ def sequential_lr(lr, schedulers, milestones):
     ms = P.milestones(1)(where, "milestones", milestones)
     if len(ms) != len(members) - 1 or any(isinstance(m, str) for m in ms):
         raise ValueError(f"{where}: milestones must be a list of len(schedulers) - 1 = "
-                         f"{len(members) - 1} increasing steps >= 1, got {milestones!r}")
+                         f"{len(members) - 1} increasing steps >= 1, got {P.show(milestones)}")
+    for i, (cls, a) in enumerate(members):
+        if i > 0 and cls in ("LinearLR", "PolynomialLR") and a["total_iters"] == 0:
+            raise ValueError(f"{where}: schedulers[{i}] ({cls}) needs total_iters >= 1 after a "
+                             f"milestone (torch divides by total_iters there), got 0")
     seen = _initial_lrs(members, lr)
+    first = members[0][0]
+    if first in _COMBINATORS or (first == "CosineAnnealingLR" and seen[-1] != seen[0]):
+        return _replayed(where, lr, schedulers, ms)
     last_cycle = next((a for c, a in reversed(members) if c == "OneCycleLR"), None)
     pieces: list[Schedule] = []
     for i, (cls, a) in enumerate(members):
@@ -462,14 +473,7 @@ def sequential_lr(lr, schedulers, milestones):
         if cls == "OneCycleLR":
             a = {**a, **{k: last_cycle[k] for k in ("max_lr", "div_factor", "final_div_factor")}}
         if i == 0 and cls in _MULTIPLY + ("CosineAnnealingLR",):
-            if cls == "CosineAnnealingLR" and seen[-1] != base:
-                raise ValueError(f"{where}: a first CosineAnnealingLR followed by a OneCycleLR "
-                                 f"(which changes the LR the first scheduler restarts from) is "
-                                 f"not supported")
             base = seen[-1]
-        if i > 0 and cls in ("LinearLR", "PolynomialLR") and a["total_iters"] == 0:
-            raise ValueError(f"{where}: schedulers[{i}] ({cls}) needs total_iters >= 1 after a "
-                             f"milestone (torch divides by total_iters there), got 0")
         if i > 0 and cls == "ConstantLR" and a["total_iters"] == 0:
             piece = _constant(base)
         elif i > 0 and cls == "MultiplicativeLR":
@@ -484,13 +488,18 @@ def sequential_lr(lr, schedulers, milestones):
     return pieces[0] if len(pieces) == 1 else create("join", schedules=pieces, milestones=ms)
 
 
-def _flatten(where: str, lr: float, schedulers) -> list[tuple[str, dict]]:
-    members = _members(where, lr, schedulers)
-    _no_combinators(where, [(c, a) if c != "ChainedScheduler" else ("", a) for c, a in members])
+def _flat_chain(where: str, lr: float, members) -> list[tuple[str, dict]] | None:
+    """Nested ``ChainedScheduler`` members inlined (stepping one steps its members in order);
+    None when a ``SequentialLR`` is among them."""
     out = []
     for cls, a in members:
-        if cls == "ChainedScheduler":  # stepping a nested chain steps its members in order
-            out += _flatten(where, lr, a["schedulers"])
+        if cls == "ChainedScheduler":
+            inner = _flat_chain(where, lr, _members(where, lr, a["schedulers"]))
+            if inner is None:
+                return None
+            out += inner
+        elif cls == "SequentialLR":
+            return None
         else:
             out.append((cls, a))
     return out
@@ -504,35 +513,32 @@ def chained_scheduler(lr, schedulers):
     - Members that multiply the LR (``StepLR``, ``MultiStepLR``, ``ConstantLR``,
       ``LinearLR``, ``ExponentialLR``, ``PolynomialLR``, ``MultiplicativeLR``) compose as a
       product: ``lr * prod(member_i(k) / lr)`` (a ``chain``).
-    - Members that set the LR outright (``LambdaLR``, ``CyclicLR``, ``OneCycleLR``,
-      ``CosineAnnealingWarmRestarts``) overwrite everything stepped before them: as the last
-      member, the chain is that member (with the group's ``initial_lr`` as its base;
-      ``CyclicLR`` not built first starts from that ``initial_lr`` at step 0).
-    - Refused (ValueError): multiplying members after a setting one (torch then applies only
-      their per-step factors, e.g. ``gamma`` at multiples of ``step_size``, which no lrlab
-      composition expresses), ``CosineAnnealingLR`` with other members (its update is affine,
-      not a factor, and resets at each trough), and nested ``SequentialLR``.
+    - A member that sets the LR outright (``LambdaLR``, ``CyclicLR``, ``OneCycleLR``,
+      ``CosineAnnealingWarmRestarts``) as the last one overwrites everything stepped before
+      it: the chain is that member (with the group's ``initial_lr`` as its base; ``CyclicLR``
+      not built first starts from that ``initial_lr`` at step 0).
+    - Anything else is replayed step by step as torch steps it (``TorchSteps``): members
+      after a setting one (torch then applies only their per-step factors, e.g. ``gamma`` at
+      multiples of ``step_size``), ``CosineAnnealingLR`` with other members (its update is
+      affine and restarts at each trough: torch's own ``test_compound_cosanneal_*``), and
+      nested ``SequentialLR``.
     """
     where = "ChainedScheduler"
-    members = _flatten(where, lr, schedulers)
+    members = _members(where, lr, schedulers)
     if len(members) == 1:
         return _rebuild(*members[0], lr)
-    classes = [c for c, _ in members]
-    setting = [i for i, c in enumerate(classes) if c in _ABSOLUTE]
-    if setting:
-        j = setting[-1]
-        if j != len(members) - 1:
-            raise ValueError(f"{where}: {', '.join(classes[j + 1:])} after {classes[j]} is not "
-                             f"supported: {classes[j]} sets the LR at every step and torch then "
-                             f"applies only the later members' per-step factors")
-        cls, a = members[j]
-        base = _initial_lrs(members, lr)[j]
+    flat = _flat_chain(where, lr, members)
+    if flat is None:
+        return _replayed(where, lr, schedulers)
+    classes = [c for c, _ in flat]
+    if all(c in _MULTIPLY for c in classes):
+        return create("chain", schedules=[_rebuild(*flat[0], lr)]
+                      + [_rebuild(c, a, 1.0) for c, a in flat[1:]])
+    if classes[-1] in _ABSOLUTE:
+        cls, a = flat[-1]
+        base = _initial_lrs(flat, lr)[-1]
         last = _rebuild(cls, a, base)
         if cls == "CyclicLR" and base != float(a["base_lr"]):
             last = _FirstStep(schedule=last, first=base)
         return last
-    if "CosineAnnealingLR" in classes:
-        raise ValueError(f"{where}: CosineAnnealingLR with other members is not supported (its "
-                         f"update is affine and restarts at each trough, not a factor)")
-    return create("chain", schedules=[_rebuild(*members[0], lr)]
-                  + [_rebuild(c, a, 1.0) for c, a in members[1:]])
+    return _replayed(where, lr, schedulers)

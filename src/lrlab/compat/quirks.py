@@ -1,0 +1,232 @@
+"""Private schedules for what torch and Paddle compute alike and the canonical schedules do not.
+
+- ``CosineAnnealing``: ``CosineAnnealingLR`` / ``CosineAnnealingDecay``, whose ``step()`` is a
+  recursion (the same float operations in both frameworks), replayed here step by step;
+- ``WarmRestarts``: ``CosineAnnealingWarmRestarts`` with ``eta_min`` above the LR (each cycle
+  runs upwards), and Paddle's explicit-epoch cycle lookup;
+- ``LooseCyclic``: ``CyclicLR`` with the ranges the canonical ``cyclic`` refuses.
+
+Both are numpy only, like the rest of ``lrlab.compat``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import threading
+from typing import Annotated, ClassVar
+
+import numpy as np
+
+from ..schedules import params as P
+from ..schedules.base import ROUNDING, Schedule
+from ..schedules.cyclic import Cyclic
+from ..schedules.decay import restart_cycle
+
+_SEGMENTS = 16  # half-period segments of CosineAnnealing kept per schedule
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class CosineAnnealing(Schedule):
+    """torch ``CosineAnnealingLR`` and Paddle ``CosineAnnealingDecay``: a cosine of half-period
+    ``T_max`` that rises again (period ``2 T_max``), computed as the frameworks compute it.
+
+    Their ``step()`` is not the closed form
+    ``eta_min + (base_lr - eta_min) * (1 + cos(pi k / T_max)) / 2`` but a recursion,
+    ``lr_k = (1 + cos(pi k / T)) / (1 + cos(pi (k - 1) / T)) * (lr_{k-1} - eta_min) + eta_min``,
+    with ``lr_k = lr_{k-1} + (base_lr - eta_min) * (1 - cos(pi / T)) / 2`` where the
+    denominator vanishes (``(k - 1 - T) % (2 T) == 0``). On the way back up the recursion
+    amplifies rounding (about 1e-8 relative for ``T_max=40000`` with ``eta_min > 0``), so it
+    is replayed here in the frameworks' float order (``math.cos``), exactly.
+
+    At each trough ``k = (2 j + 1) T`` the numerator ``1 + cos(pi k / T)`` rounds to 0, so the
+    recursion restarts from ``eta_min`` exactly: a step is replayed from the trough before it
+    (at most ``2 T`` steps), never from step 0, and any step can be asked for. (Past about
+    10**7 half-periods the numerator no longer rounds to 0; the trough's value is then taken
+    from the half-period before it, replayed from ``eta_min``: within ~1e-16 of the frameworks.)
+
+    ``by_epoch=True`` is the closed form, which Paddle uses when stepped with an explicit epoch
+    (as ``LinearWarmup`` does). Values a hair below 0 (``base_lr < eta_min``, rounding
+    amplified as above) are rounding and become 0 (see ``_rounding``).
+
+    >>> from lrlab.compat.quirks import CosineAnnealing
+    >>> CosineAnnealing(1.0, 2).curve(6).round(12).tolist()
+    [1.0, 0.5, 0.0, 0.5, 1.0, 0.5]
+    >>> s = CosineAnnealing(0.1, 40000, 0.2)  # the closed form gives 0.1 at 80000
+    >>> bool(abs(s(80000) - 0.1) > 1e-9), bool(s(80000) == s.curve(80001)[-1])
+    (True, True)
+    """
+
+    name: ClassVar[str] = "cosine_annealing"
+    base_lr: Annotated[float, P.lr()]
+    T_max: Annotated[int, P.integer(1)]
+    eta_min: Annotated[float, P.lr()] = 0.0
+    by_epoch: Annotated[bool, P.flag()] = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "_segments", collections.OrderedDict())
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_segments", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        object.__setattr__(self, "_segments", collections.OrderedDict())
+        object.__setattr__(self, "_lock", threading.Lock())
+
+    def _rounding(self) -> float:
+        if self.by_epoch:
+            return super()._rounding()
+        # the recursion amplifies rounding by about (T / pi)**2 on its way back up (measured:
+        # at most 2.4 units of 2**-52 times that, for T_max from 3 to 10**5)
+        return self._scale() * (ROUNDING + 2.0 ** -52 * (256 + 16 * (self.T_max / math.pi) ** 2))
+
+    def _at(self, k):
+        base, eta, T = self.base_lr, self.eta_min, self.T_max
+        if self.by_epoch:
+            return eta + (base - eta) * (1 + np.cos(np.pi * k / T)) / 2
+        out = np.empty(k.shape)
+        head = k <= T
+        if head.any():
+            out[head] = self._replayed(int(k[head].max()), self._head)[k[head]]
+        late = ~head
+        if late.any():
+            kl = k[late]
+            j = (kl - T - 1) // (2 * T)  # half-period segment j starts at the trough (2 j + 1) T
+            d = kl - (2 * j + 1) * T  # 1 .. 2 T
+            order = np.argsort(j, kind="stable")
+            js, ds = j[order], d[order]
+            cuts = np.flatnonzero(np.diff(js)) + 1
+            vals = np.empty(kl.shape)
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(js)]):
+                seg = self._segment(int(js[a]), int(ds[a:b].max()))
+                vals[a:b] = seg[ds[a:b]]
+            got = np.empty(kl.shape)
+            got[order] = vals
+            out[late] = got
+        return out
+
+    def _head(self):
+        """Steps 0, 1, ..., T: the descent to the first trough."""
+        base, eta, T = self.base_lr, self.eta_min, self.T_max
+        lr, c_prev, k = base, 1.0, 0
+        while True:
+            yield lr
+            if k == T:
+                return
+            k += 1
+            c = math.cos(math.pi * k / T)
+            lr = (1 + c) / (1 + c_prev) * (lr - eta) + eta
+            c_prev = c
+
+    def _segment(self, j: int, dmax: int) -> np.ndarray:
+        """Values at steps ``(2 j + 1) T + d`` for ``d = 0 .. >= dmax`` (kept: the last few)."""
+        with self._lock:
+            seg = self._segments.get(j)
+            if seg is None or len(seg) <= dmax:
+                start = seg if seg is not None else np.array([self._trough(j)])
+                n = min(2 * self.T_max + 1, max(dmax + 1, 2 * len(start), 256))
+                seg = np.concatenate([start, self._rise(j, start[-1], len(start), n)])
+                self._segments[j] = seg
+            self._segments.move_to_end(j)
+            while len(self._segments) > _SEGMENTS:
+                self._segments.popitem(last=False)
+            return seg
+
+    def _trough(self, j: int) -> float:
+        """The value at the trough ``(2 j + 1) T``: eta_min, as the recursion gives it."""
+        T, t = self.T_max, (2 * j + 1) * self.T_max
+        if j == 0:
+            return float(self._replayed(T, self._head)[T])
+        if 1 + math.cos(math.pi * t / T) == 0:
+            return self.eta_min
+        prev = self._rise(j - 1, self.eta_min, 1, 2 * T + 1)
+        c, c_prev = math.cos(math.pi * t / T), math.cos(math.pi * (t - 1) / T)
+        return (1 + c) / (1 + c_prev) * (prev[-1] - self.eta_min) + self.eta_min
+
+    def _rise(self, j: int, lr: float, d0: int, d1: int) -> list[float]:
+        """Steps ``(2 j + 1) T + d`` for ``d0 <= d < d1``, from ``lr`` at ``d0 - 1``."""
+        base, eta, T = self.base_lr, self.eta_min, self.T_max
+        t = (2 * j + 1) * T
+        bump = (base - eta) * (1 - math.cos(math.pi / T)) / 2
+        out = []
+        c_prev = math.cos(math.pi * (t + d0 - 1) / T)
+        for d in range(d0, d1):
+            c = math.cos(math.pi * (t + d) / T)
+            lr = lr + bump if d == 1 else (1 + c) / (1 + c_prev) * (lr - eta) + eta
+            out.append(lr)
+            c_prev = c
+        return out
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WarmRestarts(Schedule):
+    """``CosineAnnealingWarmRestarts`` where the canonical ``cosine_restarts`` differs.
+
+    In cycle ``i`` (length ``T_i = T_0 * T_mult**i``) at position ``T_cur``:
+    ``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
+
+    Quirks: ``eta_min > base_lr`` is allowed by both frameworks (each cycle rises from
+    ``base_lr`` towards ``eta_min``; the canonical schedule refuses it). ``by_epoch=True``:
+    when stepped with an explicit epoch (as Paddle's ``LinearWarmup`` does) Paddle finds the
+    cycle as ``int(math.log(k / T_0 * (T_mult - 1) + 1, T_mult))``, which rounds down at some
+    exact restarts (``math.log(243, 3) = 4.999...``): there the LR is ``eta_min`` (end of the
+    previous cycle) instead of the restart peak. That float ``log`` is reproduced.
+
+    >>> from lrlab.compat.quirks import WarmRestarts
+    >>> round(WarmRestarts(1.0, T_0=1, T_mult=3, by_epoch=True)(121), 12)
+    0.0
+    >>> WarmRestarts(0.5, T_0=2, eta_min=1.0).curve(4).round(12).tolist()
+    [0.5, 0.75, 0.5, 0.75]
+    """
+
+    name: ClassVar[str] = "warm_restarts"
+    base_lr: Annotated[float, P.lr()]
+    T_0: Annotated[int, P.integer(1)]
+    T_mult: Annotated[int, P.integer(1)] = 1
+    eta_min: Annotated[float, P.lr()] = 0.0
+    by_epoch: Annotated[bool, P.flag()] = False
+
+    def _at(self, k):
+        T0, m = self.T_0, self.T_mult
+        if m > 1 and self.by_epoch:
+            x = k / T0 * (m - 1) + 1
+            q = np.log(x) / np.log(m)
+            near = np.flatnonzero(np.abs(q - np.round(q)) < 1e-6)  # redo in Python's float log
+            q[near] = [math.log(float(v), m) for v in x[near]]
+            i = np.where(k >= T0, q.astype(np.int64), 0)
+            t, Ti = k - T0 * (m ** i - 1) // (m - 1), (T0 * m ** i).astype(np.float64)
+        else:
+            _, t, Ti = restart_cycle(k, T0, m)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + np.cos(np.pi * t / Ti)) / 2
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class LooseCyclic(Cyclic):
+    """Canonical ``cyclic`` arithmetic with the frameworks' looser rules, used only where the
+    canonical one refuses a parameter: ``max_lr < base_lr`` (the cycle dips instead of
+    peaking), ``step_size_down=0`` (torch: a sawtooth that only rises) and any ``gamma``
+    (``exp_range`` with ``gamma > 1`` grows until the LR overflows, which is an error at that
+    step; a negative value of the LR is too).
+
+    >>> from lrlab.compat.quirks import LooseCyclic
+    >>> LooseCyclic(base_lr=1.0, max_lr=0.0, step_size=2, step_size_down=0).curve(4).tolist()
+    [1.0, 0.5, 1.0, 0.5]
+    """
+
+    name: ClassVar[str] = "loose_cyclic"
+    step_size_down: Annotated[int | None, P.integer(0, optional=True)] = None
+    gamma: Annotated[float, P.real()] = 1.0
+
+    def _validate(self):
+        pass
+
+    def _at(self, k):
+        with np.errstate(divide="ignore", invalid="ignore"):  # the unused branch divides by 0
+            return super()._at(k)
