@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lrlab.training.lr_finder import (LRFinderResult, find_lr, lr_sweep, smooth_losses,
+from lrlab.training.lr_finder import (RULE, LRFinderResult, find_lr, lr_sweep, smooth_losses,
                                       steepest_index, suggest, suggestion_window, valley_index)
 from lrlab.training.tasks import load_task
 
@@ -60,14 +60,25 @@ def test_diverging_sweep_stops_at_the_first_divergent_step(diverged):
 def test_suggestions_lie_in_range_and_below_the_divergence(diverged, calm):
     for r in (diverged, calm):
         lo, hi = r.lrs[0], r.lrs[-1]
-        assert r.steepest is not None and lo <= r.steepest < hi
-        assert r.suggested_lr == (r.valley if r.valley is not None else r.steepest)
-        assert lo <= r.suggested_lr < hi
+        assert r.rule == RULE == "minimum/10"
+        assert r.minimum is not None and lo < r.minimum < hi
+        assert r.suggested_lr == r.minimum / 10   # may lie below lo on a short sweep
+        assert r.steepest is not None and lo <= r.steepest <= r.minimum
         if r.valley is not None:
             assert lo <= r.valley < hi
+        assert r.rules() == {"minimum/10": r.suggested_lr, "minimum": r.minimum,
+                             "steepest": r.steepest, "valley": r.valley}
     # well below where it blew up (the last 40 // 20 = 2 steps are never suggested)
-    assert diverged.suggested_lr <= diverged.lrs[-3]
+    assert diverged.minimum <= diverged.lrs[-3]
     assert diverged.steepest <= diverged.lrs[-3]
+
+
+def test_digits_suggestion_is_where_training_works(task):
+    """bench/find_lr_rules.py: on digits the grid's best is 0.03 (0.992 test accuracy), and
+    0.01..0.3 all reach >= 0.988; valley suggested ~6e-4 (0.70..0.81)."""
+    r = find_lr(task)
+    assert r.rule == "minimum/10" and 0.01 <= r.suggested_lr <= 0.2
+    assert r.valley < 0.005 < r.suggested_lr   # the former suggestion, kept for comparison
 
 
 def test_same_arguments_give_identical_numbers(task, calm):
@@ -163,13 +174,42 @@ def test_suggest_trims_the_ends_and_ignores_a_non_finite_tail():
     curve[:3] = [0.1, 5.0, 0.2]                              # wild start: skipped (60 // 10 = 6)
     curve[50] = np.inf
     curve[51:] = np.nan
-    steepest, valley = suggest(lrs, curve, 60)
-    assert steepest == lrs[23]
+    found = suggest(lrs, curve, 60)
+    assert found["steepest"] == lrs[23]
     # the window is indices 6..46 (50 finite points, 60 // 20 = 3 dropped); the curve
-    # decreases all the way, so the valley is its middle
-    assert valley == lrs[6 + (46 - 6) // 2]
-    assert suggest(lrs[:2], [1.0, 2.0], 60) == (None, None)
-    assert suggest(lrs, np.linspace(1.0, 3.0, 60), 60) == (None, None)   # only rises
+    # decreases all the way, so the valley is its middle and the minimum its last point
+    assert found["valley"] == lrs[6 + (46 - 6) // 2]
+    assert found["minimum"] == lrs[46] and found["minimum/10"] == lrs[46] / 10
+    nothing = dict.fromkeys(("minimum/10", "minimum", "steepest", "valley"))
+    assert suggest(lrs[:2], [1.0, 2.0], 60) == nothing
+    assert suggest(lrs, np.linspace(1.0, 3.0, 60), 60) == nothing   # only rises
+
+
+def test_minimum_over_ten_of_a_u_shaped_curve():
+    lrs = lr_sweep(1e-6, 10.0, 100)
+    i = np.arange(100)
+    curve = 2.3 - 1.8 / (1 + np.exp(-(i - 50) / 4.0)) + 0.004 * np.maximum(i - 60, 0) ** 2
+    low = int(np.argmin(curve))
+    assert 60 < low < 80                                     # the bottom of the U
+    found = suggest(lrs, curve, 100)
+    assert found["minimum"] == lrs[low]
+    assert found["minimum/10"] == lrs[low] / 10 == found[RULE]
+    assert found["steepest"] == lrs[50]
+    # a lower loss in the trimmed start (100 // 10 = 10 steps) or end (5 steps) is ignored
+    wild = curve.copy()
+    wild[3], wild[97] = -5.0, -5.0
+    assert suggest(lrs, wild, 100) == found
+    # a lower point after a non-finite loss is ignored too (the tail from the first one is)
+    broken = curve.copy()
+    broken[85], broken[86:] = np.nan, -5.0
+    assert suggest(lrs, broken, 100)["minimum"] == lrs[low]
+
+
+def test_no_minimum_when_the_loss_never_falls():
+    lrs = lr_sweep(1e-6, 10.0, 100)
+    flat_then_up = np.concatenate([np.full(50, 2.3), 2.3 + 0.01 * np.arange(1, 51)])
+    found = suggest(lrs, flat_then_up, 100)
+    assert found["minimum"] is None and found[RULE] is None and found["steepest"] is None
 
 
 def test_steepest_ignores_drops_after_the_minimum():
@@ -179,16 +219,18 @@ def test_steepest_ignores_drops_after_the_minimum():
     curve[35:45] = 4.0                                       # a blow-up ...
     curve[45:] = 3.0 - 0.1 * np.arange(15)                   # ... a steep recovery to 1.6
     assert steepest_index(curve, lrs) > 35                   # the bare argmin is fooled
-    assert suggest(lrs, curve, 60)[0] == lrs[20]
+    assert suggest(lrs, curve, 60)["steepest"] == lrs[20]
 
 
 # ---- result: dict and plot -----------------------------------------------------------------
 def test_to_dict_is_strict_json(diverged):
     d = diverged.to_dict()
-    assert set(d) == {"lrs", "losses", "smoothed", "steepest", "valley", "suggested_lr",
-                      "stopped_early"}
+    assert set(d) == {"lrs", "losses", "smoothed", "suggested_lr", "rule", "minimum", "steepest",
+                      "valley", "stopped_early"}
+    assert d["rule"] == "minimum/10"
     assert json.loads(json.dumps(d, allow_nan=False)) == d
-    r = LRFinderResult([1e-3, 1e-2], [1.0, math.inf], [1.0, math.nan], None, None, None, True)
+    r = LRFinderResult([1e-3, 1e-2], [1.0, math.inf], [1.0, math.nan], None, RULE, None, None,
+                       None, True)
     assert r.to_dict()["losses"] == [1.0, None] and r.to_dict()["smoothed"] == [1.0, None]
 
 
@@ -197,7 +239,7 @@ def test_plot_writes_a_png(diverged, tmp_path):
     assert out == tmp_path / "lr.png"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = LRFinderResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, math.inf], [1.0, 0.6, math.inf],
-                       None, None, None, True)
+                       None, RULE, None, None, None, True)
     assert r.plot(tmp_path / "bad.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -236,9 +236,10 @@ def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_
             end_lr, steps, batch_size, seed, output, device, as_json, quiet):
     """The LR range test: suggest a learning rate for a task.
 
-    Trains while the LR grows geometrically from --start-lr to --end-lr. The suggestion is
-    the middle of the longest descent of the smoothed loss (valley), else the LR of its
-    steepest descent.
+    Trains while the LR grows geometrically from --start-lr to --end-lr. The suggestion is a
+    tenth of the LR at the lowest smoothed loss (fastai's "minimum" rule: it trains the
+    built-in tasks within a point of the best LR of a grid); the steepest descent and the
+    valley are printed for comparison.
 
     \b
     lrlab find-lr --task digits -o lr_find.png
@@ -268,8 +269,10 @@ def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_
                                ("suggested_lr", "steepest", "valley", "stopped_early")}))
     else:
         fmt = lambda x: "none" if x is None else f"{x:.3g}"  # noqa: E731
-        click.echo(f"suggested lr {fmt(r.suggested_lr)}  (valley {fmt(r.valley)}, steepest "
-                   f"{fmt(r.steepest)}; {len(r.lrs)} steps"
+        rule = (f"{r.rule}: a tenth of {fmt(r.minimum)}, the LR of the lowest smoothed loss"
+                if r.minimum is not None else f"{r.rule}: the smoothed loss never fell")
+        click.echo(f"suggested lr {fmt(r.suggested_lr)}  ({rule}; steepest {fmt(r.steepest)}, "
+                   f"valley {fmt(r.valley)}; {len(r.lrs)} steps"
                    + (", stopped early: the loss diverged)" if r.stopped_early else ")"))
     if output is not None:
         r.plot(output)

@@ -28,16 +28,39 @@ Suggestions, read off the smoothed curve after trimming ``N // 10`` steps at the
 nothing learnt yet) and ``max(1, N // 20)`` at the end (the divergence itself) -- proportional
 versions of torch-lr-finder's ``skip_start=10, skip_end=5`` at ``N = 100``:
 
-- ``steepest``: the LR where ``d smoothed / d log(lr)`` (``np.gradient``) is most negative
-  (torch-lr-finder's suggestion), looked for only up to the minimum of the smoothed loss:
-  beyond it training is unstable and a drop is a recovery from a spike, not learning (on
-  digits, seed 1, 1e-6..10, it moves the suggestion from 2.7, such a recovery, to 0.15);
-- ``valley``: fastai's "valley" idea: take the longest strictly decreasing subsequence of the
-  smoothed losses (the longest valley) and suggest the LR halfway along it (from its first to
-  its last element); ``None`` when that subsequence has fewer than 3 points;
-- ``suggested_lr = valley``, or ``steepest`` when there is no valley; ``None`` when neither
-  exists: the smoothed loss never falls within the window (its minimum is the window's first
-  point), or the run stopped so early that fewer than 3 finite points were recorded.
+- ``minimum``: the LR of the lowest smoothed loss; ``None`` when that is the window's first
+  point (the loss never fell) or fewer than 2 finite points remain;
+- ``suggested_lr = minimum / 10`` (``rule = "minimum/10"``, fastai's "minimum" rule; Smith's
+  advice: an order of magnitude below where the loss stops falling). The LR at the minimum is
+  already at the edge of stability, so a tenth of it is a large LR that still trains. When the
+  sweep ends before the loss turns up (``end_lr`` too small), the minimum is the window's last
+  point and the suggestion only a lower bound: sweep to a larger ``end_lr``;
+- ``steepest`` (reported, not suggested): the LR where ``d smoothed / d log(lr)``
+  (``np.gradient``) is most negative (torch-lr-finder's and Lightning's suggestion), looked for
+  only up to the minimum (beyond it a drop is a recovery from a spike, not learning);
+- ``valley`` (reported, not suggested; lrlab's suggestion before): fastai's "valley" idea,
+  halfway along the longest strictly decreasing subsequence of the smoothed losses; ``None``
+  when that subsequence has fewer than 3 points.
+
+Why ``minimum/10``: measured with ``bench/find_lr_rules.py`` (CLI defaults 1e-7..10, 100
+steps, batch 64; then the default model, momentum SGD 0.9, cosine, batch 64, 20 epochs, seeds
+0-2, each seed's own range test; mean test accuracy against the best of the grid 1e-3, 3e-3,
+1e-2, 3e-2, 0.1, 0.3, 1)::
+
+    task (grid best)       minimum/10          steepest            valley
+    digits (0.992 at 0.03) 0.051 0.011 0.061  0.42 0.11 0.61       0.0011 0.00025 0.00063
+                           0.990 (-0.2 pt)    0.934 (-5.7 pt)      0.696 (-29.5 pt)
+    csv wine (1.000)       0.11 0.074 0.074   0.079 0.14 0.11      0.0019 0.00063 0.0019
+                           1.000 (+0.0 pt)    1.000 (+0.0 pt)      0.546 (-45.4 pt)
+    csv breast cancer      0.061 0.042 0.035  0.066 0.066 0.079    0.00063 0.00063 0.00076
+      (0.962 at 0.03)      0.959 (-0.3 pt)    0.953 (-0.9 pt)      0.857 (-10.5 pt)
+
+The valley lies on the early, slow part of the descent: 20 epochs of cosine from there do not
+reach the accuracy of a larger LR. The steepest point is erratic on digits (0.11 to 0.61 from
+seed to seed; 0.6 trains badly). ``minimum/10`` is within one point of the grid's best on
+every task; so is fastai's "slide" rule, whose thresholds depend on the number of steps and
+the scale of the loss, and the median of minimum/10, steepest and valley, which is a more
+complicated way to land on the same numbers here.
 
     >>> lr_sweep(1e-3, 1e1, 5).tolist()
     [0.001, 0.01, 0.1, 1.0, 10.0]
@@ -63,6 +86,7 @@ from .optim import make_optimizer
 from .tasks.base import Task
 
 MIN_VALLEY_POINTS = 3
+RULE = "minimum/10"   # how suggested_lr is read off the curve (see the module docstring)
 
 
 # ---- pure helpers over numpy arrays --------------------------------------------------------
@@ -142,33 +166,53 @@ def suggestion_window(n: int, num_steps: int) -> tuple[int, int]:
     return lo, hi
 
 
-def suggest(lrs, smoothed, num_steps: int) -> tuple[float | None, float | None]:
-    """``(steepest, valley)`` learning rates from a recorded curve (non-finite tail dropped)."""
+def suggest(lrs, smoothed, num_steps: int) -> dict[str, float | None]:
+    """``{"minimum/10", "minimum", "steepest", "valley"}`` learning rates read off a recorded
+    curve (non-finite tail dropped); the first is the suggestion (``RULE``).
+
+    >>> lrs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]    # the window drops only the last point
+    >>> suggest(lrs, [2.3, 2.2, 1.5, 0.9, 1.1, 9.0], 6)
+    {'minimum/10': 0.01, 'minimum': 0.1, 'steepest': 0.01, 'valley': 0.001}
+    """
     lrs, y = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(y))
     n = int(bad[0]) if len(bad) else len(y)
     lo, hi = suggestion_window(n, num_steps)
+    out: dict[str, float | None] = dict.fromkeys((RULE, "minimum", "steepest", "valley"))
     if hi - lo < 2:
-        return None, None
+        return out
     low = lo + int(np.argmin(y[lo:hi]))   # the steepest descent is on the way down to here
+    if low > lo:
+        out["minimum"] = float(lrs[low])
+        out[RULE] = out["minimum"] / 10
     s = steepest_index(y[lo:low + 1], lrs[lo:low + 1])
     v = valley_index(y[lo:hi])
-    return (float(lrs[lo + s]) if s is not None else None,
-            float(lrs[lo + v]) if v is not None else None)
+    out["steepest"] = float(lrs[lo + s]) if s is not None else None
+    out["valley"] = float(lrs[lo + v]) if v is not None else None
+    return out
 
 
 # ---- the result ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LRFinderResult:
-    """What the range test recorded: one entry per step run, and the suggestions."""
+    """What the range test recorded: one entry per step run, and the suggestions.
+    ``suggested_lr`` is read off the curve by ``rule`` (``minimum/10``: a tenth of
+    ``minimum``); ``steepest`` and ``valley`` are other rules' readings, for comparison."""
 
     lrs: list[float]
     losses: list[float]
     smoothed: list[float]
+    suggested_lr: float | None
+    rule: str
+    minimum: float | None
     steepest: float | None
     valley: float | None
-    suggested_lr: float | None
     stopped_early: bool
+
+    def rules(self) -> dict[str, float | None]:
+        """Every rule's reading: ``{rule: suggested_lr, "minimum", "steepest", "valley"}``."""
+        return {self.rule: self.suggested_lr, "minimum": self.minimum,
+                "steepest": self.steepest, "valley": self.valley}
 
     def to_dict(self) -> dict:
         """Plain, strict-JSON data: non-finite losses become ``None``."""
@@ -178,8 +222,8 @@ class LRFinderResult:
         return d
 
     def plot(self, path) -> Path:
-        """Save smoothed loss (raw loss faint) against LR on a log axis, with both suggestions
-        marked, as an image at ``path`` (format from the suffix); returns the path."""
+        """Save smoothed loss (raw loss faint) against LR on a log axis, with every rule's
+        reading marked, as an image at ``path`` (format from the suffix); returns the path."""
         from .. import plots  # lazy: matplotlib
 
         return plots.lr_finder(self, path)
@@ -234,9 +278,9 @@ def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float
                 for m, mode in saved_modes:
                     m.training = mode
     done = lrs[: len(losses)]
-    steepest, valley = suggest(done, smoothed, num_steps)
-    return LRFinderResult([float(x) for x in done], losses, smoothed, steepest, valley,
-                          valley if valley is not None else steepest, stopped)
+    found = suggest(done, smoothed, num_steps)
+    return LRFinderResult([float(x) for x in done], losses, smoothed, found[RULE], RULE,
+                          found["minimum"], found["steepest"], found["valley"], stopped)
 
 
 def _full_batches(n: int, batch_size: int, seed: int):
