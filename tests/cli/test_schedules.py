@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -181,6 +182,119 @@ def test_plot_framework_classes(tmp_path, args):
     r = run("plot", *args, "--steps", 30, "-o", out)
     assert r.exit_code == 0, r.output
     assert_png(out)
+
+
+def keep_figures(monkeypatch, builder: str) -> list:
+    """The figures that ``lrlab.plots.<builder>`` returns while the test runs."""
+    from lrlab import plots
+
+    figures, draw = [], getattr(plots, builder)
+
+    def keep(*args, **kwargs):
+        figures.append(draw(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(plots, builder, keep)
+    return figures
+
+
+def test_plot_log_scale(tmp_path, monkeypatch):
+    figures = keep_figures(monkeypatch, "curves_figure")
+    for flag, scale in (["--log"], "log"), ([], "linear"):
+        out = tmp_path / f"noam{scale}.png"
+        r = run("plot", "noam", "cosine", "--lr", 0.1, "--steps", 1000, *flag, "-o", out)
+        assert r.exit_code == 0, r.output
+        assert_png(out)
+        assert figures[-1].axes[0].get_yscale() == scale and len(figures[-1].axes[0].lines) == 2
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder of two finished 2-epoch digits trials."""
+    from lrlab.experiments.runfolder import RunFolder
+    from lrlab.training.engines import train_population
+    from lrlab.training.tasks import load_task
+    from lrlab.training.trial import TrialConfig
+
+    out = tmp_path_factory.mktemp("run")
+    with RunFolder(out) as sink:
+        train_population(load_task("digits"), [TrialConfig(schedule="cosine", epochs=2),
+                                               TrialConfig(schedule="noam", epochs=2)], sink)
+    return out
+
+
+def test_plot_run_folder(run_dir, tmp_path, monkeypatch):
+    figures = keep_figures(monkeypatch, "run_figure")
+    out = tmp_path / "run.png"
+    r = run("plot", "--run", run_dir, "--log", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert r.output == f"wrote {out}\n"
+    assert_png(out)
+    [fig] = figures
+    ax_lr, ax_loss, ax_acc = fig.axes
+    assert [a.get_yscale() for a in fig.axes] == ["log", "log", "linear"]
+    assert len(ax_lr.lines) == 2 and len(ax_loss.lines) == 4 and len(ax_acc.lines) == 2
+    steps = (run_dir / "cosine-seed0" / "steps.csv").read_text().splitlines()[1:]
+    lrs = [float(row.split(",")[2]) for row in steps]
+    np.testing.assert_array_equal(ax_lr.lines[0].get_ydata(), lrs)
+    assert len(ax_acc.lines[1].get_xdata()) == 2               # two epochs
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == ["cosine-seed0", "noam-seed0", "train loss", "val loss"]
+    # one trial's folder works too
+    r = run("plot", "--run", run_dir / "noam-seed0", "-o", tmp_path / "one.png")
+    assert r.exit_code == 0, r.output
+    assert len(figures[-1].axes[0].lines) == 1
+
+
+def test_plot_run_with_an_unfinished_trial(run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    figures = keep_figures(monkeypatch, "run_figure")
+    run_copy = tmp_path / "run"
+    shutil.copytree(run_dir, run_copy)
+    trial = run_copy / "noam-seed0"
+    (trial / "summary.json").unlink()                        # as if killed in its 2nd epoch
+    epochs = (trial / "epochs.jsonl").read_text().splitlines(keepends=True)
+    (trial / "epochs.jsonl").write_text(epochs[0] + epochs[1][:10])     # a cut line is left out
+    steps = (trial / "steps.csv").read_text().splitlines(keepends=True)
+    (trial / "steps.csv").write_text("".join(steps[:25]) + steps[25][:5])
+    r = run("plot", "--run", run_copy, "-o", tmp_path / "u.png")
+    assert r.exit_code == 0, r.output
+    [fig] = figures
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts[:2] == ["cosine-seed0", "noam-seed0 (unfinished)"]
+    assert len(fig.axes[0].lines[1].get_ydata()) == 24             # complete step rows
+    assert len(fig.axes[1].lines[3].get_ydata()) == 1              # complete epoch lines
+    (trial / "epochs.jsonl").unlink()                        # not started: nothing to draw
+    (trial / "steps.csv").unlink()
+    r = run("plot", "--run", run_copy, "-o", tmp_path / "v.png")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--run", "{tmp}", "-o", "x.png"], "is not a run: no config.json"),
+    (["--run", "{tmp}/nope", "-o", "x.png"], "is not a run"),
+    (["--run", "{run}", "cosine", "-o", "x.png"], "--run plots a run folder's records; drop schedule NAMES"),
+    (["--run", "{run}", "--steps", "10", "--lr", "0.1", "-o", "x.png"], "drop --lr, --steps"),
+    (["--run", "{run}", "-o", "x.txt"], "unknown image format 'txt'"),
+    (["--run", "{run}", "-o", "{tmp}/no/dir/x.png"], "no folder"),
+    (["--run", "{run}"], "Missing option '-o'"),
+    (["cosine", "--lr", "0.1", "-o", "x.png"], "Missing option '--steps'"),
+    (["--run", "{bad}", "-o", "x.png"], "summary.json: not a readable lrlab summary"),
+])
+def test_plot_run_errors_are_one_line_and_write_nothing(args, expected, run_dir, tmp_path,
+                                                        monkeypatch, one_line_error):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir / "cosine-seed0", bad / "cosine-seed0")
+    (bad / "cosine-seed0" / "summary.json").write_text("{")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    fill = dict(tmp=work, run=run_dir, bad=bad)
+    one_line_error(run("plot", *[a.format(**fill) for a in args]), expected)
+    assert not list(work.iterdir())
 
 
 # ---- errors -------------------------------------------------------------------------------

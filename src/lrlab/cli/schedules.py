@@ -137,26 +137,79 @@ def show(name, params, torch_classes, paddle_classes, lr, steps, width):
 @click.argument("names", nargs=-1)
 @_param_option
 @_with(_curve_options)
-@_steps_option
+@click.option("--steps", "-n", type=click.IntRange(min=1, max=MAX_STEPS), default=None,
+              help="Number of steps to evaluate (binds lengths like '50%'); required with NAMES, "
+                   "--torch, --paddle.")
+@click.option("--run", "run_folder", type=click.Path(file_okay=False), default=None,
+              help="Plot a run folder (lrlab train --out) instead: every trial's LR per step, "
+                   "train/val loss and val accuracy per epoch.")
+@click.option("--log", is_flag=True,
+              help="Log-scale y axis for learning rates (and losses with --run); an LR of 0 is "
+                   "not drawn.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Image file to write (.png; other matplotlib formats by extension).")
-def plot(names, params, torch_classes, paddle_classes, lr, steps, output):
-    """Plot one or several curves on one figure.
+def plot(names, params, torch_classes, paddle_classes, lr, steps, run_folder, log, output):
+    """Plot one or several curves on one figure, or a run folder's records.
 
     NAMES are lrlab schedules; --torch / --paddle (repeatable) add framework classes.
     An unscoped -p KEY=VALUE goes to every curve that has KEY; -p NAME.KEY=VALUE to one.
     With --lr, schedule NAMES get the defaults `lrlab train` gives them for a run of --steps
     steps (-p overrides them); without it, give every required parameter as -p.
 
+    --run DIR plots what `lrlab train --out DIR` recorded, trial by trial (a folder of one
+    trial works too); an unfinished trial (still training, or killed) is drawn as far as its
+    steps.csv and epochs.jsonl go and labelled "(unfinished)". The legend sits below the plots.
+
     \b
     lrlab plot cosine linear -p base_lr=0.1 -p total_steps=100% --steps 500 -o lr.png
     lrlab plot cosine one_cycle step --lr 0.1 --steps 1000 -o presets.png
+    lrlab plot noam cosine --lr 0.1 --steps 1000 --log -o log.png
     lrlab plot cosine --torch CosineAnnealingLR -p cosine.base_lr=0.1 -p total_steps=100 \\
         -p T_max=100 --steps 100 -o cmp.png
+    lrlab plot --run runs --log -o runs.png
     """
     from lrlab import plots  # lazy: matplotlib keeps `lrlab list` fast
 
-    plots.check_output(output)
-    curves = build_curves(names, torch_classes, paddle_classes, params, lr, steps)
-    plots.curves(curves, steps, output)
+    if run_folder is not None:
+        extra = [flag for flag, given in [("schedule NAMES", names), ("--torch", torch_classes),
+                                          ("--paddle", paddle_classes), ("-p", params),
+                                          ("--lr", lr is not None), ("--steps", steps is not None)]
+                 if given]
+        if extra:
+            raise click.UsageError(f"--run plots a run folder's records; drop {', '.join(extra)}")
+        plots.check_output(output)
+        trials = run_records(run_folder)
+        plots.run(trials, output, log=log, title=f"{run_folder}: {len(trials)} trial"
+                  + ("s" if len(trials) != 1 else ""))
+    else:
+        if steps is None and (names or torch_classes or paddle_classes):
+            raise click.UsageError("Missing option '--steps' / '-n' (the number of steps to plot)")
+        plots.check_output(output)
+        curves = build_curves(names, torch_classes, paddle_classes, params, lr, steps or 1)
+        plots.curves(curves, steps, output, log=log)
     click.echo(f"wrote {output}")
+
+
+def run_records(folder) -> list:
+    """The records of every trial of a run folder, for ``plots.run``: a finished trial's
+    ``read_record``; an unfinished one's steps.csv and epochs.jsonl as far as they go (complete
+    lines), named ``<name> (unfinished)``. Not a run, or a damaged file: one-line ValueError."""
+    from types import SimpleNamespace
+
+    from lrlab.experiments import runfolder
+
+    out = []
+    for f in runfolder.trial_folders(folder):
+        if (f / "summary.json").is_file():
+            rec = runfolder.read_record(f)
+            status = "" if rec.status == "finished" else f" ({rec.status})"
+            out.append(SimpleNamespace(name=rec.name + status, lrs=rec.lrs, losses=rec.losses,
+                                       epochs=rec.epochs))
+            continue
+        steps, epochs = f / "steps.csv", f / "epochs.jsonl"
+        rows = runfolder._read_steps(steps) if steps.is_file() else []
+        out.append(SimpleNamespace(
+            name=f"{f.name} (unfinished)", lrs=[lr for _, lr, _ in rows],
+            losses=[loss for _, _, loss in rows],
+            epochs=runfolder._read_epochs(epochs) if epochs.is_file() else []))
+    return out
