@@ -510,14 +510,12 @@ LRLAB_REFUSES = [
     ("StepLR", {"step_size": 2, "gamma": -0.5}, "gamma"),
     ("MultiStepLR", {"milestones": [2, -1]}, "milestones"),
     ("ExponentialLR", {"gamma": -0.9}, "gamma"),
-    ("ConstantLR", {"factor": 0.0, "total_iters": 3}, "factor"),
     ("PolynomialLR", {"total_iters": 3, "power": -1.0}, "power"),
     ("CosineAnnealingLR", {"T_max": 0}, "T_max"),
     ("CosineAnnealingLR", {"T_max": 5, "eta_min": -0.1}, "eta_min"),
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 0}, "step_size_up"),
     ("CyclicLR", {"base_lr": -0.01, "max_lr": 0.1}, "base_lr"),
     ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 0.1}, "pct_start"),  # 0 / 0
-    ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0}, "pct_start"),  # 1 / 0
     ("OneCycleLR", {"max_lr": 1.0, "total_steps": 10, "div_factor": 0.0}, "div_factor"),
     ("ReduceLROnPlateau", {"min_lr": [0.1, 0.2]}, "min_lr"),
     ("ReduceLROnPlateau", {"patience": -1}, "patience"),
@@ -555,11 +553,45 @@ def test_sequential_refusals():
         _seq(a, lrlab.from_torch("ReduceLROnPlateau", 0.1), milestones=[3])
     with pytest.raises(ValueError, match="schedulers"):
         _seq(milestones=[])
-    nested = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[b])
-    with pytest.raises(ValueError, match="is a ChainedScheduler; torch raises NotImplementedError"):
-        _seq(a, nested, milestones=[3])
-    with pytest.raises(ValueError, match="total_iters >= 1"):
-        _seq(a, lrlab.from_torch("LinearLR", 0.1, total_iters=0), milestones=[3])
+
+
+@pytest.mark.parametrize("late, message", [
+    (lambda: lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[lrlab.from_torch("StepLR", 0.1, step_size=2)]),
+     r"torch raises NotImplementedError \(ChainedScheduler has no get_lr\(\)\) at step 3"),
+    (lambda: lrlab.from_torch("LinearLR", 0.1, total_iters=0),
+     r"schedulers\[1\] \(LinearLR\) has total_iters=0, and torch divides by it at its milestone \(step 3"),
+    (lambda: lrlab.from_torch("PolynomialLR", 0.1, total_iters=0),
+     r"schedulers\[1\] \(PolynomialLR\) has total_iters=0"),
+])
+def test_sequential_raises_at_the_milestone_torch_raises_at(late, message):
+    a = lrlab.from_torch("ExponentialLR", 0.1, gamma=0.9)
+    s = _seq(a, late(), lrlab.from_torch("StepLR", 0.1, step_size=2), milestones=[3, 6])
+    assert s.curve(3).tolist() == pytest.approx([0.1, 0.09, 0.081])
+    for k in (3, 7):  # and after: torch cannot go on
+        with pytest.raises(ValueError, match=message):
+            s(k)
+
+
+def test_one_cycle_with_an_empty_last_phase_raises_at_total_steps():
+    kw = {"max_lr": 1.0, "total_steps": 10, "pct_start": 1.0}
+    s = check("OneCycleLR", 0.1, kw, 10)  # torch's steps 0..9 are fine
+    with pytest.raises(ValueError, match="torch divides by zero at step total_steps = 10"):
+        s(10)
+    with warnings.catch_warnings(), pytest.raises(ZeroDivisionError):
+        warnings.simplefilter("ignore")
+        oracle("OneCycleLR", 0.1, kw, 11)
+
+
+def test_constant_factor_zero_raises_where_torch_divides_by_it():
+    s = lrlab.from_torch("ConstantLR", 0.1, factor=0.0, total_iters=3)
+    assert s.curve(3).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="torch divides the LR by it at step total_iters = 3"):
+        s(3)
+    # inside a SequentialLR that moves on before, torch never divides: neither does lrlab
+    seq = _seq(s, lrlab.from_torch("ExponentialLR", 0.1, gamma=0.5), milestones=[2])
+    assert seq.curve(5) == pytest.approx(oracle("SequentialLR", 0.1, {"schedulers": [
+        ("ConstantLR", {"factor": 0.0, "total_iters": 3}), ("ExponentialLR", {"gamma": 0.5})],
+        "milestones": [2]}, 5))
 
 
 def test_sequential_refusals_match_torch_failures():
@@ -592,12 +624,13 @@ def test_combinators_torch_computes_are_replayed_not_refused():
         assert lrlab.from_config(s.to_config()) == s
 
 
-def test_sequential_raises_where_torch_raises_inside_a_replay():
-    # a first ChainedScheduler is replayed; a LinearLR(total_iters=0) later divides by zero
-    chain = lrlab.from_torch("ChainedScheduler", 0.1, schedulers=[
-        lrlab.from_torch("ExponentialLR", 0.1, gamma=0.9)])
-    with pytest.raises(ValueError, match="total_iters >= 1"):
-        _seq(chain, lrlab.from_torch("LinearLR", 0.1, total_iters=0), milestones=[2])
+def test_sequential_cut_short_never_reaches_what_torch_cannot_start():
+    # the inner SequentialLR would raise at step 10; the outer one moves on at 6 (torch too)
+    kw = {"schedulers": [("SequentialLR", {"schedulers": [("LambdaLR", {"lr_lambda": inverse}),
+                                                          ("PolynomialLR", {"total_iters": 0})],
+                                           "milestones": [10]}),
+                         ("ExponentialLR", {"gamma": 0.9})], "milestones": [6]}
+    check("SequentialLR", 0.1, kw, 14)
 
 
 def test_plateau_is_not_a_schedule_config():

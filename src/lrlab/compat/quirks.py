@@ -4,7 +4,8 @@
   recursion (the same float operations in both frameworks), replayed here step by step;
 - ``WarmRestarts``: ``CosineAnnealingWarmRestarts`` with ``eta_min`` above the LR (each cycle
   runs upwards), and Paddle's explicit-epoch cycle lookup;
-- ``LooseCyclic``: ``CyclicLR`` with the ranges the canonical ``cyclic`` refuses.
+- ``LooseCyclic``: ``CyclicLR`` with the ranges the canonical ``cyclic`` refuses;
+- ``Raises``: the steps from which a framework raises (a piece of a ``join``).
 
 Both are numpy only, like the rest of ``lrlab.compat``.
 """
@@ -230,3 +231,26 @@ class LooseCyclic(Cyclic):
     def _at(self, k):
         with np.errstate(divide="ignore", invalid="ignore"):  # the unused branch divides by 0
             return super()._at(k)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Raises(Schedule):
+    """No learning rate: evaluating any step raises ``ValueError(message)``. As a piece of a
+    ``join`` it stands for the steps at which the framework itself raises (e.g. torch's
+    ``ConstantLR(factor=0)`` divides by zero at ``total_iters``), so the steps before still
+    evaluate, and a schedule that never reaches it (a ``SequentialLR`` that moves on first)
+    is not refused.
+
+    >>> from lrlab.compat.quirks import Raises
+    >>> Raises("torch divides by zero here")(3)
+    Traceback (most recent call last):
+    ValueError: torch divides by zero here
+    """
+
+    name: ClassVar[str] = "raises"
+    message: Annotated[str, P.text()]
+
+    def _at(self, k):
+        if k.size:
+            raise ValueError(self.message)
+        return np.zeros(0)

@@ -44,7 +44,7 @@ from ..schedules import params as P
 from ..schedules.base import Schedule
 from ..schedules.cyclic import OneCycle, anneal_phases
 from .base import IGNORED, TORCH, FromTorch, build, builder
-from .quirks import CosineAnnealing, LooseCyclic, WarmRestarts
+from .quirks import CosineAnnealing, LooseCyclic, Raises, WarmRestarts
 from .torch_steps import TorchSteps
 
 _FACTOR = P.real(0.0, strict=False)  # a decay factor: torch accepts 0 (the LR drops to 0)
@@ -67,22 +67,30 @@ class _TorchOneCycle(OneCycle):
     total_steps: Annotated[int, P.integer(1)]
     pct_start: Annotated[float, P.real(0.0, strict=False, high=1.0)] = 0.3
 
-    def _validate(self):
+    def _empty(self) -> tuple[bool, bool]:
         """torch's rule: a step in ``0..total_steps`` picks the first phase whose end is at or
         after it (else the last) and divides by that phase's length. A phase that no step
         picks may be empty or reversed (a ``pct_start * total_steps < 1`` skips the warmup);
-        one that a step picks and is empty is torch's ``ZeroDivisionError``."""
-        T, starts = self.total_steps, [0.0]
+        one that a step picks and is empty is torch's ``ZeroDivisionError``: the first phase
+        (picked by step 0, so torch raises at construction) or the last (picked by step
+        ``total_steps`` only: ``pct_start=1.0``)."""
         ends = [e for e, _, _ in self._phases()]
-        starts += ends[:-1]
-        empty_first = ends[0] == starts[0]  # picked by step 0
-        empty_last = ends[-1] == starts[-1] and max(ends[:-1]) < T  # picked by step T
-        if empty_first or empty_last:
-            self._fail("pct_start", f"such that no phase a step uses is empty (torch divides by "
-                       f"zero; phase ends {ends} for total_steps={T})", self.pct_start)
+        starts = [0.0] + ends[:-1]
+        return (ends[0] == starts[0],
+                ends[-1] == starts[-1] and max(ends[:-1]) < self.total_steps)
+
+    def _validate(self):
+        if self._empty()[0]:
+            self._fail("pct_start", f"such that the first phase is not empty (torch divides by "
+                       f"zero at step 0; pct_start * total_steps = 1)", self.pct_start)
 
     def _at(self, k):
-        return np.maximum(anneal_phases(np.minimum(k, self.total_steps), self._phases(), self.anneal), 0.0)
+        T = self.total_steps
+        if k.size and k.max() >= T and self._empty()[1]:
+            raise ValueError(f"OneCycleLR: torch divides by zero at step total_steps = {T} and "
+                             f"raises after it (pct_start={self.pct_start} leaves the last phase "
+                             f"empty)")
+        return np.maximum(anneal_phases(np.minimum(k, T), self._phases(), self.anneal), 0.0)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -116,6 +124,12 @@ def _canonical(where: str, cls: type[Schedule] | str, **params) -> Schedule:
 
 def _constant(lr: float) -> Schedule:
     return create("constant", base_lr=lr)
+
+
+def _raises_from(before: Schedule, step: int, message: str) -> Schedule:
+    """``before`` until ``step``; from ``step`` on, evaluating raises ``ValueError(message)``:
+    where torch raises."""
+    return create("join", schedules=[before, Raises(message)], milestones=[step])
 
 
 def _zero_after(lr: float, step: int) -> Schedule:
@@ -186,8 +200,8 @@ def constant_lr(lr, factor=1.0 / 3, total_iters=5):
     """``lr * factor`` for ``k < total_iters``, then ``lr``.
 
     Quirk: with ``total_iters=0`` torch multiplies by ``factor`` at step 0 and never undoes
-    it (``lr * factor`` forever). ``factor=0`` is refused: torch divides by it at
-    ``total_iters``.
+    it (``lr * factor`` forever). With ``factor=0`` torch divides by zero at ``total_iters``:
+    the LR is 0 before, and evaluating ``total_iters`` or later raises a ValueError.
     """
     where = "ConstantLR"
     factor = P.real(0.0, strict=False, high=1.0)(where, "factor", factor)
@@ -195,8 +209,8 @@ def constant_lr(lr, factor=1.0 / 3, total_iters=5):
     if total_iters == 0 or factor == 1.0:
         return _constant(lr * factor)
     if factor == 0.0:
-        raise ValueError(f"{where}: factor must be > 0 when total_iters > 0 (torch divides the "
-                         f"LR by it at step total_iters), got {P.show(factor)}")
+        return _raises_from(_constant(0.0), total_iters, f"{where}: factor is 0, and torch divides "
+                            f"the LR by it at step total_iters = {total_iters} (ZeroDivisionError)")
     return create("piecewise", milestones=[total_iters], values=[lr * factor, lr])
 
 
@@ -387,13 +401,17 @@ def _rebuild(cls: str, args: dict, lr: float) -> Schedule:
     return build("torch", TORCH, cls, (lr,), args)
 
 
-def _no_combinators(where: str, members) -> None:
-    """Members after the first must not be combinators: at their milestone torch calls
-    ``_update_lr(0)`` on them, which needs a ``get_lr`` they lack (NotImplementedError)."""
-    for i, (cls, _) in enumerate(members):
-        if i > 0 and cls in _COMBINATORS:
-            raise ValueError(f"{where}: schedulers[{i}] is a {cls}; torch raises "
-                             f"NotImplementedError at its milestone (a {cls} has no get_lr)")
+def _cannot_start(where: str, i: int, cls: str, a: dict, step: int) -> str | None:
+    """Why torch raises when ``SequentialLR`` starts member ``i`` at ``step`` (None: it does
+    not). It calls ``_update_lr(0)`` there: a combinator has no ``get_lr``
+    (NotImplementedError); ``LinearLR`` / ``PolynomialLR`` divide by ``total_iters``."""
+    if cls in _COMBINATORS:
+        return (f"{where}: schedulers[{i}] is a {cls}, which torch cannot start at its milestone "
+                f"(step {step}: NotImplementedError, it has no get_lr)")
+    if cls in ("LinearLR", "PolynomialLR") and a["total_iters"] == 0:
+        return (f"{where}: schedulers[{i}] ({cls}) has total_iters=0, and torch divides by it at "
+                f"its milestone (step {step}: ZeroDivisionError)")
+    return None
 
 
 def _replayed(where: str, lr: float, schedulers, milestones=()) -> Schedule:
@@ -438,12 +456,14 @@ def sequential_lr(lr, schedulers, milestones):
       step 0 from its ``base_lr`` (the ``initial_lr`` when it was built). Without a closed
       form, ``MultiplicativeLR`` multiplies the *previous* scheduler's last LR by
       ``lr_lambda(0)``; ``ConstantLR(total_iters=0)`` restarts at its full LR (closed form);
-      ``LinearLR`` / ``PolynomialLR`` with ``total_iters=0`` divide by zero there (refused),
-      and so does a combinator after the first member (it has no ``get_lr``: refused).
+      ``LinearLR`` / ``PolynomialLR`` with ``total_iters=0`` divide by zero there, and a
+      combinator after the first member has no ``get_lr``: evaluating that milestone or later
+      raises a ValueError (a schedule that never gets there, e.g. inside another
+      ``SequentialLR`` that moves on first, is fine, as in torch).
     - Every ``OneCycleLR`` reads its LRs from the param group, i.e. from the last one built.
     - ``CyclicLR`` first: the group's ``initial_lr`` is its ``base_lr``, so later members
       start from that.
-    - A first member that is a ``ChainedScheduler`` or ``SequentialLR`` (its members are
+    - A member that is a ``ChainedScheduler`` or ``SequentialLR`` (first, its members are
       stepped from epoch -1, so even their first step changes the LR: torch's own
       ``test_sequentiallr5``), and a first ``CosineAnnealingLR`` whose ``initial_lr`` a later
       ``OneCycleLR`` changed, are replayed step by step (``TorchSteps``).
@@ -453,18 +473,14 @@ def sequential_lr(lr, schedulers, milestones):
     """
     where = "SequentialLR"
     members = _members(where, lr, schedulers)
-    _no_combinators(where, members)
     ms = P.milestones(1)(where, "milestones", milestones)
     if len(ms) != len(members) - 1 or any(isinstance(m, str) for m in ms):
         raise ValueError(f"{where}: milestones must be a list of len(schedulers) - 1 = "
                          f"{len(members) - 1} increasing steps >= 1, got {P.show(milestones)}")
-    for i, (cls, a) in enumerate(members):
-        if i > 0 and cls in ("LinearLR", "PolynomialLR") and a["total_iters"] == 0:
-            raise ValueError(f"{where}: schedulers[{i}] ({cls}) needs total_iters >= 1 after a "
-                             f"milestone (torch divides by total_iters there), got 0")
     seen = _initial_lrs(members, lr)
     first = members[0][0]
-    if first in _COMBINATORS or (first == "CosineAnnealingLR" and seen[-1] != seen[0]):
+    if (any(c in _COMBINATORS for c, _ in members)  # their members' initial_lr is not seen here
+            or (first == "CosineAnnealingLR" and seen[-1] != seen[0])):
         return _replayed(where, lr, schedulers, ms)
     last_cycle = next((a for c, a in reversed(members) if c == "OneCycleLR"), None)
     pieces: list[Schedule] = []
@@ -474,6 +490,11 @@ def sequential_lr(lr, schedulers, milestones):
             a = {**a, **{k: last_cycle[k] for k in ("max_lr", "div_factor", "final_div_factor")}}
         if i == 0 and cls in _MULTIPLY + ("CosineAnnealingLR",):
             base = seen[-1]
+        why = _cannot_start(where, i, cls, a, ms[i - 1]) if i > 0 else None
+        if why:  # torch raises at this milestone and cannot go on
+            pieces.append(Raises(why))
+            ms = ms[:i]
+            break
         if i > 0 and cls == "ConstantLR" and a["total_iters"] == 0:
             piece = _constant(base)
         elif i > 0 and cls == "MultiplicativeLR":

@@ -12,10 +12,11 @@ that yields the group's LR after each step; ``s(k)`` equals torch's
 ``optimizer.param_groups[0]['lr']`` after ``k`` steps.
 
 Two departures, both lrlab rules for the classes on their own too: a ``OneCycleLR`` stepped
-past ``total_steps`` (torch raises) holds its value at ``total_steps``, never below 0; a
-``CyclicLR`` in ``triangular2`` mode past cycle 1024 (torch raises ``OverflowError``) scales
-by 0, its limit. Where torch itself raises at some step (a division by zero, an overflow), the
-schedule raises a ``ValueError`` naming that step.
+past ``total_steps`` (torch raises) holds its value at ``total_steps``; a ``CyclicLR`` in
+``triangular2`` mode past cycle 1024 (torch raises ``OverflowError``) scales by 0, its limit.
+Where torch itself raises (a division by zero, an overflow), the schedule raises a
+``ValueError`` naming that step, at construction if torch raises there; a negative LR is an
+error at its step, as everywhere in lrlab.
 """
 
 from __future__ import annotations
@@ -302,8 +303,7 @@ class _OneCycleLR(_Scheduler):
         for i, (end_step, a, b) in enumerate(self.phases):
             if step_num <= end_step or i == len(self.phases) - 1:
                 pct = (step_num - start_step) / (end_step - start_step)
-                lr = self._anneal(self.group[a], self.group[b], pct)
-                return max(lr, 0.0) if step_num == self.total_steps else lr
+                return self._anneal(self.group[a], self.group[b], pct)
             start_step = end_step
         raise AssertionError("unreachable")
 
@@ -408,12 +408,19 @@ class TorchSteps(Schedule):
         # a CosineAnnealingLR member amplifies rounding like CosineAnnealing (see there)
         return self._scale() * (ROUNDING + 2.0 ** -52 * (256 + 16 * (self.period / math.pi) ** 2))
 
+    def _validate(self):
+        self._replayed(0, self._steps)  # torch builds and steps the schedulers at construction
+
     def _at(self, k):
         return self._replayed(int(k.max()) if k.size else 0, self._steps)[k]
 
     def _steps(self):
         group = {"lr": self.lr}
-        top = build(group, self.class_name, {"milestones": list(self.milestones)}, self.tree)
+        try:
+            top = build(group, self.class_name, {"milestones": list(self.milestones)}, self.tree)
+        except (ArithmeticError, ValueError, TypeError, NotImplementedError) as e:
+            raise ValueError(f"{self.class_name}: torch raises {type(e).__name__} ({e}) when "
+                             f"its schedulers are built") from e
         yield float(group["lr"])
         k = 0
         while True:

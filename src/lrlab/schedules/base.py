@@ -208,9 +208,9 @@ class Schedule:
     def __post_init__(self) -> None:
         for fname, kind in self._kinds().items():
             object.__setattr__(self, fname, kind(self.name, fname, getattr(self, fname)))
-        self._validate()
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_replays", {})
+        self._validate()
 
     def _validate(self) -> None:
         """Cross-field checks; override. Runs at construction (and again when bound); a check
