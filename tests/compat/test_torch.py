@@ -682,13 +682,18 @@ def test_multistep_random(ms, gamma):
     check("MultiStepLR", 0.1, {"milestones": ms, "gamma": gamma}, 20)
 
 
+def test_the_plain_python_recursion_below_is_torch():
+    kw = {"T_max": 50, "eta_min": 0.2}
+    assert oracle("CosineAnnealingLR", 0.1, kw, 400).tolist() == _torch_cosine_recursion(0.1, 50, 0.2, 400)
+
+
 def test_long_cosine_replays_torch_recursion_exactly():
     # past T_max torch's recursion amplifies rounding: the closed form is 1.4e-9 off at 80000
-    kw = {"T_max": 40000, "eta_min": 0.2}
-    s = lrlab.from_torch("CosineAnnealingLR", 0.1, **kw)
-    want = oracle("CosineAnnealingLR", 0.1, kw, 80001)
+    # (torch itself gives 0.10000000574484225 there; stepping it 80000 times takes seconds)
+    s = lrlab.from_torch("CosineAnnealingLR", 0.1, T_max=40000, eta_min=0.2)
+    want = _torch_cosine_recursion(0.1, 40000, 0.2, 80001)
     assert s(80000) == want[-1]  # the same float operations, in the same order
-    assert_allclose(s.curve(80001), want, rtol=1e-12, atol=0)
+    assert s.curve(80001).tolist() == want
     closed = 0.2 + (0.1 - 0.2) * (1 + math.cos(math.pi * 80000 / 40000)) / 2
     assert abs(want[-1] - closed) > 1e-9
 
@@ -712,6 +717,19 @@ def test_cosine_far_out_needs_no_replay_from_step_zero():
     assert s.at([far, 5])[0] == s(far) and s(5) == s.curve(6)[-1]
     huge = s(2 ** 61)  # any step, at once
     assert 0.1 <= huge <= 1.0
+
+
+@pytest.mark.parametrize("T, eta, lr", [(1, 0.0, 0.1), (3, 0.01, 0.1), (10, 0.2, 0.1), (257, 0.05, 1.0),
+                                         (2000, 0.0, 0.5)])
+def test_cosine_is_torch_recursion_bit_for_bit_whatever_the_order_of_the_calls(T, eta, lr):
+    n = 6 * T + 7
+    want = _torch_cosine_recursion(lr, T, eta, n)
+    s = lrlab.from_torch("CosineAnnealingLR", lr, T_max=T, eta_min=eta)
+    assert s.curve(n).tolist() == want
+    r = lrlab.from_torch("CosineAnnealingLR", lr, T_max=T, eta_min=eta)
+    order = np.random.default_rng(T).permutation(n)
+    assert [r(int(k)) for k in order] == [want[k] for k in order]
+    assert r.at(order[:50]).tolist() == [want[k] for k in order[:50]]
 
 
 @pytest.mark.parametrize("cls,kw,param", [

@@ -101,30 +101,36 @@ class CosineAnnealing(Schedule):
             kl = k[late]
             j = (kl - T - 1) // (2 * T)  # half-period segment j starts at the trough (2 j + 1) T
             d = kl - (2 * j + 1) * T  # 1 .. 2 T
-            order = np.argsort(j, kind="stable")
-            js, ds = j[order], d[order]
-            cuts = np.flatnonzero(np.diff(js)) + 1
-            vals = np.empty(kl.shape)
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(js)]):
-                seg = self._segment(int(js[a]), int(ds[a:b].max()))
-                vals[a:b] = seg[ds[a:b]]
-            got = np.empty(kl.shape)
-            got[order] = vals
-            out[late] = got
+            js, inverse = np.unique(j, return_inverse=True)
+            if len(js) > 4 and len(js) * (int(d.max()) + 1) <= 4 * len(kl) + 4096:
+                out[late] = self._rises(js, int(d.max()))[inverse.ravel(), d]  # many short ones
+            else:
+                vals = np.empty(kl.shape)
+                for i, jj in enumerate(js.tolist()):
+                    sel = inverse.ravel() == i
+                    vals[sel] = self._segment(jj, int(d[sel].max()))[d[sel]]
+                out[late] = vals
         return out
 
+    def _cosines(self, steps: np.ndarray) -> np.ndarray:
+        """``math.cos(math.pi * k / T)`` for each step, as the frameworks compute it (libm's
+        cos, which numpy's vectorised cos need not equal to the last bit)."""
+        x = (math.pi * steps / self.T_max).ravel().tolist()
+        return np.array([math.cos(v) for v in x]).reshape(steps.shape)
+
     def _head(self):
-        """Steps 0, 1, ..., T: the descent to the first trough."""
-        base, eta, T = self.base_lr, self.eta_min, self.T_max
-        lr, c_prev, k = base, 1.0, 0
-        while True:
-            yield lr
-            if k == T:
-                return
-            k += 1
-            c = math.cos(math.pi * k / T)
-            lr = (1 + c) / (1 + c_prev) * (lr - eta) + eta
-            c_prev = c
+        """Steps 0, 1, ..., T: the descent to the first trough, in chunks."""
+        eta, T = self.eta_min, self.T_max
+        lr = self.base_lr
+        yield lr
+        for k0 in range(1, T + 1, 4096):
+            k1 = min(T, k0 + 4095)
+            c = self._cosines(np.arange(k0 - 1, k1 + 1))
+            out = []
+            for r in ((1 + c[1:]) / (1 + c[:-1])).tolist():
+                lr = r * (lr - eta) + eta
+                out.append(lr)
+            yield np.array(out)
 
     def _segment(self, j: int, dmax: int) -> np.ndarray:
         """Values at steps ``(2 j + 1) T + d`` for ``d = 0 .. >= dmax`` (kept: the last few)."""
@@ -133,7 +139,7 @@ class CosineAnnealing(Schedule):
             if seg is None or len(seg) <= dmax:
                 start = seg if seg is not None else np.array([self._trough(j)])
                 n = min(2 * self.T_max + 1, max(dmax + 1, 2 * len(start), 256))
-                seg = np.concatenate([start, self._rise(j, start[-1], len(start), n)])
+                seg = np.concatenate([start, self._rise(j, float(start[-1]), len(start), n)])
                 self._segments[j] = seg
             self._segments.move_to_end(j)
             while len(self._segments) > _SEGMENTS:
@@ -151,18 +157,33 @@ class CosineAnnealing(Schedule):
         c, c_prev = math.cos(math.pi * t / T), math.cos(math.pi * (t - 1) / T)
         return (1 + c) / (1 + c_prev) * (prev[-1] - self.eta_min) + self.eta_min
 
-    def _rise(self, j: int, lr: float, d0: int, d1: int) -> list[float]:
+    def _bump(self) -> float:
+        return (self.base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+
+    def _rise(self, j: int, lr: float, d0: int, d1: int) -> np.ndarray:
         """Steps ``(2 j + 1) T + d`` for ``d0 <= d < d1``, from ``lr`` at ``d0 - 1``."""
-        base, eta, T = self.base_lr, self.eta_min, self.T_max
-        t = (2 * j + 1) * T
-        bump = (base - eta) * (1 - math.cos(math.pi / T)) / 2
+        eta, t = self.eta_min, (2 * j + 1) * self.T_max
+        c = self._cosines(t + np.arange(d0 - 1, d1))
+        ratios = ((1 + c[1:]) / (1 + c[:-1])).tolist()
         out = []
-        c_prev = math.cos(math.pi * (t + d0 - 1) / T)
-        for d in range(d0, d1):
-            c = math.cos(math.pi * (t + d) / T)
-            lr = lr + bump if d == 1 else (1 + c) / (1 + c_prev) * (lr - eta) + eta
+        for d, r in zip(range(d0, d1), ratios):
+            lr = lr + self._bump() if d == 1 else r * (lr - eta) + eta
             out.append(lr)
-            c_prev = c
+        return np.array(out)
+
+    def _rises(self, js: np.ndarray, dmax: int) -> np.ndarray:
+        """Segments ``js`` at once, ``d = 0 .. dmax``: one row each (the recursion runs along
+        the rows in numpy, whose + - * / round as Python's do)."""
+        eta, T = self.eta_min, self.T_max
+        starts = np.array([self._trough(j) for j in js.tolist()])
+        c = self._cosines((2 * js[:, None] + 1) * T + np.arange(dmax + 1)[None, :])
+        ratios = (1 + c[:, 1:]) / (1 + c[:, :-1])
+        out = np.empty(c.shape)
+        out[:, 0] = starts
+        if dmax >= 1:
+            out[:, 1] = starts + self._bump()
+        for d in range(2, dmax + 1):
+            out[:, d] = ratios[:, d - 1] * (out[:, d - 1] - eta) + eta
         return out
 
 

@@ -415,7 +415,8 @@ class Replay:
     """A sequence computed one step at a time, kept as it grows: the values of a recursion
     (a framework's ``step()``, a running product) at steps ``0, 1, 2, ...``.
 
-    ``steps()`` starts a fresh iterator over the sequence. Each step is computed once, in order,
+    ``steps()`` starts a fresh iterator over the sequence, which yields one float per step, or
+    an array for a chunk of consecutive steps. Each step is computed once, in order,
     so a step has the same value whatever was asked before. With ``ahead`` (no user callable
     involved) the sequence is extended in doubling blocks; an error met while computing ahead
     is kept and raised only when a step at or past it is asked for. Without ``ahead`` nothing
@@ -434,6 +435,7 @@ class Replay:
         self._buf = np.empty(0)
         self._n = 0
         self._error: Exception | None = None  # what stopped the sequence at step self._n
+        self._pending: np.ndarray | None = None  # the rest of a chunk not yet needed
 
     def upto(self, top: int) -> np.ndarray:
         """An array holding steps ``0..top`` (at least); raises if one of them cannot be had."""
@@ -460,8 +462,19 @@ class Replay:
         i, it, buf = self._n, self._it, self._buf
         try:
             while i < want:
-                buf[i] = next(it)
-                i += 1
+                if self._pending is not None:
+                    v, self._pending = self._pending, None
+                else:
+                    v = next(it)
+                if isinstance(v, np.ndarray):  # a chunk of consecutive steps
+                    m = min(len(v), want - i)
+                    buf[i:i + m] = v[:m]
+                    if m < len(v):
+                        self._pending = v[m:]
+                    i += m
+                else:
+                    buf[i] = v
+                    i += 1
         except Exception as e:  # noqa: BLE001  (kept, raised for the steps it concerns)
             self._it, self._error = None, e
         except BaseException:  # interrupted: the iterator is gone; start again next time
