@@ -280,6 +280,8 @@ def cyclic_lr(lr, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode=
 
     ``mode`` is ignored when ``scale_fn`` is given, and ``gamma`` unless ``mode='exp_range'``
     (as in torch). Parameters the canonical ``cyclic`` refuses use ``LooseCyclic``.
+    ``triangular2`` past cycle 1024: torch raises ``OverflowError``; lrlab stays at
+    ``base_lr`` (the limit of the halving).
     """
     where = "CyclicLR"
     params = {"base_lr": P.lr()(where, "base_lr", base_lr),

@@ -4,6 +4,13 @@ A schedule is a pure function of the 0-based step: ``s(k)`` is the learning rate
 (k+1)-th optimizer update. It holds no counter, so resuming, plotting and testing at any
 step are the same call. ``s.curve(n)`` is the vectorised ``[s(k) for k in range(n)]``.
 
+Every value is finite and >= 0, or evaluating that step is a ``ValueError`` naming it. A
+negative value within rounding of 0 (``ROUNDING``: 2**-44 of the schedule's largest
+learning-rate parameter, wider where a replayed recursion amplifies rounding) is 0. Steps
+and lengths are below 2**62. Recursions (a running product, a framework's ``step()``) are
+replayed once, in order, and kept (``Replay``), so a step's value never depends on which
+steps were asked for before.
+
     >>> import lrlab
     >>> s = lrlab.create("step", base_lr=0.1, step_size=2, gamma=0.5)
     >>> s.curve(5).tolist()
