@@ -62,7 +62,7 @@ def test_bash_blocks_run_in_order(tmp_path):
                            timeout=300)
         assert r.returncode == 0, (cmd, r.stderr)
     for made in ("runs/cosine-seed0/model.pt", "lr.png", "cmp.png", "lr_find.png",
-                 "pop/plateau-seed1/summary.json"):
+                 "pop/plateau-factor0.5-warmup10%-seed1/summary.json"):
         assert (tmp_path / made).is_file(), made
 
 

@@ -95,9 +95,9 @@ def test_population_with_scoped_params(tmp_path):
     r = run("train", "--schedule", "cosine", "--schedule", "step", "--seed", "0,1",
             "-p", "step.gamma=0.5", "--epochs", 1, "--batch-size", 256, "--out", tmp_path, "--json")
     assert r.exit_code == 0, r.stderr
-    assert "step-seed1" in r.stderr  # the progress bar goes to stderr, the JSON alone to stdout
+    assert "step-gamma0.5-seed1" in r.stderr  # the progress goes to stderr, the JSON alone to stdout
     result = json.loads(r.stdout)
-    names = ["cosine-seed0", "cosine-seed1", "step-seed0", "step-seed1"]
+    names = ["cosine-seed0", "cosine-seed1", "step-gamma0.5-seed0", "step-gamma0.5-seed1"]
     assert set(result) == {"trials"} and [t["name"] for t in result["trials"]] == names
     assert all(set(t) == KEYS and t["status"] == "finished" for t in result["trials"])
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lrlab.lock") == names
@@ -116,7 +116,10 @@ def test_every_schedule_trains_out_of_the_box(table, tmp_path):
     result = run_json("train", "--task", f"csv:{table}", *schedules, "--interval", "step",
                       "--epochs", 1, "--batch-size", 16, "--out", tmp_path, "--quiet", "--json")
     trials = result["trials"]
-    assert [t["name"] for t in trials] == [f"{n}-seed0" for n in lrlab.names()]
+    from lrlab.training.trial import TrialConfig
+
+    expect = [TrialConfig(schedule=n, interval="step").name for n in lrlab.names()]
+    assert [t["name"] for t in trials] == expect and "cosine-intervalstep-seed0" in expect
     assert all(t["status"] == "finished" and t["test_acc"] is not None for t in trials), trials
 
 
@@ -135,12 +138,21 @@ def test_plateau_after_a_warmup(table, tmp_path):
                      "-p", "patience=0", "--epochs", 4, "--batch-size", 16, "--out", tmp_path,
                      "--quiet", "--json"))
     assert r["status"] == "finished"
-    rows = (tmp_path / "plateau-seed0" / "steps.csv").read_text().splitlines()[1:]
+    assert r["name"] == "plateau-patience0-warmup50%-seed0"
+    rows = (tmp_path / r["name"] / "steps.csv").read_text().splitlines()[1:]
     lrs = [float(row.split(",")[2]) for row in rows]
     per_epoch = len(lrs) // 4
     # two warmup epochs from lr/3 to 2lr/3, then the plateau starts at --lr
     assert lrs[0] == pytest.approx(0.05 / 3) and lrs[per_epoch] == pytest.approx(0.1 / 3)
     assert lrs[2 * per_epoch] == 0.05
+
+
+def test_variants_of_one_schedule_share_a_run(table, tmp_path):
+    for lr in ("0.05", "0.1"):
+        run_json("train", "--task", f"csv:{table}", "--schedule", "cosine", "--lr", lr,
+                 "--epochs", 1, "--out", tmp_path, "--quiet", "--json")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lrlab.lock") == [
+        "cosine-lr0.1-seed0", "cosine-seed0"]
 
 
 def test_train_options_reach_the_trial(table, tmp_path):
@@ -150,8 +162,9 @@ def test_train_options_reach_the_trial(table, tmp_path):
             "--weight-decay", "0.01", "--epochs", 3, "--batch-size", 16, "--seed", 2,
             "--out", tmp_path, "--quiet")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.startswith("linear-seed2 ") and "test acc " in r.stdout
-    config = json.loads((tmp_path / "linear-seed2" / "config.json").read_text())
+    name = "linear-lr0.01-warmup10%-intervalstep-seed2"
+    assert r.stdout.startswith(name + " ") and "test acc " in r.stdout
+    config = json.loads((tmp_path / name / "config.json").read_text())
     assert config["early_stop"] == {"patience": 1, "min_delta": 0.001, "monitor": "val_acc",
                                     "restore_best": False}
     assert (config["warmup"], config["interval"], config["optimizer"], config["lr"],
@@ -316,8 +329,8 @@ def test_schedule_lists_and_one_json_shape(table, tmp_path):
 
 def test_a_refused_resume_names_what_differs(digits_run, one_line_error):
     out, _ = digits_run
-    r = run("train", "--schedule", "cosine", "--epochs", 2, "--lr", 0.1, "--out", out, "--resume", "--quiet")
-    one_line_error(r, "made with a different configuration (lr: 0.05 there, 0.1 now)")
+    r = run("train", "--schedule", "cosine", "--epochs", 3, "--out", out, "--resume", "--quiet")
+    one_line_error(r, "made with a different configuration (epochs: 2 there, 3 now)")
 
 
 def test_ctrl_c_says_how_to_continue(monkeypatch, tmp_path):

@@ -106,8 +106,8 @@ def test_resume_refuses_a_different_configuration_and_writes_nothing(small, tmp_
         train_trial(small, cfg, _DiesAfter(tmp_path, 1))
     before = {p.name: p.read_bytes() for p in (tmp_path / cfg.name).iterdir()}
     with pytest.raises(ValueError, match=r"checkpoint in .* was made with a different configuration "
-                                         r"\(lr: 0.05 there, 0.1 now\)"):
-        train_trial(small, TrialConfig(schedule="cosine", epochs=3, lr=0.1), RunFolder(tmp_path), resume=True)
+                                         r"\(weight_decay: 0.0 there, 0.1 now\)"):
+        train_trial(small, TrialConfig(schedule="cosine", epochs=3, weight_decay=0.1), RunFolder(tmp_path), resume=True)
     assert {p.name: p.read_bytes() for p in (tmp_path / cfg.name).iterdir()} == before
 
 

@@ -20,7 +20,7 @@ def test_defaults_are_relative_to_the_run_and_params_override():
 def test_warmup_wraps_the_schedule_which_fills_the_rest():
     s = schedule_for(TrialConfig(schedule="cosine", lr=0.1, warmup="10%"), 100)
     assert s == lrlab.create("warmup", schedule=lrlab.create("cosine", base_lr=0.1, total_steps=90), warmup_steps=10)
-    with pytest.raises(ValueError, match=r"cosine-seed0: warmup \(100\) must be shorter than the run \(100 steps\)"):
+    with pytest.raises(ValueError, match=r"cosine-warmup100-seed0: warmup \(100\) must be shorter than the run \(100 steps\)"):
         schedule_for(TrialConfig(schedule="cosine", warmup=100), 100)
 
 

@@ -28,7 +28,12 @@ def test_invalid_configs_raise(kw, match):
 
 def test_config_round_trip_and_names():
     c = TrialConfig(schedule="cyclic", params={"step_size": 3}, seed=2, early_stop={"patience": 3})
-    assert c.name == "cyclic-seed2" and TrialConfig.from_dict(c.to_dict()) == c
+    assert c.name == "cyclic-step_size3-seed2" and TrialConfig.from_dict(c.to_dict()) == c
+    assert TrialConfig(schedule="cosine", seed=1).name == "cosine-seed1"
+    assert TrialConfig(schedule="plateau", warmup="5%").name == "plateau-warmup5%-seed0"
+    assert TrialConfig(schedule="clr", interval="epoch").name == "clr-intervalepoch-seed0"
+    long = TrialConfig(schedule="multistep", params={"milestones": [10, 20, 30], "gamma": 0.5})
+    assert long.name.startswith("multistep-") and len(long.name) == len("multistep--seed0") + 8
     assert c.stopper().patience == 3 and c.stopper().rule.mode == "min"
     assert TrialConfig(early_stop={"monitor": "val_acc"}).stopper().rule.mode == "max"
 

@@ -4,14 +4,21 @@
 torch: a config can be written, checked and stored anywhere. ``lrlab.training.plan`` turns it
 into what a run needs (the LR policy, the stopper, the step counts).
 
-    >>> cfg = TrialConfig(schedule="cosine", lr=0.1, epochs=10, seed=2)
+    >>> cfg = TrialConfig(schedule="cosine", epochs=10, seed=2)
     >>> cfg.name, cfg.interval, TrialConfig.from_dict(cfg.to_dict()) == cfg
     ('cosine-seed2', 'epoch', True)
+    >>> TrialConfig(schedule="step", params={"gamma": 0.5}, lr=0.1, seed=1).name
+    'step-gamma0.5-lr0.1-seed1'
+
+Names say what differs from a schedule's defaults, so variants of one schedule can share a
+run folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +84,19 @@ class TrialConfig:
         if metric:
             self.plateau()
         if not self.name:
-            object.__setattr__(self, "name", f"{self.schedule}-seed{self.seed}")
+            object.__setattr__(self, "name", self._default_name())
+
+    def _default_name(self) -> str:
+        """``<schedule>[-<what differs from its defaults>]-seed<N>``: the given params, and lr,
+        warmup, interval when not the defaults; a short digest when that gets long."""
+        base = TrialConfig(schedule=self.schedule, seed=self.seed, name="-")
+        parts = [f"{k}{v}" for k, v in sorted(self.params.items())]
+        parts += [f"{k}{getattr(self, k)}" for k in ("lr", "warmup", "interval")
+                  if getattr(self, k) != getattr(base, k)]
+        tag = "-".join(parts)
+        if len(tag) > 32 or not all(c.isalnum() or c in "._%+-_" for c in tag):
+            tag = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
+        return f"{self.schedule}{'-' + tag if tag else ''}-seed{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
