@@ -219,7 +219,7 @@ def test_find_lr_json_and_plot(tmp_path):
     png = tmp_path / "lr.png"
     result = run_json("find-lr", "--task", "digits", "--steps", 20, "--start-lr", 1e-4,
                       "--json", "--quiet", "-o", png)
-    assert set(result) == {"suggested_lr", "steepest", "valley", "stopped_early"}
+    assert set(result) == {"suggested_lr", "rule", "minimum", "steepest", "valley", "stopped_early"}
     assert result["suggested_lr"] > 0 and isinstance(result["stopped_early"], bool)
     assert png.read_bytes()[:8] == PNG_MAGIC
 

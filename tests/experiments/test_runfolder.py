@@ -283,3 +283,15 @@ def test_a_damaged_finished_trial_is_named_or_still_usable(small, tmp_path, dama
         match = r"steps.csv: holds \d+ rows where summary.json says"
     with pytest.raises(ValueError, match=match):
         train_trial(small, cfg, RunFolder(tmp_path), resume=True)
+
+
+def test_read_trials_needs_no_torch_and_reads_unfinished_ones(small, tmp_path):
+    with pytest.raises(_Killed):
+        train_trial(small, TrialConfig(epochs=3, name="u"), _DiesAfter(tmp_path, 1))
+    train_trial(small, TrialConfig(epochs=1, name="f"), RunFolder(tmp_path))
+    code = ("import sys; from lrlab.experiments.runfolder import read_trials; "
+            f"rs = read_trials({str(tmp_path)!r}); "
+            "print([(r.name, str(r.status), len(r.epochs), len(r.lrs) > 0) for r in rs], "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[('f', 'finished', 1, True), ('u', 'running', 1, True)] False"

@@ -191,25 +191,11 @@ def plot(names, params, torch_classes, paddle_classes, lr, steps, run_folder, lo
 
 
 def run_records(folder) -> list:
-    """The records of every trial of a run folder, for ``plots.run``: a finished trial's
-    ``read_record``; an unfinished one's steps.csv and epochs.jsonl as far as they go (complete
-    lines), named ``<name> (unfinished)``. Not a run, or a damaged file: one-line ValueError."""
-    from types import SimpleNamespace
+    """The records of every trial of a run folder for ``plots.run``, named with their status
+    when it is not ``finished`` (an unfinished trial as far as its files go)."""
+    from dataclasses import replace
 
-    from lrlab.experiments import runfolder
+    from lrlab.experiments.runfolder import read_trials
 
-    out = []
-    for f in runfolder.trial_folders(folder):
-        if (f / "summary.json").is_file():
-            rec = runfolder.read_record(f)
-            status = "" if rec.status == "finished" else f" ({rec.status})"
-            out.append(SimpleNamespace(name=rec.name + status, lrs=rec.lrs, losses=rec.losses,
-                                       epochs=rec.epochs))
-            continue
-        steps, epochs = f / "steps.csv", f / "epochs.jsonl"
-        rows = runfolder._read_steps(steps) if steps.is_file() else []
-        out.append(SimpleNamespace(
-            name=f"{f.name} (unfinished)", lrs=[lr for _, lr, _ in rows],
-            losses=[loss for _, _, loss in rows],
-            epochs=runfolder._read_epochs(epochs) if epochs.is_file() else []))
-    return out
+    said = {"finished": "", "running": " (unfinished)"}
+    return [replace(r, name=r.name + said.get(r.status, f" ({r.status})")) for r in read_trials(folder)]

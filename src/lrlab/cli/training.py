@@ -266,7 +266,8 @@ def find_lr(task_spec, image_size, split_seed, label, target, optimizer, weight_
                         seed=seed, device=device)
     if as_json:
         click.echo(json.dumps({k: getattr(r, k) for k in
-                               ("suggested_lr", "steepest", "valley", "stopped_early")}))
+                               ("suggested_lr", "rule", "minimum", "steepest", "valley",
+                                "stopped_early")}))
     else:
         fmt = lambda x: "none" if x is None else f"{x:.3g}"  # noqa: E731
         rule = (f"{r.rule}: a tenth of {fmt(r.minimum)}, the LR of the lowest smoothed loss"

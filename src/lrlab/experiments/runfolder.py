@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write, remove_temporaries
-from ..training import checkpoint
 from ..training.records import RecordSink, Resume, TrialRecord
 
 STEPS_HEADER = "step,epoch,lr,loss\n"
@@ -110,6 +109,8 @@ class RunFolder(RecordSink):
             return record
         if not ckpt.exists():
             return None
+        from ..training import checkpoint
+
         state = checkpoint.load(ckpt, task.train.x.device)
         _same_config(folder, "checkpoint", state["config"], cfg.to_dict())
         rows = _read_steps(folder / "steps.csv")
@@ -167,6 +168,8 @@ class RunFolder(RecordSink):
                     self._tb[name].add_scalar(k.replace("_", "/", 1), entry[k], entry["epoch"])
 
     def checkpoint(self, name: str, state: dict) -> None:
+        from ..training import checkpoint
+
         checkpoint.save(self.folder(name) / "checkpoint.pt", state)
 
     def trial_finished(self, record: TrialRecord, weights: dict) -> None:
@@ -254,6 +257,24 @@ def read_record(folder: str | Path) -> TrialRecord:
             raise ValueError(f"{path}: holds {n} rows where summary.json says {want}; delete the "
                              f"trial's folder to train it again")
     return rec
+
+
+def read_trials(folder: str | Path) -> list[TrialRecord]:
+    """Every trial of a run folder (or the one trial folder given): a finished trial's
+    ``read_record``; an unfinished one as far as its files go (complete lines), status
+    ``running``. Needs no torch."""
+    out = []
+    for f in trial_folders(folder):
+        if (f / "summary.json").is_file():
+            out.append(read_record(f))
+            continue
+        config, _ = read_trial(f) if (f / "config.json").is_file() else ({}, None)
+        steps, epochs = f / "steps.csv", f / "epochs.jsonl"
+        rows = _read_steps(steps) if steps.is_file() else []
+        out.append(TrialRecord(f.name, config, lrs=[lr for _, lr, _ in rows],
+                               losses=[loss for _, _, loss in rows],
+                               epochs=_read_epochs(epochs) if epochs.is_file() else []))
+    return out
 
 
 def _check_weights(path: Path) -> None:

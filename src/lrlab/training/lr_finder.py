@@ -230,7 +230,7 @@ class LRFinderResult:
 
 
 # ---- the test ------------------------------------------------------------------------------
-def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge) -> None:
+def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge, seed) -> None:
     w = "find_lr"
     P.real(0.0)(w, "start_lr", start_lr)
     if P.real(0.0)(w, "end_lr", end_lr) <= start_lr:
@@ -239,6 +239,7 @@ def _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge) -> None:
     P.integer(1)(w, "batch_size", batch_size)
     P.real(0.0, high=1.0)(w, "smooth", smooth)
     P.real(1.0)(w, "diverge", diverge)
+    P.integer(0)(w, "seed", seed)
 
 
 def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float = 1e-7,
@@ -256,7 +257,7 @@ def find_lr(task: Task, model: torch.nn.Module | None = None, *, start_lr: float
     ``torch.random.fork_rng``, so dropout-like randomness is reproducible and the caller's RNG
     state is untouched. Same arguments (and same device) -> identical ``lrs`` and ``losses``.
     """
-    _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge)
+    _check(start_lr, end_lr, num_steps, batch_size, smooth, diverge, seed)
     lrs = lr_sweep(float(start_lr), float(end_lr), num_steps)
     device = torch_device(device if device is not None else
                           next(iter(model.parameters())).device if model is not None else "cpu")
