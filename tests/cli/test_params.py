@@ -3,7 +3,6 @@
 import click
 import pytest
 
-import lrlab
 from lrlab.cli.params import (_Curve, _early_stop, _seeds, build_curves, parse_assignment,
                               parse_value)
 

@@ -1,27 +1,13 @@
 """The seeded differential fuzz (``fuzz_compat.py``) on a few hundred cases: every torch and
 Paddle class against the real framework, step by step. ``bench/fuzz_compat.py`` runs more."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("paddle")
 
 
-def load_fuzz():
-    """``fuzz_compat.py`` next to this file (tests are not a package: import it by path)."""
-    if "fuzz_compat" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fuzz_compat", Path(__file__).with_name("fuzz_compat.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["fuzz_compat"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["fuzz_compat"]
-
-
-fuzz = load_fuzz()
+import fuzz_compat as fuzz  # noqa: E402  (made importable by conftest.py)
 PER_CLASS = 12
 
 

@@ -72,32 +72,7 @@ def check(cls, lr, kw, n):
 
 
 # ---- the cases -----------------------------------------------------------------------------
-def geo(k):
-    return 0.95 ** k
-
-
-def inverse(k):
-    return 1.0 / (k + 1)
-
-
-def stairs(k):
-    return 0.5 ** (k // 3)
-
-
-def const09(k):
-    return 0.9
-
-
-def alternate(k):
-    return 1.0 if k % 2 else 0.5
-
-
-def half_cycle(c):
-    return 1 / (2.0 ** (c - 1))
-
-
-def slow(x):
-    return 1.0 / (1.0 + 0.05 * x)
+from fuzz_compat import alternate, const09, geo, half_cycle, inverse, slow, stairs  # noqa: E402
 
 
 LINEAR_WARMUP = ("LinearLR", {"start_factor": 0.1, "total_iters": 5})

@@ -11,10 +11,7 @@ example in its docstring (``paddle/optimizer/lr.py``).
 Each case runs through ``fuzz_compat.check``: lrlab must match the framework at every step.
 """
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,16 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("paddle")
 
 
-def _load_fuzz():
-    if "fuzz_compat" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fuzz_compat", Path(__file__).with_name("fuzz_compat.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["fuzz_compat"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["fuzz_compat"]
-
-
-F = _load_fuzz()
+import fuzz_compat as F  # noqa: E402  (made importable by conftest.py)
 Sub = F.Sub
 
 

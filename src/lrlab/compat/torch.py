@@ -81,8 +81,8 @@ class _TorchOneCycle(OneCycle):
 
     def _validate(self):
         if self._empty()[0]:
-            self._fail("pct_start", f"such that the first phase is not empty (torch divides by "
-                       f"zero at step 0; pct_start * total_steps = 1)", self.pct_start)
+            self._fail("pct_start", "such that the first phase is not empty (torch divides by "
+                       "zero at step 0; pct_start * total_steps = 1)", self.pct_start)
 
     def _at(self, k):
         T = self.total_steps

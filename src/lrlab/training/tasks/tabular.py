@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import shlex
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
