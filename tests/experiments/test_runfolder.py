@@ -201,7 +201,7 @@ _HOLD = """
 import sys, time
 from lrlab.experiments.runfolder import RunFolder
 sink = RunFolder(sys.argv[1])
-sink._claim()
+sink.claim()
 print("locked", flush=True)
 time.sleep(60)
 """

@@ -40,11 +40,12 @@ from typing import Any
 
 from ..fileio import atomic_write, remove_temporaries
 from ..training.records import RecordSink, Resume, TrialRecord
+from .lock import OutputFolder
 
 STEPS_HEADER = "step,epoch,lr,loss\n"
 
 
-class RunFolder(RecordSink):
+class RunFolder(OutputFolder, RecordSink):
     """A ``RecordSink`` writing one folder per trial under ``out``."""
 
     def __init__(self, out: str | Path, tensorboard: bool = False):
@@ -54,8 +55,8 @@ class RunFolder(RecordSink):
             except ImportError:
                 raise ValueError("--tensorboard needs the tensorboard package: "
                                  "pip install 'lrlab[tensorboard]'") from None
-        self.out, self.tensorboard = Path(out), tensorboard
-        self._lock = None
+        super().__init__(out)
+        self.tensorboard = tensorboard
         self._resumed: dict[str, Resume] = {}
         self._rows: dict[str, list[str]] = {}
         self._epoch: dict[str, int] = {}
@@ -64,37 +65,10 @@ class RunFolder(RecordSink):
     def folder(self, name: str) -> Path:
         return self.out / name
 
-    # ---- one process at a time ---------------------------------------------------------
-    def _claim(self) -> None:
-        """Hold ``out``'s lock (taken once; refused while another process holds it)."""
-        if self._lock is not None:
-            return
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(self.out / ".lrlab.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise ValueError(f"{self.out} is in use by another lrlab process; wait for it to end "
-                             f"or choose another --out") from None
-        self._lock = lock
-
-    def close(self) -> None:
-        """Release ``out``'s lock."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def __enter__(self) -> RunFolder:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # ---- before training ---------------------------------------------------------------
     def prepare(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
         if self.out.is_dir():
-            self._claim()
+            self.claim()
         folder = self.folder(cfg.name)
         done, ckpt = folder / "summary.json", folder / "checkpoint.pt"
         if not resume:
@@ -132,7 +106,7 @@ class RunFolder(RecordSink):
         cfg = plan.cfg
         folder = self.folder(cfg.name)
         folder.mkdir(parents=True, exist_ok=True)
-        self._claim()
+        self.claim()
         remove_temporaries(folder)
         atomic_write(folder / "config.json", json.dumps(
             {"task": task.spec, "task_options": task.options, **cfg.to_dict(),
