@@ -1,0 +1,574 @@
+"""Statistics of a schedule comparison: pure functions over plain data.
+
+A comparison runs every schedule once per seed; for one seed all schedules start from the
+same weights and see the same batches, so the design is *paired by seed*. The report reads the
+store and hands these functions plain mappings:
+
+- ``test_acc[schedule][seed]``: the final test accuracy of a finished trial, or ``None`` / NaN
+  when the trial diverged; a seed that is absent has not finished (a partial store);
+- ``val_acc[schedule][seed]``: the validation accuracy after each epoch (epoch 1 first);
+- ``epoch_seconds[schedule][seed]``: the wall seconds of each epoch.
+
+What is computed, and which choice was made where there is one:
+
+- per schedule the mean, the sample standard deviation (``ddof=1``) and a Student-t confidence
+  interval of the mean test accuracy (:func:`summarize`); one seed gives no interval;
+- the **paired** difference of every schedule to the best one (highest mean test accuracy)
+  over the seeds both finished, its t interval, a two-sided paired t-test p-value and the
+  probability of improvement over seed pairs (:func:`paired_difference`);
+- the tie group: schedules whose difference to the best is not significant at ``alpha`` after
+  a Holm correction over all comparisons to the best (:func:`holm_adjust`,
+  :func:`holm_reject`); a schedule with fewer than 2 shared seeds cannot be told apart from the
+  best and is a tie;
+- time-to-target in epochs and seconds (:func:`time_to_target`), the area under the
+  validation curve (:func:`curve_auc`) and the diverged count (:func:`diverged_count`);
+- :func:`rank` puts it all together as JSON-ready plain data.
+
+Means and sums use :func:`math.fsum` (exactly rounded), so the results do not depend on the
+order of the seeds, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from scipy import stats as _scipy_stats
+
+__all__ = [
+    "curve_auc",
+    "diverged_count",
+    "holm_adjust",
+    "holm_reject",
+    "paired_difference",
+    "rank",
+    "summarize",
+    "t_quantile",
+    "time_to_target",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_finite(value: Any) -> bool:
+    """True for a real number that is neither NaN nor infinite (``None`` is not finite)."""
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_confidence(confidence: float) -> None:
+    if not (_is_finite(confidence) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+
+
+def _sorted_seeds(seeds) -> list:
+    """Seeds in a fixed order (their own order; by ``repr`` when they cannot be compared)."""
+    seeds = list(seeds)
+    try:
+        return sorted(seeds)
+    except TypeError:
+        return sorted(seeds, key=repr)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Exactly rounded mean and sample std (``None`` for one value); identical values give
+    their own value and 0.0 exactly (a plain sum would leave rounding noise)."""
+    n = len(values)
+    if min(values) == max(values):
+        return float(values[0]), (0.0 if n > 1 else None)
+    mean = math.fsum(values) / n
+    if n == 1:
+        return mean, None
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def t_quantile(confidence: float, df: int) -> float:
+    """The two-sided Student-t critical value ``t_{(1+confidence)/2, df}``.
+
+    The quantile of Student's t distribution with ``df`` degrees of freedom at probability
+    ``(1 + confidence) / 2`` (``scipy.stats.t.ppf``): a fraction ``confidence`` of that
+    distribution lies in ``[-t, t]``. ``confidence``: in (0, 1); ``df``: an integer >= 1.
+
+    >>> round(t_quantile(0.95, 2), 6)   # sqrt(722/39), the closed form for df = 2
+    4.302653
+    >>> round(t_quantile(0.95, 1), 6)   # tan(0.475 * pi), the closed form for df = 1
+    12.706205
+    """
+    _check_confidence(confidence)
+    if isinstance(df, bool) or int(df) != df or df < 1:
+        raise ValueError(f"df must be an integer >= 1, got {df!r}")
+    return float(_scipy_stats.t.ppf((1.0 + confidence) / 2.0, int(df)))
+
+
+# --------------------------------------------------------------------------- one schedule
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Mean, sample std and Student-t confidence interval of the mean of ``values``.
+
+    With ``n`` values, mean ``m`` and sample standard deviation
+    ``s = sqrt(sum((x - m)^2) / (n - 1))`` (``ddof=1``), the interval is the Student-t interval
+    of the mean::
+
+        m ± t_{(1+confidence)/2, n-1} · s / sqrt(n)
+
+    which assumes the per-seed values are independent draws from a roughly normal
+    distribution; with 3 to 5 seeds it is wide, and honestly so. ``n = 1`` gives ``std``,
+    ``ci_low`` and ``ci_high`` ``None`` (one sample has no spread) and ``single_sample`` True;
+    ``n = 0`` gives ``mean`` ``None`` too. Identical values give ``s = 0`` and an interval of
+    zero width.
+
+    ``values``: finite numbers (one per seed; leave diverged trials out, or use :func:`rank`,
+    which does); ``confidence``: the coverage of the interval, in (0, 1), 0.95 by default.
+
+    Returns ``{"n", "mean", "std", "ci_low", "ci_high", "single_sample"}``.
+
+    >>> s = summarize([0.90, 0.92, 0.94])
+    >>> s["n"], round(s["mean"], 12), round(s["std"], 12)
+    (3, 0.92, 0.02)
+    >>> round(s["ci_low"], 6), round(s["ci_high"], 6)   # 0.92 ± 4.302653 * 0.02 / sqrt(3)
+    (0.870317, 0.969683)
+    >>> summarize([0.8])
+    {'n': 1, 'mean': 0.8, 'std': None, 'ci_low': None, 'ci_high': None, 'single_sample': True}
+    """
+    _check_confidence(confidence)
+    values = [float(v) for v in values]
+    bad = [v for v in values if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"summarize: values must be finite, got {bad[0]!r}")
+    n = len(values)
+    out: dict[str, Any] = {
+        "n": n, "mean": None, "std": None, "ci_low": None, "ci_high": None,
+        "single_sample": n == 1,
+    }
+    if n == 0:
+        return out
+    mean, std = _mean_std(values)
+    out["mean"], out["std"] = mean, std
+    if n >= 2:
+        half = t_quantile(confidence, n - 1) * std / math.sqrt(n)
+        out["ci_low"], out["ci_high"] = mean - half, mean + half
+    return out
+
+
+def diverged_count(test_acc: Mapping[Hashable, float | None]) -> int:
+    """How many of a schedule's finished trials diverged.
+
+    ``test_acc``: seed -> final test accuracy; a diverged trial is recorded as ``None``, NaN or
+    an infinity. Seeds that are absent have not finished and are not counted.
+
+    >>> diverged_count({0: 0.91, 1: None, 2: float("nan"), 3: 0.9})
+    2
+    """
+    return sum(1 for v in test_acc.values() if not _is_finite(v))
+
+
+def curve_auc(val_acc: Sequence[float]) -> float:
+    """Area under the validation-accuracy curve, normalised by the number of epochs.
+
+    A step rule: the accuracy measured after epoch ``k`` stands for the whole of epoch ``k``,
+    so the area over ``E`` epochs divided by ``E`` is the plain mean::
+
+        AUC = (1 / E) · sum_{k=1..E} acc_k
+
+    (a trapezoid would need an accuracy at epoch 0, which is not measured). With accuracies in
+    [0, 1] the result is in [0, 1]: 1 for a run that is perfect from its first epoch; a higher
+    value means good accuracy earlier, i.e. better *anytime* performance. A curve cut short by
+    early stopping is averaged over its own epochs. A non-finite accuracy (None, NaN) counts as
+    0: an epoch without a valid accuracy earns nothing.
+
+    ``val_acc``: the validation accuracy after each epoch, epoch 1 first (not empty).
+
+    >>> round(curve_auc([0.5, 0.8, 0.9, 0.9]), 12)   # (0.5 + 0.8 + 0.9 + 0.9) / 4
+    0.775
+    """
+    values = [float(v) if _is_finite(v) else 0.0 for v in val_acc]
+    if not values:
+        raise ValueError("curve_auc: val_acc must hold at least one epoch, got an empty curve")
+    return math.fsum(values) / len(values)
+
+
+def time_to_target(
+    val_acc: Sequence[float],
+    target: float,
+    epoch_seconds: Sequence[float] | None = None,
+) -> tuple[int, float | None] | None:
+    """The first epoch, and the wall time, at which the validation accuracy reaches ``target``.
+
+    ``k* = min{k >= 1 : acc_k >= target}`` (a count of epochs, 1-based) and
+    ``seconds = sum_{k=1..k*} epoch_seconds_k`` (cumulative wall time up to the end of that
+    epoch). Returns ``(k*, seconds)``, ``(k*, None)`` without ``epoch_seconds``, or ``None``
+    when the target is never reached. A non-finite accuracy never reaches a target.
+
+    ``val_acc``: the validation accuracy after each epoch, epoch 1 first; ``target``: the
+    accuracy to reach (:func:`rank` uses 95% and 99% of the best schedule's final validation
+    accuracy); ``epoch_seconds``: the wall seconds of each epoch, as many as ``val_acc``.
+
+    >>> time_to_target([0.5, 0.8, 0.9, 0.95], 0.85, [2.0, 1.5, 1.5, 1.5])
+    (3, 5.0)
+    >>> time_to_target([0.5, 0.8], 0.85) is None
+    True
+    """
+    if not _is_finite(target):
+        raise ValueError(f"time_to_target: target must be finite, got {target!r}")
+    if epoch_seconds is not None and len(epoch_seconds) != len(val_acc):
+        raise ValueError(
+            f"time_to_target: epoch_seconds must have one entry per epoch ({len(val_acc)}), "
+            f"got {len(epoch_seconds)}"
+        )
+    for k, acc in enumerate(val_acc, start=1):
+        if _is_finite(acc) and float(acc) >= target:
+            if epoch_seconds is None:
+                return k, None
+            return k, math.fsum(float(s) for s in epoch_seconds[:k])
+    return None
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def paired_difference(
+    x: Mapping[Hashable, float | None],
+    y: Mapping[Hashable, float | None],
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """The paired difference ``x - y`` over the seeds both finished, with its test.
+
+    Over the ``n`` shared seeds ``i`` where both values are finite, ``d_i = x_i - y_i``, with
+    mean ``d̄`` and sample std ``s_d`` (``ddof=1``):
+
+    - interval: ``d̄ ± t_{(1+confidence)/2, n-1} · s_d / sqrt(n)`` (Student t on the paired
+      differences);
+    - paired t-test: ``t = d̄ / (s_d / sqrt(n))``, two-sided ``p = 2 · P(T_{n-1} >= |t|)``.
+      When ``s_d = 0`` (every seed gives the same difference) ``t`` is infinite, so
+      ``p = 0.0`` when ``d̄ != 0`` and ``p = 1.0`` when ``d̄ = 0`` (no division, no warning);
+    - probability of improvement: the fraction of shared seeds on which ``x`` beats ``y``,
+      a tie counting 1/2: ``(#{x_i > y_i} + #{x_i = y_i} / 2) / n``. It is taken over the
+      seed *pairs* because for one seed both trials start from the same weights and see the
+      same batches; the all-pairs version ``P(X > Y)`` over all ``n²`` combinations of seeds
+      would discard that pairing and mix seed-to-seed variation into the comparison.
+
+    With ``n < 2`` there is no interval and no p-value (``None``); with ``n = 0`` no mean and no
+    probability either.
+
+    ``x``, ``y``: seed -> final test accuracy (``None`` / NaN for a diverged trial, which is
+    left out of the pairs, as is a seed missing from either side); ``confidence``: the
+    coverage of the interval, in (0, 1).
+
+    Returns ``{"n_shared", "mean", "std", "ci_low", "ci_high", "t", "p_value",
+    "prob_improvement"}``.
+
+    >>> d = paired_difference({0: 0.90, 1: 0.93, 2: 0.95}, {0: 0.91, 1: 0.91, 2: 0.92})
+    >>> d["n_shared"], round(d["mean"], 12), round(d["std"], 12)   # d = -0.01, 0.02, 0.03
+    (3, 0.013333333333, 0.020816659995)
+    >>> round(d["p_value"], 6), d["prob_improvement"]              # t² = 16/13, p = 1 - sqrt(8/21)
+    (0.382787, 0.6666666666666666)
+    """
+    _check_confidence(confidence)
+    shared = _sorted_seeds(s for s in x if s in y and _is_finite(x[s]) and _is_finite(y[s]))
+    n = len(shared)
+    out: dict[str, Any] = {
+        "n_shared": n, "mean": None, "std": None, "ci_low": None, "ci_high": None,
+        "t": None, "p_value": None, "prob_improvement": None,
+    }
+    if n == 0:
+        return out
+    xs = [float(x[s]) for s in shared]
+    ys = [float(y[s]) for s in shared]
+    wins = sum(1 for a, b in zip(xs, ys) if a > b)
+    ties = sum(1 for a, b in zip(xs, ys) if a == b)
+    out["prob_improvement"] = (wins + 0.5 * ties) / n
+    diffs = [a - b for a, b in zip(xs, ys)]
+    mean, std = _mean_std(diffs)
+    out["mean"], out["std"] = mean, std
+    if n < 2:
+        return out
+    half = t_quantile(confidence, n - 1) * std / math.sqrt(n)
+    out["ci_low"], out["ci_high"] = mean - half, mean + half
+    if std == 0.0:
+        out["t"] = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+        out["p_value"] = 1.0 if mean == 0.0 else 0.0
+    else:
+        t = mean / (std / math.sqrt(n))
+        out["t"] = t
+        out["p_value"] = min(1.0, float(2.0 * _scipy_stats.t.sf(abs(t), n - 1)))
+    return out
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given.
+
+    Sort the ``m`` p-values ascending, ``p_(1) <= ... <= p_(m)``; the adjusted value of the
+    ``i``-th smallest is ``min(1, max_{j <= i} (m - j + 1) · p_(j))``. Rejecting every
+    hypothesis whose adjusted p-value is ``<= alpha`` is Holm's procedure (Holm 1979, "A
+    simple sequentially rejective multiple test procedure"), which controls the family-wise
+    error rate at ``alpha`` and rejects at least what Bonferroni rejects.
+
+    ``p_values``: numbers in [0, 1], one per comparison (may be empty).
+
+    >>> # sorted 0.01, 0.03, 0.04 -> 3·0.01, max(0.03, 2·0.03), max(0.06, 1·0.04)
+    >>> [round(p, 12) for p in holm_adjust([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+    """
+    ps = [float(p) for p in p_values]
+    bad = [p for p in ps if not (0.0 <= p <= 1.0)]  # also catches NaN
+    if bad:
+        raise ValueError(f"holm: p-values must be in [0, 1], got {bad[0]!r}")
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank_, i in enumerate(order):  # rank_ = j - 1
+        running = max(running, min(1.0, (m - rank_) * ps[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def holm_reject(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Which hypotheses Holm's procedure rejects at family-wise level ``alpha``, in order given.
+
+    Step down through the sorted p-values: reject ``H_(i)`` while
+    ``p_(i) <= alpha / (m - i + 1)``; at the first one that fails, stop and keep it and all
+    larger ones. Equivalently, reject where :func:`holm_adjust` is ``<= alpha``.
+
+    ``p_values``: numbers in [0, 1]; ``alpha``: the family-wise error rate, in (0, 1).
+
+    >>> holm_reject([0.01, 0.04, 0.03])   # 0.01 <= 0.05/3 rejects; 0.03 > 0.05/2 stops
+    [True, False, False]
+    """
+    if not (_is_finite(alpha) and 0.0 < alpha < 1.0):
+        raise ValueError(f"holm: alpha must be in (0, 1), got {alpha!r}")
+    return [p <= alpha for p in holm_adjust(p_values)]
+
+
+# --------------------------------------------------------------------------- the ranking
+
+
+def _target_key(fraction: float) -> str:
+    """95 for 0.95, 99 for 0.99, 99.5 for 0.995: the suffix of the time-to-target keys."""
+    return f"{round(fraction * 100, 6):g}"
+
+
+def rank(
+    test_acc: Mapping[str, Mapping[Hashable, float | None]],
+    val_acc: Mapping[str, Mapping[Hashable, Sequence[float]]] | None = None,
+    epoch_seconds: Mapping[str, Mapping[Hashable, Sequence[float]]] | None = None,
+    *,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    targets: Sequence[float] = (0.95, 0.99),
+) -> list[dict[str, Any]]:
+    """The ranking of a comparison, as plain data (a list of JSON-ready dicts).
+
+    ``test_acc``: schedule name -> {seed -> final test accuracy, ``None`` / NaN when the trial
+    diverged}; a seed absent from a schedule has not finished; a schedule with no finished
+    trial maps to ``{}``. ``val_acc``: name -> {seed -> validation accuracy after each epoch};
+    ``epoch_seconds``: name -> {seed -> wall seconds of each epoch}; both optional, both only
+    read for the finished, non-diverged seeds of ``test_acc``. ``alpha``: the family-wise
+    level of the tie test; ``confidence``: the coverage of the intervals; ``targets``:
+    fractions of the best final validation accuracy for time-to-target.
+
+    Rows are sorted by mean test accuracy, highest first (ties by more seeds, then by name);
+    schedules without a finite test accuracy come last, by name. The *best* schedule is the
+    first row. Each row holds:
+
+    - ``name``, ``rank`` (1-based), ``is_best``;
+    - ``n_seeds`` (finished, not diverged), ``seeds``, ``diverged`` (count), ``missing_seeds``
+      (seeds some other schedule has a result for and this one has none: not finished);
+    - ``test_acc_mean``, ``test_acc_std`` (``ddof=1``), ``ci_low``, ``ci_high`` (Student-t,
+      see :func:`summarize`), ``single_sample`` (``n_seeds == 1``: no interval, the ranking of
+      this schedule rests on one sample), ``test_acc_min``, ``test_acc_max``;
+    - the paired difference to the best (:func:`paired_difference`, this minus best):
+      ``n_shared``, ``diff_mean``, ``diff_ci_low``, ``diff_ci_high``, ``p_value``,
+      ``p_value_holm``, ``prob_improvement`` (fraction of shared seeds where this schedule
+      beats the best, ties 1/2). For the best itself the formulas give a difference of 0,
+      ``p_value`` 1 and ``prob_improvement`` 0.5; ``p_value_holm`` is ``None`` as it is no
+      comparison;
+    - ``comparable`` (at least 2 shared seeds with the best) and ``tied_with_best``: the best,
+      every comparable schedule whose Holm-adjusted p-value over the family of all comparable
+      schedules' comparisons to the best exceeds ``alpha``, and every schedule with a mean but
+      fewer than 2 shared seeds (it *cannot be distinguished* from the best, so it is shown as
+      a tie; it is not part of the Holm family). A schedule without any finite test accuracy
+      is never tied. With one seed everywhere, every schedule ties with the best and
+      ``single_sample`` says why;
+    - ``val_acc_final_mean`` (mean over seeds of the last validation accuracy; a non-finite
+      one counts as 0, as in :func:`curve_auc`), ``auc_mean`` (mean over seeds of
+      :func:`curve_auc`);
+    - per target fraction ``f`` (keys ``95``, ``99`` for the defaults): ``target_95`` =
+      ``f`` × the best mean final validation accuracy over all schedules (that schedule is
+      the time-to-target reference, which need not be the test-accuracy best);
+      ``reached_95`` (how many seeds with a curve reached it); ``epochs_to_95`` and
+      ``seconds_to_95``: the mean over seeds of :func:`time_to_target`, ``None`` unless every
+      seed with a curve reached the target (a mean over only the seeds that made it would
+      flatter the schedule; ``reached_95`` of ``n_curves`` tells how many did); seconds also
+      ``None`` when a reaching seed has no ``epoch_seconds``;
+    - ``n_curves`` (seeds with a validation curve) and ``per_seed``: for each seed of
+      ``test_acc`` in seed order ``{"seed", "test_acc", "diverged", "val_acc_final", "auc",
+      "epochs_to_95", "seconds_to_95", ...}``.
+
+    >>> rows = rank({"cosine": {0: 0.92, 1: 0.94, 2: 0.93},
+    ...              "step": {0: 0.90, 1: 0.91, 2: None},
+    ...              "const": {0: 0.85, 1: 0.86, 2: 0.84}})
+    >>> [(r["name"], round(r["test_acc_mean"], 6), r["diverged"], r["tied_with_best"])
+    ...  for r in rows]
+    [('cosine', 0.93, 0, True), ('step', 0.905, 1, True), ('const', 0.85, 0, False)]
+    """
+    _check_confidence(confidence)
+    if not (_is_finite(alpha) and 0.0 < alpha < 1.0):
+        raise ValueError(f"rank: alpha must be in (0, 1), got {alpha!r}")
+    for fraction in targets:
+        if not (_is_finite(fraction) and fraction > 0):
+            raise ValueError(f"rank: targets must be fractions > 0, got {fraction!r}")
+    val_acc = val_acc or {}
+    epoch_seconds = epoch_seconds or {}
+    for label, mapping in (("val_acc", val_acc), ("epoch_seconds", epoch_seconds)):
+        unknown = sorted(set(mapping) - set(test_acc), key=str)
+        if unknown:
+            raise ValueError(f"rank: {label} names schedules not in test_acc: {unknown}")
+
+    all_seeds = set()
+    for per_seed in test_acc.values():
+        all_seeds.update(per_seed)
+
+    # Per schedule: the test accuracy summary and the per-seed curve statistics.
+    rows: dict[str, dict[str, Any]] = {}
+    curves: dict[str, dict[Hashable, list]] = {}
+    for name, per_seed in test_acc.items():
+        finite = {s: float(v) for s, v in per_seed.items() if _is_finite(v)}
+        seeds = _sorted_seeds(finite)
+        summary = summarize([finite[s] for s in seeds], confidence)
+        row: dict[str, Any] = {
+            "name": name,
+            "rank": None,
+            "is_best": False,
+            "n_seeds": summary["n"],
+            "seeds": seeds,
+            "diverged": diverged_count(per_seed),
+            "missing_seeds": _sorted_seeds(all_seeds - set(per_seed)),
+            "test_acc_mean": summary["mean"],
+            "test_acc_std": summary["std"],
+            "ci_low": summary["ci_low"],
+            "ci_high": summary["ci_high"],
+            "single_sample": summary["single_sample"],
+            "test_acc_min": min(finite.values()) if finite else None,
+            "test_acc_max": max(finite.values()) if finite else None,
+        }
+        rows[name] = row
+        sched_curves = val_acc.get(name, {})
+        curves[name] = {
+            s: list(sched_curves[s]) for s in seeds if s in sched_curves and len(sched_curves[s])
+        }
+
+    # The time-to-target reference: the highest mean final validation accuracy.
+    def _final(curve):
+        return float(curve[-1]) if _is_finite(curve[-1]) else 0.0
+
+    for name, row in rows.items():
+        finals = [_final(c) for c in curves[name].values()]
+        aucs = [curve_auc(c) for c in curves[name].values()]
+        row["n_curves"] = len(finals)
+        row["val_acc_final_mean"] = math.fsum(finals) / len(finals) if finals else None
+        row["auc_mean"] = math.fsum(aucs) / len(aucs) if aucs else None
+    val_finals = [r["val_acc_final_mean"] for r in rows.values()
+                  if r["val_acc_final_mean"] is not None]
+    best_val = max(val_finals) if val_finals else None
+
+    for name, row in rows.items():
+        per_seed = test_acc[name]
+        sched_seconds = epoch_seconds.get(name, {})
+        seed_rows = []
+        for seed in _sorted_seeds(per_seed):
+            value = per_seed[seed]
+            ok = _is_finite(value)
+            entry: dict[str, Any] = {
+                "seed": seed,
+                "test_acc": float(value) if ok else None,
+                "diverged": not ok,
+                "val_acc_final": None,
+                "auc": None,
+            }
+            curve = curves[name].get(seed)
+            if curve is not None:
+                entry["val_acc_final"] = _final(curve)
+                entry["auc"] = curve_auc(curve)
+            for fraction in targets:
+                key = _target_key(fraction)
+                entry[f"epochs_to_{key}"] = entry[f"seconds_to_{key}"] = None
+                if curve is None or best_val is None:
+                    continue
+                secs = sched_seconds.get(seed)
+                hit = time_to_target(curve, fraction * best_val,
+                                     None if secs is None else list(secs))
+                if hit is not None:
+                    entry[f"epochs_to_{key}"], entry[f"seconds_to_{key}"] = hit
+            seed_rows.append(entry)
+        row["per_seed"] = seed_rows
+        with_curve = [e for e in seed_rows if e["auc"] is not None]
+        for fraction in targets:
+            key = _target_key(fraction)
+            row[f"target_{key}"] = None if best_val is None else fraction * best_val
+            epochs = [e[f"epochs_to_{key}"] for e in with_curve]
+            seconds = [e[f"seconds_to_{key}"] for e in with_curve]
+            reached = [k for k in epochs if k is not None]
+            row[f"reached_{key}"] = len(reached)
+            all_reached = bool(with_curve) and len(reached) == len(with_curve)
+            row[f"epochs_to_{key}"] = (
+                math.fsum(reached) / len(reached) if all_reached else None
+            )
+            row[f"seconds_to_{key}"] = (
+                math.fsum(seconds) / len(seconds)
+                if all_reached and all(s is not None for s in seconds) else None
+            )
+
+    # Order: mean test accuracy, highest first; then more seeds; then name.
+    ranked = sorted(
+        (r for r in rows.values() if r["test_acc_mean"] is not None),
+        key=lambda r: (-r["test_acc_mean"], -r["n_seeds"], str(r["name"])),
+    )
+    ranked += sorted((r for r in rows.values() if r["test_acc_mean"] is None),
+                     key=lambda r: str(r["name"]))
+    for position, row in enumerate(ranked, start=1):
+        row["rank"] = position
+
+    # Paired differences to the best, Holm over the comparable ones.
+    best = ranked[0] if ranked and ranked[0]["test_acc_mean"] is not None else None
+    family: list[dict[str, Any]] = []
+    for row in ranked:
+        diff = (paired_difference(test_acc[row["name"]], test_acc[best["name"]], confidence)
+                if best is not None else paired_difference({}, {}, confidence))
+        row["is_best"] = row is best
+        row["n_shared"] = diff["n_shared"]
+        row["diff_mean"] = diff["mean"]
+        row["diff_ci_low"] = diff["ci_low"]
+        row["diff_ci_high"] = diff["ci_high"]
+        row["p_value"] = diff["p_value"]
+        row["p_value_holm"] = None
+        row["prob_improvement"] = diff["prob_improvement"]
+        row["comparable"] = diff["n_shared"] >= 2
+        has_mean = row["test_acc_mean"] is not None
+        row["tied_with_best"] = has_mean and (row is best or not row["comparable"])
+        if row is not best and has_mean and row["comparable"]:
+            family.append(row)
+    for row, adjusted in zip(family, holm_adjust([r["p_value"] for r in family])):
+        row["p_value_holm"] = adjusted
+        row["tied_with_best"] = adjusted > alpha
+
+    # Key order for readers of the JSON: identity, test accuracy, comparison, curves, seeds.
+    order = [
+        "name", "rank", "is_best", "tied_with_best", "n_seeds", "seeds", "diverged",
+        "missing_seeds", "single_sample", "test_acc_mean", "test_acc_std", "ci_low",
+        "ci_high", "test_acc_min", "test_acc_max", "n_shared", "comparable", "diff_mean",
+        "diff_ci_low", "diff_ci_high", "p_value", "p_value_holm", "prob_improvement",
+        "n_curves", "val_acc_final_mean", "auc_mean",
+    ]
+    for fraction in targets:
+        key = _target_key(fraction)
+        order += [f"target_{key}", f"reached_{key}", f"epochs_to_{key}", f"seconds_to_{key}"]
+    order.append("per_seed")
+    return [{k: row[k] for k in order} for row in ranked]

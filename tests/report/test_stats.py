@@ -1,0 +1,583 @@
+"""lrlab.report.stats against hand-computed values, edge cases and properties.
+
+Closed forms used for the t quantiles (no table needed):
+- df = 1 (Cauchy): F(t) = 1/2 + atan(t)/pi, so t_{0.975,1} = tan(0.475 pi) = 12.706204736...;
+- df = 2: F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so t/sqrt(2+t^2) = 0.95,
+  t^2 = 2 * 0.95^2 / (1 - 0.95^2) = 1.805 / 0.0975 = 722/39, t_{0.975,2} = 4.3026527297494...
+  and the two-sided p-value of a statistic t is 1 - |t| / sqrt(2 + t^2).
+"""
+
+import json
+import math
+import warnings
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrlab.report.stats import (
+    curve_auc,
+    diverged_count,
+    holm_adjust,
+    holm_reject,
+    paired_difference,
+    rank,
+    summarize,
+    t_quantile,
+    time_to_target,
+)
+
+REL = 1e-12
+T1 = math.tan(0.475 * math.pi)  # t_{0.975, 1}
+T2 = math.sqrt(722 / 39)  # t_{0.975, 2}
+
+
+def approx(x):
+    return pytest.approx(x, rel=REL, abs=1e-15)
+
+
+# --------------------------------------------------------------------------- t quantile
+
+
+def test_t_quantile_matches_closed_forms():
+    assert t_quantile(0.95, 1) == approx(T1)
+    assert t_quantile(0.95, 2) == approx(T2)
+    # df = 2 at 90%: t^2 = 2 * 0.9^2 / (1 - 0.9^2) = 1.62 / 0.19
+    assert t_quantile(0.90, 2) == approx(math.sqrt(1.62 / 0.19))
+
+
+@pytest.mark.parametrize("confidence", [0, 1, -0.5, 1.5, float("nan")])
+def test_t_quantile_refuses_bad_confidence(confidence):
+    with pytest.raises(ValueError, match="confidence must be in"):
+        t_quantile(confidence, 2)
+
+
+@pytest.mark.parametrize("df", [0, -1, 1.5])
+def test_t_quantile_refuses_bad_df(df):
+    with pytest.raises(ValueError, match="df must be an integer >= 1"):
+        t_quantile(0.95, df)
+
+
+# --------------------------------------------------------------------------- summarize
+
+
+def test_summarize_three_seeds():
+    # mean = (0.90 + 0.92 + 0.94) / 3 = 0.92
+    # s^2 = (0.02^2 + 0 + 0.02^2) / 2 = 0.0004, s = 0.02
+    # half-width = t_{0.975,2} * s / sqrt(3) = 4.3026527297494 * 0.02 / 1.7320508 = 0.0496827542...
+    s = summarize([0.90, 0.92, 0.94])
+    half = T2 * 0.02 / math.sqrt(3)
+    assert half == pytest.approx(0.049682754235, rel=1e-10)
+    assert s["n"] == 3 and s["single_sample"] is False
+    assert s["mean"] == approx(0.92)
+    assert s["std"] == approx(0.02)
+    assert s["ci_low"] == approx(0.92 - half)
+    assert s["ci_high"] == approx(0.92 + half)
+
+
+def test_summarize_two_seeds():
+    # mean 0.85; s = sqrt((0.05^2 + 0.05^2) / 1) = 0.05 sqrt(2); s / sqrt(2) = 0.05
+    # half-width = t_{0.975,1} * 0.05 = 12.706204736 * 0.05 = 0.6353102368
+    s = summarize([0.8, 0.9])
+    assert s["mean"] == approx(0.85)
+    assert s["std"] == approx(0.05 * math.sqrt(2))
+    assert s["ci_high"] - s["mean"] == pytest.approx(T1 * 0.05, rel=1e-10)
+    assert s["mean"] - s["ci_low"] == pytest.approx(0.6353102368, rel=1e-9)
+
+
+def test_summarize_other_confidence():
+    # 90%: t_{0.95,2} = sqrt(1.62 / 0.19); same data as above
+    s = summarize([0.90, 0.92, 0.94], confidence=0.90)
+    assert s["ci_high"] == approx(0.92 + math.sqrt(1.62 / 0.19) * 0.02 / math.sqrt(3))
+
+
+def test_summarize_one_seed_has_no_interval():
+    assert summarize([0.8]) == {
+        "n": 1, "mean": 0.8, "std": None, "ci_low": None, "ci_high": None,
+        "single_sample": True,
+    }
+
+
+def test_summarize_no_values():
+    s = summarize([])
+    assert s["n"] == 0 and s["mean"] is None and s["ci_low"] is None
+    assert s["single_sample"] is False
+
+
+def test_summarize_identical_values_give_zero_width_exactly():
+    # 0.1 + 0.1 + 0.1 = 0.30000000000000004 in floats; the mean must still be 0.1 exactly
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = summarize([0.1, 0.1, 0.1])
+    assert s["mean"] == 0.1 and s["std"] == 0.0
+    assert s["ci_low"] == s["ci_high"] == 0.1
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), float("inf")])
+def test_summarize_refuses_non_finite(bad):
+    with pytest.raises((ValueError, TypeError)):
+        summarize([0.9, bad])
+
+
+# --------------------------------------------------------------------------- paired difference
+
+
+def test_paired_difference_hand_example():
+    # d = x - y = 0.90-0.91, 0.93-0.91, 0.95-0.92 = -0.01, 0.02, 0.03
+    # mean d = 0.04/3 = 0.013333...
+    # s^2 = ((-0.01-0.04/3)^2 + (0.02-0.04/3)^2 + (0.03-0.04/3)^2) / 2
+    #     = (49/90000 + 4/90000 + 25/90000) / 2 = 78/180000 = 13/30000
+    # t^2 = 3 * (0.04/3)^2 / (13/30000) = 16/13;  p = 1 - sqrt(t^2 / (2 + t^2)) = 1 - sqrt(8/21)
+    # half-width = t_{0.975,2} * sqrt(13/30000) / sqrt(3)
+    # wins: seeds 1 and 2 of 3 -> 2/3
+    x = {0: 0.90, 1: 0.93, 2: 0.95}
+    y = {0: 0.91, 1: 0.91, 2: 0.92}
+    d = paired_difference(x, y)
+    half = T2 * math.sqrt(13 / 30000) / math.sqrt(3)
+    assert d["n_shared"] == 3
+    assert d["mean"] == pytest.approx(0.04 / 3, rel=1e-12)
+    assert d["std"] == pytest.approx(math.sqrt(13 / 30000), rel=1e-12)
+    assert d["ci_low"] == pytest.approx(0.04 / 3 - half, rel=1e-12)
+    assert d["ci_high"] == pytest.approx(0.04 / 3 + half, rel=1e-12)
+    assert d["t"] == pytest.approx(math.sqrt(16 / 13), rel=1e-12)
+    assert d["p_value"] == pytest.approx(1 - math.sqrt(8 / 21), rel=1e-10)
+    assert d["prob_improvement"] == pytest.approx(2 / 3, rel=1e-15)
+
+
+def test_paired_difference_df1_pvalue():
+    # d = -0.02, -0.03: mean -0.025, s = 0.005 sqrt(2), s/sqrt(2) = 0.005, t = -5, df = 1
+    # p = 2 P(T_1 >= 5) = 1 - 2 atan(5) / pi
+    d = paired_difference({0: 0.90, 1: 0.91}, {0: 0.92, 1: 0.94})
+    assert d["t"] == pytest.approx(-5.0, rel=1e-10)
+    assert d["p_value"] == pytest.approx(1 - 2 * math.atan(5) / math.pi, rel=1e-9)
+    assert d["prob_improvement"] == 0.0
+
+
+def test_paired_difference_ties_count_half():
+    # seed 0 tie (1/2), seed 1 win (1), seed 2 loss (0), seed 3 tie (1/2) -> 2/4
+    d = paired_difference({0: 0.5, 1: 0.75, 2: 0.25, 3: 0.5}, {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5})
+    assert d["prob_improvement"] == 0.5
+
+
+def test_paired_difference_uses_only_shared_finite_seeds():
+    # shared finite seeds: 0 and 3 (1 diverged in y, 2 missing from y, 4 missing from x)
+    x = {0: 0.75, 1: 0.9, 2: 0.9, 3: 0.5}
+    y = {0: 0.5, 1: None, 3: 0.5, 4: 0.1}
+    d = paired_difference(x, y)
+    assert d["n_shared"] == 2
+    assert d["mean"] == 0.125  # (0.25 + 0) / 2
+    assert d["prob_improvement"] == 0.75  # (1 + 1/2) / 2
+
+
+def test_paired_difference_one_shared_seed():
+    d = paired_difference({0: 0.75, 1: 0.6}, {0: 0.5})
+    assert d["n_shared"] == 1 and d["mean"] == 0.25 and d["prob_improvement"] == 1.0
+    assert d["std"] is None and d["ci_low"] is None and d["p_value"] is None
+
+
+def test_paired_difference_nothing_shared():
+    d = paired_difference({0: 0.75}, {1: 0.5})
+    assert d["n_shared"] == 0 and d["mean"] is None and d["prob_improvement"] is None
+
+
+def test_paired_difference_zero_variance_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = paired_difference({0: 0.9, 1: 0.8, 2: 0.7}, {0: 0.9, 1: 0.8, 2: 0.7})
+        # every difference is exactly 0.25 (binary fractions): s = 0, t = +inf, p = 0
+        shifted = paired_difference({0: 0.75, 1: 0.5}, {0: 0.5, 1: 0.25})
+    assert same["mean"] == 0.0 and same["std"] == 0.0
+    assert same["ci_low"] == same["ci_high"] == 0.0
+    assert same["p_value"] == 1.0 and same["t"] == 0.0 and same["prob_improvement"] == 0.5
+    assert shifted["mean"] == 0.25 and shifted["ci_low"] == shifted["ci_high"] == 0.25
+    assert shifted["p_value"] == 0.0 and shifted["t"] == math.inf
+
+
+# --------------------------------------------------------------------------- Holm
+
+
+def test_holm_hand_example():
+    # m = 3, sorted: 0.01 <= 0.05/3 = 0.0167 -> reject; 0.03 > 0.05/2 = 0.025 -> stop
+    # adjusted: 3*0.01 = 0.03; max(0.03, 2*0.03) = 0.06; max(0.06, 1*0.04) = 0.06
+    p = [0.01, 0.04, 0.03]
+    assert holm_reject(p, 0.05) == [True, False, False]
+    assert holm_adjust(p) == [approx(0.03), approx(0.06), approx(0.06)]
+
+
+def test_holm_rejects_more_than_bonferroni():
+    # Bonferroni: 2*0.012 = 0.024 rejects, 2*0.03 = 0.06 does not.
+    # Holm: 0.012 <= 0.025 rejects, then 0.03 <= 0.05/1 rejects too; adjusted [0.024, 0.03]
+    assert holm_reject([0.03, 0.012]) == [True, True]
+    assert holm_adjust([0.03, 0.012]) == [approx(0.03), approx(0.024)]
+
+
+def test_holm_four_and_capping():
+    # m = 4: 4*0.001 = 0.004 reject; 3*0.02 = 0.06 > 0.05 stop
+    # adjusted: 0.004, 0.06, max(0.06, 2*0.03 = 0.06), max(0.06, 1*0.5) = 0.5; 4*0.9 capped at 1
+    assert holm_reject([0.5, 0.001, 0.03, 0.02]) == [False, True, False, False]
+    assert holm_adjust([0.5, 0.001, 0.03, 0.02]) == [
+        approx(0.5), approx(0.004), approx(0.06), approx(0.06)]
+    assert holm_adjust([0.9, 0.9]) == [1.0, 1.0]
+    assert holm_adjust([]) == [] and holm_reject([]) == []
+
+
+def test_holm_refuses_bad_input():
+    with pytest.raises(ValueError, match="p-values must be in"):
+        holm_adjust([0.1, float("nan")])
+    with pytest.raises(ValueError, match="p-values must be in"):
+        holm_adjust([1.5])
+    with pytest.raises(ValueError, match="alpha must be in"):
+        holm_reject([0.1], alpha=0)
+
+
+def _naive_holm(p, alpha):
+    """Holm step-down as written in the textbook, for the property test."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    reject = [False] * m
+    for j, i in enumerate(order):
+        if p[i] <= alpha / (m - j):
+            reject[i] = True
+        else:
+            break
+    return reject
+
+
+# Holm's boundary p == alpha/(m-j) is compared by multiplication in one and division in the
+# other; keep p-values on a grid that avoids exact boundaries with dyadic alpha.
+_p = st.integers(min_value=0, max_value=10_000).map(
+    lambda k: k / 10_000 + 1e-9 if k < 10_000 else 1.0)
+
+
+@given(st.lists(_p, max_size=12), st.sampled_from([0.01, 0.05, 0.1]))
+def test_holm_properties(p, alpha):
+    adjusted = holm_adjust(p)
+    assert all(a >= q and a <= 1.0 for a, q in zip(adjusted, p))
+    reject = holm_reject(p, alpha)
+    assert reject == _naive_holm(p, alpha)
+    bonferroni = [q * len(p) <= alpha for q in p]
+    assert all(r or not b for r, b in zip(reject, bonferroni))
+    # adjusted p-values keep the order of the raw ones
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    assert [adjusted[i] for i in order] == sorted(adjusted)
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def test_curve_auc_step_rule():
+    # (0.5 + 0.8 + 0.9 + 0.9) / 4 = 3.1 / 4 = 0.775
+    assert curve_auc([0.5, 0.8, 0.9, 0.9]) == approx(0.775)
+    assert curve_auc([1.0, 1.0]) == 1.0
+    # a NaN epoch earns 0: (0.5 + 0 + 1) / 3 = 0.5
+    assert curve_auc([0.5, float("nan"), 1.0]) == 0.5
+    with pytest.raises(ValueError, match="at least one epoch"):
+        curve_auc([])
+
+
+def test_time_to_target():
+    # first epoch with acc >= 0.85 is the 3rd; seconds 2 + 1.5 + 1.5 = 5
+    assert time_to_target([0.5, 0.8, 0.9, 0.95], 0.85, [2.0, 1.5, 1.5, 1.5]) == (3, 5.0)
+    assert time_to_target([0.5, 0.8, 0.9, 0.95], 0.5) == (1, None)  # reached at equality
+    assert time_to_target([0.5, 0.8], 0.85, [1.0, 1.0]) is None
+    assert time_to_target([float("nan"), 0.9], 0.85) == (2, None)
+    assert time_to_target([], 0.5) is None
+    with pytest.raises(ValueError, match="one entry per epoch"):
+        time_to_target([0.5, 0.9], 0.85, [1.0])
+
+
+def test_diverged_count():
+    assert diverged_count({0: 0.9, 1: None, 2: float("nan"), 3: float("inf")}) == 3
+    assert diverged_count({}) == 0
+
+
+# --------------------------------------------------------------------------- rank
+
+
+def test_rank_hand_example():
+    # cosine: 0.92, 0.94, 0.93 -> mean 0.93 (best)
+    # step:   0.90, 0.91, None -> mean 0.905, 1 diverged; shared with best: seeds 0, 1
+    #   d = -0.02, -0.03 -> t = -5, df 1, p = 1 - 2 atan(5)/pi = 0.125666...
+    # const:  0.85, 0.86, 0.84 -> mean 0.85; d = -0.07, -0.08, -0.09 -> mean -0.08, s = 0.01,
+    #   t = -0.08 / (0.01/sqrt 3) = -8 sqrt 3, t^2 = 192, df 2, p = 1 - sqrt(192/194)
+    # Holm over m = 2: const 2 * 0.00514 = 0.0103 <= 0.05 -> rejected (not tied);
+    #   step max(0.0103, 1 * 0.1257) = 0.1257 > 0.05 -> tied with the best
+    rows = rank({
+        "step": {0: 0.90, 1: 0.91, 2: None},
+        "const": {0: 0.85, 1: 0.86, 2: 0.84},
+        "cosine": {0: 0.92, 1: 0.94, 2: 0.93},
+    })
+    by = {r["name"]: r for r in rows}
+    assert [r["name"] for r in rows] == ["cosine", "step", "const"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    cos, step, const = by["cosine"], by["step"], by["const"]
+    assert cos["is_best"] and cos["tied_with_best"] and cos["p_value_holm"] is None
+    assert cos["diff_mean"] == 0.0 and cos["p_value"] == 1.0 and cos["prob_improvement"] == 0.5
+    assert cos["test_acc_mean"] == approx(0.93) and cos["test_acc_std"] == approx(0.01)
+    assert cos["test_acc_min"] == 0.92 and cos["test_acc_max"] == 0.94
+
+    p_step = 1 - 2 * math.atan(5) / math.pi
+    p_const = 1 - math.sqrt(192 / 194)
+    assert step["diverged"] == 1 and step["n_seeds"] == 2 and step["seeds"] == [0, 1]
+    assert step["n_shared"] == 2 and step["comparable"]
+    assert step["diff_mean"] == approx(-0.025)
+    assert step["p_value"] == pytest.approx(p_step, rel=1e-9)
+    assert step["p_value_holm"] == pytest.approx(p_step, rel=1e-9)
+    assert step["tied_with_best"] is True
+    assert step["ci_high"] - step["test_acc_mean"] == pytest.approx(T1 * 0.005, rel=1e-9)
+
+    assert const["p_value"] == pytest.approx(p_const, rel=1e-9)
+    assert const["p_value_holm"] == pytest.approx(2 * p_const, rel=1e-9)
+    assert const["tied_with_best"] is False and const["prob_improvement"] == 0.0
+    assert const["diff_ci_high"] == approx(-0.08 + T2 * 0.01 / math.sqrt(3))
+    assert all(r["missing_seeds"] == [] and r["single_sample"] is False for r in rows)
+
+
+def test_rank_curves_time_to_target_and_auc():
+    # final val acc: a = (0.95 + 0.97)/2 = 0.96 (best), b = (0.90 + 0.92)/2 = 0.91
+    # targets: 95% -> 0.95 * 0.96 = 0.912; 99% -> 0.99 * 0.96 = 0.9504
+    # a, 95%: seed 0 at epoch 3 (0.95), seed 1 at epoch 3 (0.97) -> 3 epochs;
+    #         seconds 1+1+1 = 3 and 2+2+2 = 6 -> 4.5
+    # a, 99%: seed 0 never (0.95 < 0.9504), seed 1 epoch 3 -> reached 1 of 2 -> None
+    # b, 95%: seed 0 never (0.90), seed 1 epoch 2 (0.92) -> None; 99% never
+    # AUC a: (0.6+0.85+0.95)/3 = 0.8, (0.7+0.9+0.97)/3 = 0.856667 -> mean 0.828333
+    # AUC b: (0.8+0.9+0.9)/3 = 0.866667, (0.85+0.92+0.92)/3 = 0.896667 -> mean 0.881667
+    # b's test diverged on seed 2: its curve must be ignored.
+    rows = rank(
+        {"a": {0: 0.95, 1: 0.96}, "b": {0: 0.93, 1: 0.94, 2: None}},
+        val_acc={
+            "a": {0: [0.6, 0.85, 0.95], 1: [0.7, 0.9, 0.97]},
+            "b": {0: [0.8, 0.9, 0.9], 1: [0.85, 0.92, 0.92], 2: [0.99, 0.99, 0.99]},
+        },
+        epoch_seconds={"a": {0: [1.0, 1.0, 1.0], 1: [2.0, 2.0, 2.0]},
+                       "b": {0: [1.0, 1.0, 1.0], 1: [1.0, 1.0, 1.0]}},
+    )
+    a, b = rows
+    assert a["name"] == "a" and b["name"] == "b"
+    assert a["val_acc_final_mean"] == approx(0.96) and b["val_acc_final_mean"] == approx(0.91)
+    assert a["target_95"] == approx(0.912) and b["target_99"] == approx(0.9504)
+    assert a["auc_mean"] == approx((0.8 + 2.57 / 3) / 2)
+    assert b["auc_mean"] == approx((2.6 / 3 + 2.69 / 3) / 2)
+    assert (a["reached_95"], a["epochs_to_95"], a["seconds_to_95"]) == (2, 3.0, 4.5)
+    assert (a["reached_99"], a["epochs_to_99"], a["seconds_to_99"]) == (1, None, None)
+    assert (b["reached_95"], b["epochs_to_95"], b["seconds_to_95"]) == (1, None, None)
+    assert b["reached_99"] == 0 and b["n_curves"] == 2
+    seeds_b = {e["seed"]: e for e in b["per_seed"]}
+    assert seeds_b[1]["epochs_to_95"] == 2 and seeds_b[1]["seconds_to_95"] == 2.0
+    assert seeds_b[0]["epochs_to_95"] is None
+    assert seeds_b[2] == {"seed": 2, "test_acc": None, "diverged": True, "val_acc_final": None,
+                          "auc": None, "epochs_to_95": None, "seconds_to_95": None,
+                          "epochs_to_99": None, "seconds_to_99": None}
+    assert seeds_b[1]["auc"] == approx(2.69 / 3)
+
+
+def test_rank_time_to_target_without_seconds_and_other_targets():
+    rows = rank({"a": {0: 0.9, 1: 0.9}}, val_acc={"a": {0: [0.5, 1.0], 1: [1.0, 1.0]}},
+                targets=(0.5, 0.995))
+    (a,) = rows
+    # best final val = 1.0; 50% -> epoch 1 on both; 99.5% -> epochs 2 and 1 -> mean 1.5
+    assert a["epochs_to_50"] == 1.0 and a["seconds_to_50"] is None
+    assert a["epochs_to_99.5"] == 1.5 and a["reached_99.5"] == 2
+
+
+def test_rank_one_seed_is_a_single_sample_and_all_tie():
+    rows = rank({"a": {0: 0.9}, "b": {0: 0.8}, "c": {0: 0.85}})
+    assert [r["name"] for r in rows] == ["a", "c", "b"]
+    for r in rows:
+        assert r["single_sample"] is True and r["ci_low"] is None and r["test_acc_std"] is None
+        assert r["comparable"] is False and r["p_value"] is None and r["p_value_holm"] is None
+        assert r["tied_with_best"] is True  # one seed cannot tell them apart
+    assert rows[2]["diff_mean"] == approx(-0.1) and rows[2]["prob_improvement"] == 0.0
+
+
+def test_rank_all_diverged_and_empty_schedules():
+    rows = rank({"good": {0: 0.9, 1: 0.92}, "boom": {0: None, 1: float("nan")}, "later": {}})
+    assert [r["name"] for r in rows] == ["good", "boom", "later"]
+    boom, later = rows[1], rows[2]
+    assert boom["diverged"] == 2 and boom["n_seeds"] == 0 and boom["test_acc_mean"] is None
+    assert boom["tied_with_best"] is False and boom["n_shared"] == 0
+    assert later["missing_seeds"] == [0, 1] and later["diverged"] == 0
+    assert later["tied_with_best"] is False and later["per_seed"] == []
+    assert rows[0]["tied_with_best"] and rows[0]["is_best"]
+
+
+def test_rank_everything_diverged():
+    rows = rank({"a": {0: None}, "b": {0: float("inf")}})
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert not any(r["is_best"] or r["tied_with_best"] for r in rows)
+    assert rank({}) == []
+
+
+def test_rank_missing_seeds_and_one_shared_seed():
+    # b misses seed 1: shared with a are seeds 0, 2 (comparable)
+    # c has only seed 3, which a lacks -> 0 shared: cannot be distinguished -> tie
+    # d shares only seed 0 -> 1 shared -> tie, outside the Holm family
+    rows = rank({
+        "a": {0: 0.9, 1: 0.95, 2: 0.92},
+        "b": {0: 0.5, 2: 0.25},
+        "c": {3: 0.8},
+        "d": {0: 0.1},
+    })
+    by = {r["name"]: r for r in rows}
+    assert by["b"]["missing_seeds"] == [1, 3] and by["b"]["n_shared"] == 2
+    assert by["c"]["n_shared"] == 0 and by["c"]["tied_with_best"] is True
+    assert by["c"]["diff_mean"] is None and by["c"]["missing_seeds"] == [0, 1, 2]
+    assert by["d"]["n_shared"] == 1 and by["d"]["tied_with_best"] is True
+    assert by["d"]["p_value_holm"] is None
+    # b alone forms the Holm family (m = 1): adjusted = raw
+    assert by["b"]["p_value_holm"] == by["b"]["p_value"]
+
+
+def test_rank_identical_schedules_tie_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = rank({"a": {0: 0.9, 1: 0.9, 2: 0.9}, "b": {0: 0.9, 1: 0.9, 2: 0.9}})
+    a, b = rows
+    assert a["name"] == "a" and a["is_best"]  # equal means: more seeds, then name
+    assert a["ci_low"] == a["ci_high"] == 0.9 and a["test_acc_std"] == 0.0
+    assert b["diff_mean"] == 0.0 and b["p_value"] == 1.0 and b["p_value_holm"] == 1.0
+    assert b["tied_with_best"] is True and b["prob_improvement"] == 0.5
+
+
+def test_rank_constant_gap_is_distinguished():
+    # b is exactly 0.25 below a on every seed: s_d = 0, p = 0 -> not tied
+    rows = rank({"a": {0: 0.75, 1: 0.5}, "b": {0: 0.5, 1: 0.25}})
+    assert rows[1]["p_value"] == 0.0 and rows[1]["tied_with_best"] is False
+
+
+def test_rank_ties_on_mean_prefer_more_seeds():
+    rows = rank({"a": {0: 0.9}, "b": {0: 0.9, 1: 0.9}})
+    assert [r["name"] for r in rows] == ["b", "a"]
+
+
+def test_rank_is_json_ready():
+    rows = rank(
+        {"a": {0: 0.9, 1: 0.92}, "b": {0: 0.8, 1: None}},
+        val_acc={"a": {0: [0.5, 0.9], 1: [0.6, 0.95]}, "b": {0: [0.4, 0.8]}},
+        epoch_seconds={"a": {0: [1.0, 1.0], 1: [1.0, 1.5]}},
+    )
+    text = json.dumps(rows, allow_nan=False)
+    assert json.loads(text)[0]["name"] == "a"
+
+    def plain(v):
+        if isinstance(v, dict):
+            return all(isinstance(k, (str, int)) and plain(x) for k, x in v.items())
+        if isinstance(v, list):
+            return all(plain(x) for x in v)
+        return v is None or type(v) in (bool, int, float, str)
+
+    assert plain(rows)
+
+
+def test_rank_refuses_bad_input():
+    with pytest.raises(ValueError, match="val_acc names schedules not in test_acc"):
+        rank({"a": {0: 0.9}}, val_acc={"z": {0: [0.5]}})
+    with pytest.raises(ValueError, match="alpha must be in"):
+        rank({"a": {0: 0.9}}, alpha=1.0)
+    with pytest.raises(ValueError, match="targets must be"):
+        rank({"a": {0: 0.9}}, targets=(0.0,))
+    with pytest.raises(ValueError, match="one entry per epoch"):
+        rank({"a": {0: 0.9}}, val_acc={"a": {0: [0.5, 0.9]}}, epoch_seconds={"a": {0: [1.0]}})
+
+
+# --------------------------------------------------------------------------- properties
+
+_acc = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(st.lists(_acc, min_size=1, max_size=10), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_summarize_interval_contains_the_mean(values, confidence):
+    s = summarize(values, confidence)
+    assert min(values) <= s["mean"] <= max(values)
+    if len(values) >= 2:
+        assert s["std"] >= 0.0
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"]
+        assert math.isclose(s["mean"] - s["ci_low"], s["ci_high"] - s["mean"],
+                            rel_tol=1e-9, abs_tol=1e-15)
+    else:
+        assert s["ci_low"] is None
+
+
+@given(st.lists(_acc, min_size=1, max_size=10), st.randoms(use_true_random=False))
+def test_summarize_does_not_depend_on_order(values, rnd):
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    assert summarize(shuffled) == summarize(values)
+
+
+@st.composite
+def _pair(draw):
+    seeds = draw(st.lists(st.integers(0, 20), min_size=0, max_size=8, unique=True))
+    x = {s: draw(st.one_of(_acc, st.none())) for s in seeds}
+    others = [s for s in seeds if draw(st.booleans())] + draw(st.lists(st.integers(21, 25)))
+    y = {s: draw(st.one_of(_acc, st.none())) for s in others}
+    return x, y
+
+
+@given(_pair())
+def test_paired_difference_is_antisymmetric(pair):
+    x, y = pair
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xy, yx = paired_difference(x, y), paired_difference(y, x)
+    assert xy["n_shared"] == yx["n_shared"]
+    if xy["n_shared"] == 0:
+        return
+    assert xy["mean"] == pytest.approx(-yx["mean"], abs=1e-15)
+    assert xy["prob_improvement"] + yx["prob_improvement"] == pytest.approx(1.0)
+    if xy["n_shared"] >= 2:
+        assert xy["p_value"] == pytest.approx(yx["p_value"], abs=1e-12)
+        assert 0.0 <= xy["p_value"] <= 1.0
+        assert xy["ci_low"] <= xy["mean"] <= xy["ci_high"]
+
+
+@st.composite
+def _experiment(draw):
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=5,
+                          unique=True))
+    seeds = draw(st.lists(st.integers(0, 9), min_size=1, max_size=5, unique=True))
+    test, val, secs = {}, {}, {}
+    for name in names:
+        mine = [s for s in seeds if draw(st.booleans()) or s == seeds[0]]
+        test[name] = {s: draw(st.one_of(_acc, st.none(), st.just(float("nan")))) for s in mine}
+        epochs = draw(st.integers(1, 4))
+        val[name] = {s: draw(st.lists(_acc, min_size=epochs, max_size=epochs)) for s in mine}
+        secs[name] = {s: [1.0] * epochs for s in mine}
+    return test, val, secs
+
+
+def _shuffled(mapping, rnd):
+    keys = list(mapping)
+    rnd.shuffle(keys)
+    return {k: (_shuffled(mapping[k], rnd) if isinstance(mapping[k], dict) else mapping[k])
+            for k in keys}
+
+
+@settings(max_examples=60, deadline=None)
+@given(_experiment(), st.randoms(use_true_random=False))
+def test_rank_properties(experiment, rnd):
+    test, val, secs = experiment
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = rank(test, val, secs)
+        again = rank(_shuffled(test, rnd), _shuffled(val, rnd), _shuffled(secs, rnd))
+    # permuting schedules and seeds changes nothing, bit for bit
+    assert json.dumps(again, allow_nan=False) == json.dumps(rows, allow_nan=False)
+    assert sorted(r["name"] for r in rows) == sorted(test)
+    means = [r["test_acc_mean"] for r in rows if r["test_acc_mean"] is not None]
+    assert means == sorted(means, reverse=True)
+    for r in rows:
+        assert r["diverged"] == diverged_count(test[r["name"]])
+        if r["ci_low"] is not None:
+            assert r["ci_low"] <= r["test_acc_mean"] <= r["ci_high"]
+        if r["p_value_holm"] is not None:
+            assert r["p_value_holm"] >= r["p_value"]
+            assert r["tied_with_best"] == (r["p_value_holm"] > 0.05)
+        if r["test_acc_mean"] is None:
+            assert not r["tied_with_best"]
+        if r["auc_mean"] is not None:
+            assert 0.0 <= r["auc_mean"] <= 1.0
+    if means:
+        assert rows[0]["is_best"] and rows[0]["tied_with_best"]
+        assert sum(r["is_best"] for r in rows) == 1
+
