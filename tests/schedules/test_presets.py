@@ -1,9 +1,15 @@
-"""Run-relative defaults: every name has one, in relative time, right for short and long runs."""
+"""Run-relative defaults: every name has one, in relative time, right for short and long runs;
+the named sets (paddle, torch, modern, all) build at any budget and are plain JSON data."""
 
+import json
+
+import numpy as np
 import pytest
 
 import lrlab
-from lrlab.schedules.presets import defaults, preset_names
+from lrlab.schedules.presets import PRESETS, Entry, defaults, preset, preset_names
+from lrlab.training.plan import make_plan
+from lrlab.training.trial import TrialConfig
 
 
 def test_every_schedule_name_has_a_preset():
@@ -34,3 +40,157 @@ def test_noam_and_one_cycle_peak_at_lr():
     for name in ("noam", "one_cycle", "inverse_sqrt", "warmup", "wsd"):
         c = lrlab.from_config({"name": name, **defaults(name, 0.1, 200)}).bind(200).curve(200)
         assert c.max() == pytest.approx(0.1, rel=1e-12), name
+
+
+# ---- named sets: paddle, torch, modern, all ----------------------------------------------------
+
+LR = 0.05
+SIZES = {"paddle": 15, "torch": 15, "modern": 7}
+BELOW_PEAK = {"ChainedScheduler"}  # a product: the cosine has begun when the warmup ends
+# ramps a run of that many steps cannot finish (they end below lr)
+SHORT = {1: {"LinearWarmup", "CLR", "CLR / CyclicLR", "CyclicLR", "ConstantLR", "LambdaLR",
+             "SequentialLR", "ChainedScheduler", "OneCycleLR", "OneCycle",
+             "OneCycleLR / OneCycle", "WarmupCosine"},
+         3: {"OneCycleLR", "OneCycle", "OneCycleLR / OneCycle", "ChainedScheduler"}}
+
+
+def _table(entry: Entry, budget: int) -> np.ndarray:
+    cfg = TrialConfig(**entry.trial_args(), epochs=budget, batch_size=8)
+    plan = make_plan(cfg, n_train=8)  # one step per epoch: `budget` schedule steps either way
+    assert plan.total_steps == budget
+    return np.array(plan.table)
+
+
+def _entries():
+    return [(name, e) for name in PRESETS for e in preset(name, LR)]
+
+
+def test_preset_names_and_sizes():
+    assert list(PRESETS) == ["paddle", "torch", "modern", "all"]
+    for name, n in SIZES.items():
+        entries = preset(name)
+        assert len(entries) == n, name
+        assert len({e.label for e in entries}) == n, name
+        args = [json.dumps(e.trial_args(), sort_keys=True) for e in entries]
+        assert len(set(args)) == n, f"{name}: two entries make the same trial"
+
+
+def test_paddle_is_the_source_experiment():
+    labels = [e.label for e in preset("paddle")]
+    assert labels == ["CosineAnnealingDecay", "ExponentialDecay", "InverseTimeDecay", "LambdaDecay",
+                      "LinearWarmup", "MultiStepDecay", "NaturalExpDecay", "NoamDecay",
+                      "PiecewiseDecay", "PolynomialDecay", "ReduceOnPlateau", "StepDecay", "CLR",
+                      "Adjust_lr", "Constant"]
+    by = {e.label: e for e in preset("paddle")}
+    assert by["ReduceOnPlateau"].schedule == "plateau"
+    assert by["CLR"].schedule == "cyclic" and by["CLR"].interval == "step"
+    assert {e.interval for e in preset("paddle") if e.label != "CLR"} == {"epoch"}
+
+
+def test_torch_covers_every_scheduler():
+    assert {e.label for e in preset("torch")} == {
+        "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR",
+        "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR", "LambdaLR",
+        "MultiplicativeLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"}
+    by = {e.label: e.schedule for e in preset("torch")}
+    assert (by["SequentialLR"], by["ChainedScheduler"], by["CosineAnnealingWarmRestarts"]) == (
+        "join", "chain", "cosine_restarts")
+
+
+def test_modern():
+    by = {e.label: (e.schedule, e.interval) for e in preset("modern")}
+    assert by == {"OneCycle": ("one_cycle", "step"), "WarmupCosine": ("warmup", "step"),
+                  "WSD": ("wsd", "step"), "SGDR": ("cosine_restarts", "step"),
+                  "LinearDecay": ("linear", "step"), "InverseSqrt": ("inverse_sqrt", "step"),
+                  "Constant": ("constant", "epoch")}
+
+
+def test_all_is_the_deduplicated_union():
+    union = preset("paddle") + preset("torch") + preset("modern")
+    merged = preset("all")
+    key = lambda e: json.dumps(e.trial_args(), sort_keys=True)  # noqa: E731
+    assert [key(e) for e in merged] == list(dict.fromkeys(key(e) for e in union))
+    labels = {key(e): e.label.split(" / ") for e in merged}
+    for e in union:  # every label of the union is kept, once, on its trial
+        assert e.label in labels[key(e)]
+    assert sum(len(v) for v in labels.values()) == len({(e.label, key(e)) for e in union})
+    assert len({e.label for e in merged}) == len(merged) == 29
+    by = {e.label: e for e in merged}
+    assert "StepDecay / StepLR" in by and "LambdaDecay / MultiplicativeLR" in by
+    assert "Constant" in by and "OneCycleLR / OneCycle" in by  # paddle's and modern's baseline once
+
+
+@pytest.mark.parametrize("name,entry", _entries(),
+                         ids=lambda x: x if isinstance(x, str) else x.label)
+@pytest.mark.parametrize("budget", [1, 3, 20, 200])
+def test_every_entry_builds_and_peaks_at_lr(name, entry, budget):
+    t = _table(entry, budget)
+    if entry.schedule == "plateau":
+        assert len(t) == 0  # no warmup: the plateau starts at lr and only goes down
+        cfg = TrialConfig(**entry.trial_args())
+        assert cfg.plateau().lr == LR
+        return
+    assert len(t) == budget and np.isfinite(t).all() and (t > 0).all()
+    assert t.max() <= LR * (1 + 1e-12)
+    if entry.label in BELOW_PEAK:
+        assert t.max() >= (0.99 * LR if budget >= 20 else LR / 3)
+    elif entry.label not in SHORT.get(budget, ()):
+        assert t.max() == pytest.approx(LR, rel=1e-12)
+
+
+def test_chained_scheduler_peak_is_documented():
+    e = {x.label: x for x in preset("torch")}["ChainedScheduler"]
+    for budget, w in [(20, 1), (200, 10)]:
+        peak = LR * (1 + np.cos(np.pi * w / budget)) / 2
+        assert _table(e, budget).max() == pytest.approx(peak, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_entries_are_json_round_trippable(name):
+    for e in preset(name, lr=0.1):
+        back = json.loads(json.dumps(e.to_dict()))
+        assert Entry.from_dict(back) == e
+        cfg = TrialConfig(**e.trial_args(), epochs=5, seed=1)
+        assert TrialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+        assert TrialConfig(**Entry.from_dict(back).trial_args(), epochs=5, seed=1) == cfg
+
+
+def test_trial_args_are_a_fresh_copy():
+    e = {x.label: x for x in preset("torch")}["SequentialLR"]
+    e.trial_args()["params"]["schedules"][0]["start_factor"] = 0.9
+    assert e.params["schedules"][0]["start_factor"] == pytest.approx(1 / 3)
+
+
+def test_reference_lr_scales_every_entry():
+    for e in preset("all", lr=0.2):
+        assert e.lr == 0.2
+        t = _table(e, 20)
+        if e.schedule != "plateau" and e.label != "ChainedScheduler":
+            assert t.max() == pytest.approx(0.2, rel=1e-12), e.label
+
+
+def test_exact_values_at_boundaries():
+    by = {e.label: e for e in preset("all", LR)}
+    assert _table(by["Adjust_lr"], 20)[:6] == pytest.approx(
+        LR * np.array([1, 1, 0.95, 0.95, 0.9025, 0.9025]), rel=1e-12)
+    assert _table(by["Adjust_lr"], 200)[:6] == pytest.approx(  # absolute: any budget
+        LR * np.array([1, 1, 0.95, 0.95, 0.9025, 0.9025]), rel=1e-12)
+    assert _table(by["LambdaDecay / MultiplicativeLR"], 50)[:4] == pytest.approx(
+        LR * 0.95 ** np.arange(4), rel=1e-12)
+    lo = LR / 6  # CLR over 16 steps: half cycle 2 steps (12.5 %), lr/6 .. lr, per step
+    assert _table(by["CLR / CyclicLR"], 16)[:6] == pytest.approx(
+        [lo, (lo + LR) / 2, LR, (lo + LR) / 2, lo, (lo + LR) / 2], rel=1e-12)
+    assert _table(by["ConstantLR"], 20)[:3] == pytest.approx([LR / 3, LR, LR], rel=1e-12)
+    steps = _table(by["StepDecay / StepLR"], 10)  # x0.1 every 30 % of 10 epochs: 3
+    assert steps == pytest.approx(LR * np.array([1, 1, 1, .1, .1, .1, .01, .01, .01, .001]),
+                                  rel=1e-12)
+
+
+def test_unknown_preset_suggests():
+    with pytest.raises(ValueError, match=r"unknown preset 'padle'; did you mean paddle\?"):
+        preset("padle")
+    with pytest.raises(ValueError, match="known: paddle, torch, modern, all"):
+        preset("xyz")
+    with pytest.raises(ValueError, match="lr"):
+        preset("paddle", lr=0)
+    assert [e.label for e in preset(" Torch ")] == [e.label for e in preset("torch")]
