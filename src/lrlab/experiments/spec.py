@@ -1,0 +1,198 @@
+"""An experiment's definition: from a config file (YAML through a safe loader, or JSON) or from
+plain data, validated before anything trains, into one ``TrialConfig`` per schedule and seed.
+
+Keys (all optional but ``schedules`` or ``preset``)::
+
+    task: digits                 # or imagefolder:PATH, csv:PATH
+    task_options: {split_seed: 0}
+    preset: paddle               # paddle | torch | modern | all (lrlab.schedules.presets)
+    schedules:                   # added after the preset's entries
+      - cosine                   # a name of `lrlab list`, or plateau
+      - {name: step, params: {gamma: 0.5, step_size: "25%"}, label: step-half}
+    seeds: 3                     # a count (seeds 0..n-1) or a list [0, 1, 2]
+    optimizer: momentum          # momentum | sgd | adamw
+    lr: 0.05                     # the reference LR every schedule starts from / peaks at
+    weight_decay: 0.0
+    batch_size: 64
+    epochs: 20
+    warmup: null                 # steps of a schedule's interval or "5%"
+    early_stop: null             # EarlyStopping arguments plus monitor
+
+Each error is one ``ValueError`` line naming the key path and the value
+(``schedules[1].params.gamma: must be a finite number > 0, got -1``); an unknown key suggests
+the nearest one. Nothing in a file runs as code.
+
+    >>> spec = experiment({"schedules": ["cosine", {"name": "step", "label": "s"}], "seeds": 2})
+    >>> [t.name for t in spec.trials()]
+    ['cosine-seed0', 'cosine-seed1', 's-seed0', 's-seed1']
+    >>> experiment({"schedules": [{"name": "step", "params": {"gamma": -1}}]})
+    Traceback (most recent call last):
+    ...
+    ValueError: schedules[0].params.gamma: must be a finite number > 0, got -1
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..schedules import params as P
+from ..schedules.presets import Entry, preset
+from ..training.plan import make_plan
+from ..training.trial import TrialConfig
+
+_RUN_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "warmup", "early_stop")
+KEYS = ("task", "task_options", "preset", "schedules", "seeds", *_RUN_KEYS)
+_ENTRY_KEYS = ("name", "params", "label", "interval")
+_PARAM_ERROR = re.compile(r"^(?:[\w.]+: )?(\w+) must be (.*)$", re.S)
+MAX_SEEDS = 1000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: the task, the schedules (``Entry``), the seeds and the run
+    settings every trial shares."""
+
+    task: str = "digits"
+    task_options: dict = field(default_factory=dict)
+    entries: tuple[Entry, ...] = ()
+    seeds: tuple[int, ...] = (0, 1, 2)
+    run: dict = field(default_factory=dict)  # TrialConfig arguments shared by every trial
+
+    def trials(self) -> list[TrialConfig]:
+        """One trial per entry and seed, named ``<label>-seed<N>``."""
+        return [TrialConfig(**{**e.trial_args(), **self.run}, seed=s, name=f"{e.label}-seed{s}")
+                for e in self.entries for s in self.seeds]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON) that ``experiment()`` reads back into an equal experiment."""
+        return {"task": self.task, "task_options": dict(self.task_options),
+                "schedules": [{"name": e.schedule, "params": e.params, "label": e.label,
+                               "interval": e.interval} for e in self.entries],
+                "seeds": list(self.seeds), **self.run}
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """The plain data of a config file: ``.json`` as JSON, anything else as YAML (safe loader:
+    no tags, no objects). A file that cannot be read or parsed is one line naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the config ({type(e).__name__}: {e})") from None
+    except Exception as e:  # yaml.YAMLError and its kin: one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not valid YAML ({first})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the config must be a mapping of keys (task, schedules, "
+                         f"seeds, ...), got {type(data).__name__}")
+    return data
+
+
+def _unknown(path: str, key: Any, known) -> ValueError:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return ValueError(f"{path}{'.' if path else ''}{key}: unknown key{hint}")
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_SEEDS:
+            P.fail("seeds", "a count", f"from 1 to {MAX_SEEDS} or a list of seeds", value)
+        return tuple(range(value))
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"seeds: must be a count or a non-empty list of seeds, got {P.show(value)}")
+    for i, s in enumerate(value):
+        P.integer(0)("seeds", f"[{i}]", s)
+    if len(set(value)) != len(value):
+        raise ValueError(f"seeds: each seed once, got {P.show(value)}")
+    return tuple(value)
+
+
+def _entry(i: int, item: Any, lr: float) -> Entry:
+    path = f"schedules[{i}]"
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict):
+        raise ValueError(f"{path}: must be a schedule name or a mapping with name, params, "
+                         f"label, interval; got {P.show(item)}")
+    for key in item:
+        if key not in _ENTRY_KEYS:
+            raise _unknown(path, key, _ENTRY_KEYS)
+    if not isinstance(item.get("name"), str):
+        raise ValueError(f"{path}.name: must be a schedule name, got {P.show(item.get('name'))}")
+    params = item.get("params") or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}.params: must be a mapping, got {P.show(params)}")
+    label = item.get("label")
+    if label is not None and not (isinstance(label, str) and re.fullmatch(r"[\w.%+-]{1,64}", label)):
+        raise ValueError(f"{path}.label: must be 1-64 letters, digits or ._%+-, got {P.show(label)}")
+    return Entry(label or item["name"], item["name"], params, item.get("interval"), lr)
+
+
+def experiment(data: dict[str, Any]) -> Experiment:
+    """Validate plain data (see the module docstring) into an ``Experiment``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the config must be a mapping, got {P.show(data)}")
+    for key in data:
+        if key not in KEYS:
+            raise _unknown("", key, KEYS)
+    task = data.get("task", "digits")
+    if not isinstance(task, str):
+        raise ValueError(f"task: must be digits, imagefolder:PATH or csv:PATH, got {P.show(task)}")
+    options = data.get("task_options") or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"task_options: must be a mapping, got {P.show(options)}")
+    run = {k: data[k] for k in _RUN_KEYS if data.get(k) is not None}
+    try:  # the shared settings alone, so an error names its key rather than a schedule
+        TrialConfig(**run)
+    except ValueError as e:
+        raise ValueError(re.sub(r"^trial: (\w+) ", r"\1: ", str(e))) from None
+    lr = run.get("lr", TrialConfig.lr)
+    entries = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
+    if data.get("preset") is not None and not isinstance(data["preset"], str):
+        raise ValueError(f"preset: must be a preset name, got {P.show(data['preset'])}")
+    schedules = data.get("schedules") or []
+    if not isinstance(schedules, list):
+        raise ValueError(f"schedules: must be a list, got {P.show(schedules)}")
+    entries += [_entry(i, item, lr) for i, item in enumerate(schedules)]
+    if not entries:
+        raise ValueError("schedules: give at least one schedule (or a preset)")
+    labels = [e.label for e in entries]
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise ValueError(f"schedules: labels must be unique, got {', '.join(twice)} more than once "
+                         f"(give a label)")
+    exp = Experiment(task, options, tuple(entries), _seeds(data.get("seeds", 3)), run)
+    first = len(entries) - len(schedules)  # where the file's own schedules start
+    for i, e in enumerate(entries):
+        _check(e, exp, f"schedules[{i - first}]" if i >= first else f"preset {data['preset']}: {e.label}")
+    return exp
+
+
+def _check(entry: Entry, exp: Experiment, path: str) -> None:
+    """Build the entry's trial and plan (on a nominal data size): errors name the key path."""
+    try:
+        cfg = TrialConfig(**{**entry.trial_args(), **exp.run}, seed=exp.seeds[0], name=entry.label)
+        make_plan(cfg, n_train=cfg.batch_size)
+    except (ValueError, TypeError) as e:
+        msg = re.sub(rf"^{re.escape(entry.label)}: ", "", str(e))
+        m = _PARAM_ERROR.match(msg)
+        if m and m.group(1) in entry.params:
+            raise ValueError(f"{path}.params.{m.group(1)}: must be {m.group(2)}") from None
+        if m and m.group(1) == "interval":
+            raise ValueError(f"{path}.interval: must be {m.group(2)}") from None
+        unknown = re.match(r"^(?:[\w.]+: )?(unknown parameter .*)$", msg, re.S)
+        if unknown:
+            raise ValueError(f"{path}.params: {unknown.group(1)}") from None
+        raise ValueError(f"{path}: {msg}") from None
