@@ -11,8 +11,9 @@
 
 from .compat import from_paddle, from_torch
 from .control import EarlyStopping, Improvement, Plateau
+from .experiments.runner import compare
 from .schedules import Schedule, create, describe, from_config, names
 
-__all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "create", "describe",
+__all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "compare", "create", "describe",
            "from_config", "from_paddle", "from_torch", "names"]
 __version__ = "0.1.0"

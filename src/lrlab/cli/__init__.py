@@ -28,7 +28,7 @@ import click
 
 import lrlab
 
-from . import schedules, training
+from . import experiments, schedules, training
 
 
 class _Cli(click.Group):
@@ -85,7 +85,7 @@ def cli():
 
 
 for _command in (schedules.list_cmd, schedules.show, schedules.plot,
-                 training.train, training.evaluate_cmd, training.find_lr):
+                 training.train, training.evaluate_cmd, training.find_lr, experiments.compare):
     cli.add_command(_command)
 
 

@@ -42,7 +42,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .. import __version__
 from ..fileio import atomic_write, remove_temporaries
 from ..training.records import RecordSink, Resume, TrialRecord, TrialStatus
 from .lock import OutputFolder
@@ -104,6 +103,8 @@ class Store(OutputFolder, RecordSink):
                 db.executescript(_SCHEMA)  # idempotent; this process holds the folder's lock
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                            (str(SCHEMA_VERSION),))
+                from .. import __version__
+
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('lrlab_version', ?)", (__version__,))
                 version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             except sqlite3.DatabaseError as e:

@@ -1,0 +1,117 @@
+"""``lrlab compare``: many schedules over several seeds, fairly, into a SQLite store; the ranking.
+
+    lrlab compare --task digits --preset paddle --seeds 3 --epochs 20 --out cmp
+    lrlab compare --schedule cosine,one_cycle --schedule step -p step.gamma=0.5 --seed 0,1 --out cmp
+    lrlab compare --config experiment.yaml --out cmp --json
+
+A config file (YAML or JSON, see ``lrlab.experiments.spec``) gives any key; flags given on the
+command line override it (``--schedule`` adds to its schedules). Running the same command
+again continues: finished trials are not trained again, unfinished ones continue from their
+checkpoints (``--resume`` says so explicitly).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .params import _Curve, _early_stop, _json_option, _param_option, _with, distribute, parse_value
+from .training import _device_option, _names, _optimizer_options, _progress, _task_options, task_options
+
+
+@click.command()
+@_with(_task_options)
+@click.option("--preset", default=None, metavar="NAME",
+              help="A named set of schedules: paddle, torch, modern or all.")
+@click.option("--schedule", "schedules", multiple=True, callback=lambda c, p, v: _names(v),
+              metavar="NAME", help="A schedule of `lrlab list`, or plateau (repeatable; lists).")
+@_param_option
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="An experiment in YAML or JSON; flags override its keys.")
+@click.option("--seeds", type=click.IntRange(1, 1000), default=None, metavar="N",
+              help="Seeds 0..N-1  [default: 3]")
+@click.option("--seed", "seed_list", default=None, metavar="SEEDS",
+              help="Explicit seeds, e.g. 0,1,2 (instead of --seeds).")
+@_with(_optimizer_options)
+@click.option("--lr", type=float, default=None, help="Reference LR  [default: 0.05]")
+@click.option("--epochs", type=int, default=None, help="[default: 20]")
+@click.option("--batch-size", type=int, default=None, help="[default: 64]")
+@click.option("--warmup", default=None, callback=lambda c, p, v: None if v is None else parse_value(v),
+              metavar="N|P%", help="Linear warmup before every schedule.")
+@click.option("--early-stop", default=None, callback=_early_stop, metavar="K=V,...",
+              help="Early stopping for every trial, e.g. patience=5.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="The experiment's folder (results.sqlite, checkpoints, models).")
+@click.option("--resume", is_flag=True, help="Continue (the same command continues anyway).")
+@_device_option
+@click.option("--quiet", is_flag=True, help="No progress (on stderr).")
+@_json_option
+def compare(task_spec, image_size, split_seed, label, target, preset, schedules, params,
+            config_file, seeds, seed_list, optimizer, weight_decay, lr, epochs, batch_size,
+            warmup, early_stop, out, resume, device, quiet, as_json):
+    """Compare schedules over seeds on one task; print the ranking.
+
+    Every trial of a seed starts from the same weights and sees the same batches; the peak LR
+    is --lr for all unless a schedule's definition says otherwise.
+    """
+    from lrlab.experiments.runner import run_experiment
+    from lrlab.experiments.spec import experiment, load
+
+    data = load(config_file) if config_file else {}
+    given = click.get_current_context().params
+    source = click.core.ParameterSource
+    def flag(name):  # noqa: E306  (an option the user typed, not its default)
+        return click.get_current_context().get_parameter_source(name) == source.COMMANDLINE
+    if flag("task_spec"):
+        data["task"] = task_spec
+    data.setdefault("task", "digits")
+    opts = task_options(data["task"], image_size=image_size, split_seed=split_seed, label=label,
+                        target=target)
+    if opts:
+        data["task_options"] = {**(data.get("task_options") or {}), **opts}
+    if preset is not None:
+        data["preset"] = preset
+    if schedules:
+        curves = [_Curve.trial(n) for n in schedules]
+        entries = [{"name": c.canonical, "params": c.fix(p, complete=False)}
+                   for c, p in zip(curves, distribute(curves, params))]
+        data["schedules"] = list(data.get("schedules") or []) + entries
+    elif params:
+        raise click.UsageError("-p applies to --schedule names (the config's schedules take params)")
+    if seeds is not None and seed_list is not None:
+        raise click.UsageError("give --seeds N or --seed LIST, not both")
+    if seed_list is not None:
+        value = parse_value(seed_list)
+        data["seeds"] = value if isinstance(value, list) else [value]
+    elif seeds is not None:
+        data["seeds"] = seeds
+    for key in ("optimizer", "weight_decay", "lr", "epochs", "batch_size", "warmup", "early_stop"):
+        if flag(key) or (key in ("warmup", "early_stop") and given[key] is not None):
+            data[key] = given[key]
+    exp = experiment(data)
+    trials = exp.trials()
+    with _progress(quiet, [t.name for t in trials]) as show:
+        result = run_experiment(exp, out, device=device, on_event=show)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        _table(result)
+
+
+def _table(result) -> None:
+    """The ranking as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    fmt = lambda x, spec=".4f": "-" if x is None else format(x, spec)  # noqa: E731
+    n, k = len(result.ranking), len(result.experiment.seeds)
+    t = Table(title=f"{n} schedule{'s' * (n != 1)} x {k} seed{'s' * (k != 1)} ({result.out})")
+    for col in ("#", "schedule", "test acc", "95% CI", "seeds", "diverged", "vs best", "tie"):
+        t.add_column(col)
+    for r in result.ranking:
+        ci = f"{fmt(r['ci_low'])}..{fmt(r['ci_high'])}" if r.get("ci_low") is not None else "-"
+        t.add_row(str(r["rank"]), r["name"], fmt(r.get("test_acc_mean")), ci, str(r["n_seeds"]),
+                  str(r["diverged"]), fmt(r.get("diff_mean"), "+.4f"),
+                  "yes" if r["tied_with_best"] else "")
+    Console(width=120).print(t)

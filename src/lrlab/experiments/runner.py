@@ -1,0 +1,117 @@
+"""Run a comparison: an ``Experiment`` -> its trials trained into the store -> the ranking.
+
+``compare(...)`` (also ``lrlab.compare``) loads the task once, trains every trial that the store
+does not hold finished (a killed run continues from its checkpoints), and ranks the schedules
+with ``lrlab.report.stats.rank`` over the seeds. The experiment's definition is kept in the
+store: running it again with other task or run settings (epochs, lr, optimizer, ...) is refused
+with one line naming the key; other schedules or seeds extend it (the trials already there
+stay and count again when they are part of the definition).
+
+    >>> import tempfile
+    >>> result = compare("digits", ["cosine", "step"], seeds=2, epochs=2, out=tempfile.mkdtemp())
+    >>> sorted(row["name"] for row in result.ranking), result.to_json()["trials_finished"]
+    (['cosine', 'step'], 4)
+    >>> result.ranking[0]["test_acc_mean"] >= result.ranking[1]["test_acc_mean"]
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..training.plan import make_plan
+from ..training.records import Progress, TrialRecord
+from .spec import Experiment, experiment
+from .store import Store
+
+_SHARED = ("task", "task_options", "optimizer", "lr", "weight_decay", "batch_size", "epochs",
+           "warmup", "early_stop")
+
+
+@dataclass
+class CompareResult:
+    """What a comparison produced: the experiment, every trial's record, the ranking (plain
+    data, one dict per schedule label; see ``lrlab.report.stats.rank``) and the store's folder."""
+
+    experiment: Experiment
+    records: list[TrialRecord]
+    ranking: list[dict[str, Any]]
+    out: Path
+
+    def row(self, label: str) -> dict[str, Any]:
+        return next(r for r in self.ranking if r["name"] == label)
+
+    def to_json(self) -> dict[str, Any]:
+        done = sum(r.status != "running" for r in self.records)
+        return {"schedules": self.ranking, "trials_total": len(self.records),
+                "trials_finished": done}
+
+
+def ranking(exp: Experiment, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """``stats.rank`` over the experiment's schedules (by label) and seeds."""
+    from ..report.stats import rank
+
+    test: dict[str, dict] = {e.label: {} for e in exp.entries}
+    val: dict[str, dict] = {e.label: {} for e in exp.entries}
+    secs: dict[str, dict] = {e.label: {} for e in exp.entries}
+    for cfg, rec in zip(exp.trials(), records):
+        label = cfg.name.rsplit("-seed", 1)[0]
+        if rec.status == "running":
+            continue
+        test[label][cfg.seed] = rec.test_acc if rec.status != "diverged" else None
+        val[label][cfg.seed] = [e["val_acc"] for e in rec.epochs]
+        secs[label][cfg.seed] = [e["seconds"] for e in rec.epochs]
+    has_acc = any(v for row in val.values() for vs in row.values() for v in vs if v is not None)
+    return rank(test, val if has_acc else None, secs if has_acc else None)
+
+
+def _same_experiment(store: Store, exp: Experiment) -> None:
+    """Refuse other task / run settings than the store's; record the definition."""
+    db = store.connect()
+    row = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
+    now = exp.to_dict()
+    if row is not None:
+        before = json.loads(row[0])
+        diff = [k for k in _SHARED if before.get(k) != now.get(k)]
+        if diff:
+            k = diff[0]
+            raise ValueError(f"{store.out} holds an experiment with {k}={before.get(k)!r}, not "
+                             f"{now.get(k)!r}; only schedules and seeds may change (choose "
+                             f"another --out)")
+    store._write(("INSERT OR REPLACE INTO meta VALUES ('experiment', ?)", (json.dumps(now),)))
+
+
+def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
+                   on_event: Callable[[Progress], None] | None = None) -> CompareResult:
+    """Train ``exp``'s trials into the store in ``out`` (skipping finished ones); rank them."""
+    from ..training.engines import train_population
+    from ..training.tasks import load_task
+
+    trials = exp.trials()
+    task = load_task(exp.task, **exp.task_options)
+    for cfg in trials:  # every trial can run on this task, before the store is touched
+        make_plan(cfg, len(task.train), task.kind)
+    with Store(out) as store:
+        _same_experiment(store, exp)
+        records = train_population(task, trials, store, device=device, on_event=on_event)
+    return CompareResult(exp, records, ranking(exp, records), Path(out))
+
+
+def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | Path,
+            preset: str | None = None, seeds: int | Sequence[int] = 3, device: str = "cpu",
+            on_event: Callable[[Progress], None] | None = None,
+            task_options: dict | None = None, **settings: Any) -> CompareResult:
+    """Compare ``schedules`` (names, or ``{"name", "params", "label", "interval"}`` dicts)
+    and/or a ``preset`` on ``task`` over ``seeds``; ``settings`` are the run settings of
+    ``lrlab.experiments.spec`` (``epochs``, ``lr``, ``optimizer``, ``batch_size``, ...).
+    Trials and results go to the store in ``out``; ``on_event`` receives the engine's
+    ``Progress`` events (the Python API draws nothing)."""
+    data = {"task": task, "task_options": task_options or {}, "schedules": list(schedules),
+            "seeds": list(seeds) if not isinstance(seeds, int) else seeds, **settings}
+    if preset is not None:
+        data["preset"] = preset
+    return run_experiment(experiment(data), out, device=device, on_event=on_event)

@@ -1,0 +1,79 @@
+"""``lrlab compare``: flags and config files, the ranking table and JSON, one-line errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lrlab.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
+            for i in range(80)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_compare_json_then_the_same_command_trains_nothing(table, tmp_path):
+    args = ["compare", "--task", f"csv:{table}", "--schedule", "cosine,step", "-p", "step.gamma=0.5",
+            "--seeds", 2, "--epochs", 2, "--batch-size", 16, "--out", tmp_path, "--json"]
+    r = run(*args)
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"schedules", "trials_total", "trials_finished"}
+    assert out["trials_total"] == out["trials_finished"] == 4
+    assert sorted(s["name"] for s in out["schedules"]) == ["cosine", "step"]
+    assert {"test_acc_mean", "test_acc_std", "ci_low", "ci_high", "n_seeds", "diverged",
+            "tied_with_best"} <= set(out["schedules"][0])
+    again = run(*args[:-1], "--resume", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout) == out and "epoch" not in again.stderr
+
+
+def test_config_file_with_flags_overriding(table, tmp_path):
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text(f"task: csv:{table}\nschedules:\n  - constant\n  - {{name: plateau, params: {{patience: 0}}}}\n"
+                   "seeds: [4]\nepochs: 5\nbatch_size: 16\n")
+    r = run("compare", "--config", cfg, "--epochs", 2, "--out", tmp_path / "o", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert "constant" in r.stdout and "plateau" in r.stdout and "2 schedules x 1 seed " in r.stdout
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "o" / "results.sqlite")
+    assert sorted(db.execute("SELECT name, epochs FROM trial").fetchall()) == [
+        ("constant-seed4", 2), ("plateau-seed4", 2)]
+    db.close()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--schedule", "cosinus"], "unknown schedule 'cosinus'"),
+    (["--preset", "padle"], "unknown preset 'padle'; did you mean paddle?"),
+    ([], "schedules: give at least one schedule (or a preset)"),
+    (["--schedule", "cosine", "--seeds", 2, "--seed", "0,1"], "give --seeds N or --seed LIST, not both"),
+    (["--schedule", "step", "-p", "step.gamma=-1"], "schedules[0].params.gamma: must be a finite number > 0"),
+    (["--preset", "modern", "-p", "gamma=2"], "-p applies to --schedule names"),
+    (["--schedule", "cosine", "--config", "nope.yaml"], "nope.yaml: cannot read the config"),
+    (["--schedule", "cosine", "--epochs", 0], "epochs: must be an int >= 1"),
+    (["--schedule", "cosine", "--label", "x"], "--label applies to csv:PATH tasks only"),
+])
+def test_errors_are_one_line_and_write_nothing(args, expected, tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(run("compare", *args, "--out", "cmp", "--quiet"), expected)
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_bad_config_file_is_one_line(tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.yaml").write_text("schedules:\n  - {name: step, params: {gama: 0.5}}\nsedes: 2\n")
+    one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"), "sedes: unknown key; did you mean 'seeds'?")
+    (tmp_path / "e.yaml").write_text("schedules:\n  - {name: step, params: {gama: 0.5}}\n")
+    one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"),
+                   "schedules[0].params: unknown parameter 'gama'; did you mean 'gamma'?")
+    assert not (tmp_path / "cmp").exists()

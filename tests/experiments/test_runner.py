@@ -1,0 +1,52 @@
+"""compare: the experiment trained into the store and ranked; the same call again trains
+nothing; other run settings are refused, other schedules and seeds extend."""
+
+import sqlite3
+
+import pytest
+
+from lrlab.experiments.runner import compare
+
+
+def _trials(out):
+    db = sqlite3.connect(out / "results.sqlite")
+    try:
+        return db.execute("SELECT name, status FROM trial ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_compare_ranks_and_is_idempotent(small, tmp_path, monkeypatch):
+    import lrlab.training.tasks as tasks
+
+    monkeypatch.setattr(tasks, "load_task", lambda spec, **kw: small)
+    r = compare("digits", ["constant", {"name": "step", "params": {"gamma": 0.5}, "label": "half"}],
+                seeds=2, epochs=3, lr=0.1, out=tmp_path)
+    assert sorted(row["name"] for row in r.ranking) == ["constant", "half"]
+    assert r.to_json()["trials_total"] == 4 and r.to_json()["trials_finished"] == 4
+    by_seed = {(rec.name, rec.config["seed"]): rec.test_acc for rec in r.records}
+    for row in r.ranking:
+        accs = [by_seed[(f"{row['name']}-seed{s}", s)] for s in (0, 1)]
+        assert row["test_acc_mean"] == pytest.approx(sum(accs) / 2, rel=1e-12)
+    events = []
+    again = compare("digits", ["constant", {"name": "step", "params": {"gamma": 0.5}, "label": "half"}],
+                    seeds=2, epochs=3, lr=0.1, out=tmp_path, on_event=events.append)
+    assert events == [] and again.ranking == r.ranking and len(_trials(tmp_path)) == 4
+    # another seed extends the experiment: only its trials train
+    more = compare("digits", ["constant", {"name": "step", "params": {"gamma": 0.5}, "label": "half"}],
+                   seeds=3, epochs=3, lr=0.1, out=tmp_path, on_event=events.append)
+    assert {e.name for e in events} == {"constant-seed2", "half-seed2"}
+    assert len(_trials(tmp_path)) == 6 and all(row["n_seeds"] == 3 for row in more.ranking)
+    with pytest.raises(ValueError, match="holds an experiment with epochs=3, not 4; only schedules and seeds"):
+        compare("digits", ["constant"], seeds=2, epochs=4, lr=0.1, out=tmp_path)
+
+
+def test_a_refused_experiment_writes_nothing(small, tmp_path, monkeypatch):
+    import lrlab.training.tasks as tasks
+
+    monkeypatch.setattr(tasks, "load_task", lambda spec, **kw: small)
+    with pytest.raises(ValueError, match=r"warmup \(5\) must be shorter"):
+        compare("digits", ["cosine"], epochs=2, warmup=5, out=tmp_path / "x")
+    with pytest.raises(ValueError, match="schedules\\[0\\].params.gamma"):
+        compare("digits", [{"name": "step", "params": {"gamma": -1}}], out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
