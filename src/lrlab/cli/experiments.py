@@ -106,7 +106,10 @@ def _table(result) -> None:
 
     fmt = lambda x, spec=".4f": "-" if x is None else format(x, spec)  # noqa: E731
     n, k = len(result.ranking), len(result.experiment.seeds)
-    t = Table(title=f"{n} schedule{'s' * (n != 1)} x {k} seed{'s' * (k != 1)} ({result.out})")
+    t = Table(title=f"{n} schedule{'s' * (n != 1)} x {k} seed{'s' * (k != 1)} ({result.out})",
+              caption="one seed: no intervals, every schedule ties; the ranking is a single "
+                      "sample" if k == 1 else "tie: not distinguishable from the best (paired t, "
+                      "Holm, 5 %)")
     for col in ("#", "schedule", "test acc", "95% CI", "seeds", "diverged", "vs best", "tie"):
         t.add_column(col)
     for r in result.ranking:
