@@ -1,0 +1,197 @@
+"""The report's figures: each builder takes plain data and returns a matplotlib ``Figure``
+(object API on an Agg canvas, as :mod:`lrlab.plots`; no pyplot, no global state).
+
+- :func:`lr_grid_figure`: small multiples, one axes per schedule: the LR of every step;
+- :func:`metrics_figure`: train loss, val loss and val accuracy per epoch, one line per
+  schedule (the mean over seeds) with a band from the lowest to the highest seed;
+- :func:`accuracy_figure`: mean test accuracy per schedule, bars with the 95% interval as
+  error bars (ties with the best in one colour, the rest in another);
+- :func:`forest_figure`: the paired difference of each schedule to the best, with its 95%
+  interval, against a line at zero.
+
+    >>> fig = lr_grid_figure([("cosine", [0.1, 0.05, 0.0]), ("step", [0.1, 0.1, 0.01])])
+    >>> len(fig.axes), [ax.get_title() for ax in fig.axes]
+    (2, ['cosine', 'step'])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+
+from ..plots import _figure, _floats, _legend_below
+
+TIE_COLOR = "#2b6cb0"
+OTHER_COLOR = "#a0aec0"
+
+
+def png_bytes(fig, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes."""
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# ---- the LR of every schedule ----------------------------------------------------------------
+def lr_grid_figure(curves: Sequence[tuple[str, Sequence[float]]], ncols: int = 4):
+    """Small multiples: one axes per ``(label, lrs)`` (the LR at steps 0, 1, ...), in
+    ``ncols`` columns, each with its own y range (schedules differ in scale); a schedule
+    without steps yet says so."""
+    n = max(1, len(curves))
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, _ = _figure(2.6 * ncols + 0.6, 1.9 * nrows + 0.3)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(curves):] if curves else axes[1:]:
+        fig.delaxes(ax)
+    if not curves:
+        _empty(axes[0], "no steps stored yet")
+        return fig
+    for ax, (label, lrs) in zip(axes, curves):
+        ax.set_title(label, fontsize="small")
+        if not len(lrs):
+            _empty(ax, "no steps stored")
+            continue
+        ax.plot(np.arange(len(lrs)), _floats(lrs), color="C0", lw=1.2, drawstyle="steps-post")
+        ax.tick_params(labelsize="x-small")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    fig.supxlabel("step", fontsize="small")
+    fig.supylabel("learning rate", fontsize="small")
+    return fig
+
+
+# ---- curves per epoch --------------------------------------------------------------------
+def _band(ax, per_seed: Sequence[Sequence[float | None]], color: str):
+    """Mean over seeds (per epoch, over the seeds that have it) and a min-max band."""
+    length = max((len(c) for c in per_seed), default=0)
+    if not length:
+        return None
+    grid = np.full((len(per_seed), length), np.nan)
+    for i, c in enumerate(per_seed):
+        grid[i, :len(c)] = _floats(c)
+    grid[~np.isfinite(grid)] = np.nan
+    x = np.arange(1, length + 1)
+    with np.errstate(all="ignore"):
+        have = np.isfinite(grid).any(axis=0)
+        mean = np.full(length, np.nan)
+        lo = np.full(length, np.nan)
+        hi = np.full(length, np.nan)
+        mean[have] = np.nanmean(grid[:, have], axis=0)
+        lo[have] = np.nanmin(grid[:, have], axis=0)
+        hi[have] = np.nanmax(grid[:, have], axis=0)
+    (line,) = ax.plot(x, mean, color=color, marker=".", lw=1.3)
+    if len(per_seed) > 1:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    return line
+
+
+def metrics_figure(series: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]]):
+    """Train loss, val loss and (when any trial has one) val accuracy per epoch.
+
+    ``series``: ``[(label, [epochs of seed 1, epochs of seed 2, ...])]``, each seed's epochs a
+    list of dicts with ``train_loss``, ``val_loss``, ``val_acc`` (``None``: a gap). One colour
+    per schedule: the line is the mean over seeds, the band runs from the lowest to the
+    highest seed. One legend below the axes."""
+    has_acc = any(e.get("val_acc") is not None for _, seeds in series for s in seeds for e in s)
+    keys = [("train_loss", "train loss"), ("val_loss", "val loss")]
+    if has_acc:
+        keys.append(("val_acc", "val accuracy"))
+    labels = [label for label, _ in series]
+    fig, ncols = _figure(4.3 * len(keys), 3.6, labels)
+    axes = fig.subplots(1, len(keys), squeeze=False).ravel()
+    handles, names = [], []
+    for k, (label, seeds) in enumerate(series):
+        color = f"C{k % 10}"
+        line = None
+        for ax, (key, _) in zip(axes, keys):
+            got = _band(ax, [[e.get(key) for e in s] for s in seeds], color)
+            line = line or got
+        if line is not None:
+            handles.append(line)
+            names.append(label)
+    for ax, (key, title) in zip(axes, keys):
+        ax.set_title(title + " per epoch (mean, min-max band over seeds)", fontsize="small")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if not ax.lines:
+            _empty(ax, "no epochs stored yet")
+    _legend_below(fig, handles, names, ncols)
+    return fig
+
+
+# ---- test accuracy -----------------------------------------------------------------------
+def accuracy_figure(rows: Sequence[dict[str, Any]]):
+    """Mean test accuracy per schedule (rows of ``stats.rank``, best first) as horizontal
+    bars, the Student-t 95% interval as error bars (none with one seed); schedules tied with
+    the best in blue, the others grey; a schedule without a finite accuracy is named, with no
+    bar."""
+    n = max(1, len(rows))
+    fig, _ = _figure(8, 0.9 + 0.32 * n)
+    ax = fig.subplots()
+    if not rows:
+        _empty(ax, "no schedules")
+        return fig
+    y = np.arange(len(rows))[::-1]
+    means = [r["test_acc_mean"] for r in rows]
+    lo = [r["test_acc_mean"] - r["ci_low"] if r.get("ci_low") is not None else 0.0 for r in rows
+          if r["test_acc_mean"] is not None]
+    hi = [r["ci_high"] - r["test_acc_mean"] if r.get("ci_high") is not None else 0.0 for r in rows
+          if r["test_acc_mean"] is not None]
+    ok = [i for i, m in enumerate(means) if m is not None]
+    if ok:
+        ax.barh(y[ok], [means[i] for i in ok],
+                xerr=np.array([lo, hi]), capsize=3,
+                color=[TIE_COLOR if rows[i]["tied_with_best"] else OTHER_COLOR for i in ok],
+                error_kw={"lw": 1, "ecolor": "0.2"})
+    for i, r in enumerate(rows):
+        if r["test_acc_mean"] is None:
+            ax.text(0.01, y[i], "no finite test accuracy (diverged or not finished)",
+                    va="center", fontsize="x-small", color="0.35", transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, [r["name"] for r in rows], fontsize="small")
+    top = max((r["ci_high"] or r["test_acc_mean"] for r in rows if r["test_acc_mean"] is not None),
+              default=1.0)
+    ax.set_xlim(0, max(1.0, top))
+    ax.set_xlabel("test accuracy (mean over seeds, 95% Student-t interval)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("test accuracy per schedule (blue: tied with the best)", fontsize="medium")
+    return fig
+
+
+# ---- paired differences ------------------------------------------------------------------
+def forest_figure(rows: Sequence[dict[str, Any]]):
+    """The paired difference of each schedule to the best (``diff_mean`` with its interval
+    ``diff_ci_low .. diff_ci_high``, rows of ``stats.rank``) as a forest plot: one point per
+    schedule with a paired difference (the best itself at 0), a vertical line at 0."""
+    rows = [r for r in rows if r.get("diff_mean") is not None]
+    fig, _ = _figure(8, 0.9 + 0.32 * max(1, len(rows)))
+    ax = fig.subplots()
+    if not rows:
+        _empty(ax, "no paired differences (no finished, finite trials)")
+        return fig
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows):
+        color = TIE_COLOR if r["tied_with_best"] else "#c05621"
+        if r.get("diff_ci_low") is not None:
+            ax.plot([r["diff_ci_low"], r["diff_ci_high"]], [yi, yi], color=color, lw=1.5)
+        ax.plot([r["diff_mean"]], [yi], "o", color=color, ms=5)
+    ax.axvline(0.0, color="0.3", lw=1, ls="--")
+    ax.set_yticks(y, [r["name"] + (" (best)" if r["is_best"] else "") for r in rows],
+                  fontsize="small")
+    ax.set_xlabel("test accuracy minus the best's, paired by seed (mean, 95% t interval)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("paired difference to the best (blue: tied at 5%, Holm)", fontsize="medium")
+    return fig

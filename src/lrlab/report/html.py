@@ -1,0 +1,367 @@
+"""The comparison report: ``write_report(out)`` reads the store ``out/results.sqlite`` alone
+(:mod:`lrlab.report.tables`) and writes ``out/report.html`` plus its figures as PNG files in
+``out/report/`` (and the experiment's definition, ``out/report/experiment.json``, which
+reproduces it).
+
+The page is self-contained: the figures are embedded as ``data:`` URIs, the style is inline,
+there is no script and no external resource, so it opens offline and can be mailed as one
+file. Every string that comes from the user or the store (labels, task paths, parameters) is
+escaped with :func:`html.escape`. A partial store (trials still running or not started)
+still reports; what is missing is marked in the table and listed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from .tables import ReportData, load
+
+FIGURES = (("accuracy", "Test accuracy per schedule"),
+           ("forest", "Paired difference to the best"),
+           ("metrics", "Training curves"),
+           ("lr", "Learning rate of every schedule"))
+UNDERFIT_POINTS = 0.10  # a mean test accuracy this far below the best's counts as underfitting
+_SETTINGS = (("optimizer", "optimizer"), ("lr", "reference LR"), ("batch_size", "batch size"),
+             ("epochs", "epochs"), ("weight_decay", "weight decay"), ("warmup", "warmup"),
+             ("early_stop", "early stopping"))
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _pts(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:+.2f} pts"
+
+
+def _num(x: float | None, spec: str = ".2f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def _value(v: Any) -> str:
+    return "none" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+# ---- the words ------------------------------------------------------------------------------
+def verdict(data: ReportData) -> list[str]:
+    """A short plain-language verdict, computed from the ranking (plain text sentences)."""
+    rows = data.ranking
+    ranked = [r for r in rows if r["test_acc_mean"] is not None]
+    out: list[str] = []
+    done = data.total - len(data.missing)
+    if data.missing:
+        out.append(f"This store is partial: {done} of {data.total} trials have ended; "
+                   f"{len(data.missing)} are still running or not started (marked below). "
+                   f"The ranking uses the trials that ended.")
+    if not ranked:
+        if rows and all(r["diverged"] for r in rows) and not data.missing:
+            out.append("Every trial diverged: no schedule reached a finite test accuracy. "
+                       "The reference LR is probably too high for this task; try a lower --lr "
+                       "(lrlab find-lr suggests one).")
+        elif any(r["diverged"] for r in rows):
+            out.append("No schedule has a finite test accuracy yet: every ended trial diverged.")
+        else:
+            out.append("No trial has ended yet: there is nothing to rank.")
+        return out
+    best = ranked[0]
+    n_best = best["n_seeds"]
+    interval = (f" (95% CI {_pct(best['ci_low'])} to {_pct(best['ci_high'])})"
+                if best["ci_low"] is not None else "")
+    out.append(f"Winner: {best['name']}, mean test accuracy {_pct(best['test_acc_mean'])}"
+               f"{interval} over {n_best} seed{'s' * (n_best != 1)}.")
+    single = all(r["n_seeds"] <= 1 for r in ranked)
+    ties = [r["name"] for r in ranked[1:] if r["tied_with_best"]]
+    if single:
+        out.append("With one seed the ranking is a single sample: there is no interval and no "
+                   "test, and the order may be noise. Run more seeds (--seeds 3 or more) to "
+                   "tell the schedules apart.")
+    elif ties:
+        shown = ", ".join(ties[:12]) + (f" and {len(ties) - 12} more" if len(ties) > 12 else "")
+        out.append(f"It cannot be told apart from {shown} (paired t-test over seeds, Holm-"
+                   f"corrected, 5%): treat {'it' if len(ties) == 1 else 'them'} as equally good.")
+    elif len(ranked) > 1:
+        out.append("Every other schedule is worse by a margin the seeds make significant "
+                   "(paired t-test over seeds, Holm-corrected, 5%).")
+    diverged = [r for r in rows if r["diverged"]]
+    if diverged:
+        out.append("Diverged: " + ", ".join(
+            f"{r['name']} ({r['diverged']} of {r['diverged'] + r['n_seeds']} seeds)"
+            for r in diverged) + ".")
+    under = [r for r in ranked[1:] if not r["tied_with_best"]
+             and r["test_acc_mean"] < best["test_acc_mean"] - UNDERFIT_POINTS]
+    if under:
+        out.append("Underfit (mean test accuracy more than "
+                   f"{100 * UNDERFIT_POINTS:.0f} points below the best): "
+                   + ", ".join(f"{r['name']} ({_pct(r['test_acc_mean'])})" for r in under) + ".")
+    return out
+
+
+def settings(data: ReportData) -> list[tuple[str, str]]:
+    """What every trial shared: ``[(what, value)]``."""
+    d, cfg = data.definition, data.first_config
+    out = [("task", str(d.get("task") or "(not recorded)"))]
+    if d.get("task_options"):
+        out.append(("task options", _value(d["task_options"])))
+    for key, name in _SETTINGS:
+        if key in d:
+            out.append((name, _value(d[key])))
+        elif key in cfg:
+            out.append((name, _value(cfg[key]) + " (default)"))
+    out.append(("seeds", ", ".join(str(s) for s in data.seeds)))
+    return out
+
+
+def _flag_value(v: Any) -> str | None:
+    if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str) and v and all(c.isalnum() or c in "._%+-" for c in v):
+        return v
+    return None
+
+
+def commands(data: ReportData, config_path: str) -> list[str]:
+    """Shell commands that rebuild this experiment: the config file's, and, where the
+    definition is plain enough for flags (labels are schedule names, simple values), flags."""
+    out_dir = shlex.quote(str(data.out))
+    cmds = [f"lrlab compare --config {shlex.quote(config_path)} --out {out_dir}"]
+    d = data.definition
+    entries = d.get("schedules", [])
+    names = [e.get("name") for e in entries]
+    simple = (d.get("task") and not d.get("task_options") and len(set(names)) == len(names)
+              and all(e.get("label") == e.get("name") and e.get("interval") is None
+                      and all(_flag_value(v) is not None for v in (e.get("params") or {}).values())
+                      for e in entries)
+              and not isinstance(d.get("early_stop"), dict) or False)
+    if simple:
+        parts = ["lrlab compare", "--task", shlex.quote(d["task"])]
+        for e in entries:
+            parts += ["--schedule", shlex.quote(e["name"])]
+            parts += [f"-p {shlex.quote(e['name'] + '.' + k + '=' + _flag_value(v))}"
+                      for k, v in (e.get("params") or {}).items()]
+        parts += ["--seed", ",".join(str(s) for s in data.seeds)]
+        for key, flag in (("optimizer", "--optimizer"), ("lr", "--lr"),
+                          ("weight_decay", "--weight-decay"), ("batch_size", "--batch-size"),
+                          ("epochs", "--epochs"), ("warmup", "--warmup")):
+            if d.get(key) is not None:
+                parts += [flag, shlex.quote(str(d[key]))]
+        parts += ["--out", out_dir]
+        cmds.append(" ".join(parts))
+    return cmds
+
+
+# ---- the figures ------------------------------------------------------------------------------
+def figures(data: ReportData) -> dict[str, Any]:
+    """The report's figures by name (``accuracy``, ``forest``, ``metrics``, ``lr``)."""
+    from . import figures as F
+
+    series = [(label, [data.trials[(label, s)].epochs for s in data.seeds
+                       if (label, s) in data.trials]) for label in data.labels]
+    curves = [(f"{label} (seed {data.lrs[label][0]})" if label in data.lrs else label,
+               data.lrs.get(label, (None, []))[1]) for label in data.labels]
+    return {"accuracy": F.accuracy_figure(data.ranking), "forest": F.forest_figure(data.ranking),
+            "metrics": F.metrics_figure(series), "lr": F.lr_grid_figure(curves)}
+
+
+# ---- the page -----------------------------------------------------------------------------
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;
+max-width:1200px;padding:0 16px;color:#1a202c}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #e2e8f0}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0}
+th,td{border:1px solid #e2e8f0;padding:3px 6px;text-align:right;vertical-align:top}
+th{background:#f7fafc}td.l,th.l{text-align:left}
+tr.tie td{background:#ebf8ff}tr.best td{font-weight:600}
+.missing{color:#c05621}.note{color:#4a5568;font-size:12.5px}
+.verdict{background:#f0fff4;border:1px solid #c6f6d5;padding:8px 14px}
+.partial{background:#fffaf0;border:1px solid #fbd38d;padding:8px 14px}
+img{max-width:100%;height:auto;display:block;margin:6px 0}
+pre,code{background:#f7fafc;font-size:12px}pre{padding:8px;overflow-x:auto;white-space:pre-wrap}
+.scroll{overflow-x:auto}
+"""
+
+
+def _ranking_table(data: ReportData) -> str:
+    head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "vs best (paired) [95% CI]",
+            "P(improve)", "tie with best", "diverged", "seeds ended", "best seed", "worst seed",
+            "best val epoch", "wall time / trial", "epochs to 95% / 99%",
+            "seconds to 95% / 99%", "val AUC"]
+    out = ['<div class="scroll"><table id="ranking"><thead><tr>']
+    out += [f'<th class="{"l" if h == "schedule" else ""}">{_e(h)}</th>' for h in head]
+    out.append("</tr></thead><tbody>")
+    for r in data.ranking:
+        label = r["name"]
+        classes = ["schedule"] + (["tie"] if r["tied_with_best"] else []) + (
+            ["best"] if r["is_best"] else [])
+        states = {s: data.state(label, s) for s in data.seeds}
+        pending = [f"seed {s}: {st}" for s, st in states.items() if st in ("running", "not started")]
+        ended = sum(st not in ("running", "not started") for st in states.values())
+        seeds = f"{ended}/{len(data.seeds)}"
+        if pending:
+            seeds += f' <span class="missing">(missing: {_e("; ".join(pending))})</span>'
+        finite = [p for p in r["per_seed"] if p["test_acc"] is not None]
+        best_seed = max(finite, key=lambda p: p["test_acc"], default=None)
+        worst_seed = min(finite, key=lambda p: p["test_acc"], default=None)
+        trials = [data.trials[(label, s)] for s in data.seeds if (label, s) in data.trials
+                  and data.trials[(label, s)].status != "running"]
+        best_epochs = sorted({t.best_epoch + 1 for t in trials if t.best_epoch is not None})
+        n_ep = max((t.n_epochs for t in trials), default=0)
+        best_ep = ("–" if not best_epochs else
+                   (str(best_epochs[0]) if len(best_epochs) == 1
+                    else f"{best_epochs[0]}–{best_epochs[-1]}") + f" of {n_ep}")
+        wall = (sum(t.seconds for t in trials) / len(trials)) if trials else None
+        mean = _pct(r["test_acc_mean"])
+        if r["test_acc_std"] is not None:
+            mean += f" ± {100 * r['test_acc_std']:.2f}"
+        ci = (f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}" if r["ci_low"] is not None
+              else ("single sample" if r["single_sample"] else "–"))
+        if r["is_best"]:
+            diff = "best"
+        else:
+            diff = _pts(r["diff_mean"])
+            if r["diff_ci_low"] is not None:
+                diff += f" [{100 * r['diff_ci_low']:+.2f}, {100 * r['diff_ci_high']:+.2f}]"
+        tie = ("best" if r["is_best"] else "yes" if r["tied_with_best"] else
+               "no" if r["test_acc_mean"] is not None else "–")
+        if r["tied_with_best"] and not r["is_best"] and not r["comparable"]:
+            tie = "yes (under 2 shared seeds)"
+        if r.get("p_value_holm") is not None:
+            tie += f" (p<sub>Holm</sub> {r['p_value_holm']:.3g})"
+        cells = [
+            str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff,
+            _num(r["prob_improvement"]), tie, str(r["diverged"]), seeds,
+            f"{best_seed['seed']}: {_pct(best_seed['test_acc'])}" if best_seed else "–",
+            f"{worst_seed['seed']}: {_pct(worst_seed['test_acc'])}" if worst_seed else "–",
+            best_ep, "–" if wall is None else f"{wall:.1f} s",
+            f"{_num(r.get('epochs_to_95'), '.1f')} / {_num(r.get('epochs_to_99'), '.1f')}",
+            f"{_num(r.get('seconds_to_95'), '.1f')} / {_num(r.get('seconds_to_99'), '.1f')}",
+            _num(r["auc_mean"], ".3f"),
+        ]
+        out.append(f'<tr class="{" ".join(classes)}" data-name="{_e(label)}">')
+        # every cell but the label is built from numbers and escaped pieces
+        out += [c if c.startswith("<td") else f"<td>{c}</td>" for c in cells]
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _trials_table(data: ReportData) -> str:
+    out = ['<table id="trials"><thead><tr><th class="l">trial</th><th>status</th>'
+           "<th>test acc</th><th>test loss</th><th>epochs</th><th>best val epoch</th>"
+           "<th>diverged at step</th><th>seconds</th></tr></thead><tbody>"]
+    for label in data.labels:
+        for s in data.seeds:
+            t = data.trial(label, s)
+            if t is None:
+                out.append(f'<tr class="missing"><td class="l">{_e(label)}-seed{s}</td>'
+                           f'<td class="l">not started</td>' + "<td>–</td>" * 6 + "</tr>")
+                continue
+            cls = ' class="missing"' if t.status == "running" else ""
+            out.append(
+                f'<tr{cls}><td class="l">{_e(t.name)}</td><td class="l">{_e(t.status)}</td>'
+                f"<td>{_pct(t.test_acc)}</td><td>{_num(t.test_loss, '.4f')}</td>"
+                f"<td>{t.n_epochs}</td>"
+                f"<td>{'–' if t.best_epoch is None else t.best_epoch + 1}</td>"
+                f"<td>{'–' if t.diverged_step is None else t.diverged_step}</td>"
+                f"<td>{t.seconds:.1f}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
+    """The report page (a string) with ``images`` (name -> PNG bytes) embedded."""
+    from .. import __version__
+
+    d = data.definition
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width,initial-scale=1">',
+             f"<title>lrlab compare: {_e(d.get('task') or data.out.name)}</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Which learning-rate schedule works best? "
+             f"<small>{_e(d.get('task') or '')}</small></h1>",
+             f'<p class="note">{len(data.labels)} schedule{"s" * (len(data.labels) != 1)} × '
+             f'{len(data.seeds)} seed{"s" * (len(data.seeds) != 1)}; '
+             f"store {_e(data.out / 'results.sqlite')}.</p>"]
+    if data.missing:
+        items = "".join(f"<li>{_e(label)}-seed{s}: {_e(st)}</li>" for label, s, st in data.missing)
+        parts.append(f'<div class="partial" id="missing"><strong>Partial results:</strong> '
+                     f"{len(data.missing)} of {data.total} trials have not ended.<ul>{items}</ul>"
+                     f"</div>")
+    parts.append('<h2>Verdict</h2><div class="verdict" id="verdict">'
+                 + "".join(f"<p>{_e(s)}</p>" for s in verdict(data)) + "</div>")
+    parts.append("<h2>Ranking</h2>" + _ranking_table(data) + (
+        '<p class="note">Test accuracy: mean over seeds ± sample std; 95% CI: Student-t '
+        "interval of the mean. vs best: this schedule minus the best, paired by seed (same "
+        "initial weights and batches), in accuracy points, with its Student-t interval. "
+        "P(improve): fraction of seeds on which it beats the best (ties ½). Tie with best: "
+        "not distinguishable from the best by a paired t-test at 5% after a Holm correction. "
+        "Time to 95% / 99%: epochs and seconds until the validation accuracy reaches that "
+        "fraction of the best final validation accuracy (– when a seed never reaches it). "
+        "val AUC: mean validation accuracy over the epochs (anytime performance). "
+        "Best val epoch: the epoch of the lowest validation loss (1-based).</p>"))
+    for name, title in FIGURES:
+        if name in images:
+            uri = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
+            parts.append(f'<h2>{_e(title)}</h2><img id="fig-{name}" alt="{_e(title)}" '
+                         f'src="{uri}">')
+    parts.append("<h2>What was compared</h2><p>Held fixed for every trial:</p><table "
+                 'id="fixed">' + "".join(f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}'
+                                         f"</td></tr>" for k, v in settings(data)) + "</table>")
+    parts.append("<p>Varied: the schedule, one trial per schedule and seed. For each seed every "
+                 "schedule starts from the same initial weights and sees the same batches.</p>"
+                 '<table id="schedules"><thead><tr><th class="l">label</th><th class="l">'
+                 'schedule</th><th class="l">parameters</th><th class="l">interval</th></tr>'
+                 "</thead><tbody>" + "".join(
+                     f'<tr><td class="l">{_e(label)}</td><td class="l">{_e(e.get("name"))}</td>'
+                     f'<td class="l"><code>{_e(json.dumps(e.get("params") or {}))}</code></td>'
+                     f'<td class="l">{_e(e.get("interval") or "default")}</td></tr>'
+                     for label, e in data.entries.items()) + "</tbody></table>")
+    parts.append("<p>Nothing was tuned: every schedule ran with the parameters above, fixed "
+                 "before training (the reference LR and the preset's or the schedule's "
+                 "run-relative defaults); no parameter was searched on these results.</p>")
+    parts.append("<h2>Trials</h2>" + _trials_table(data))
+    version = data.meta.get("lrlab_version", "(not recorded)")
+    parts.append("<h2>Reproduce</h2><p>The definition is in "
+                 f"<code>{_e(config_path)}</code>:</p>"
+                 f"<pre id=\"definition\">{_e(json.dumps(d, indent=2))}</pre><p>Commands:</p>"
+                 + "".join(f"<pre>{_e(c)}</pre>" for c in commands(data, config_path))
+                 + f"<p class=\"note\">Trained with lrlab {_e(version)} (the torch version is "
+                 f"not recorded in the store); report written by lrlab {_e(__version__)}, "
+                 f"Python {_e(sys.version.split()[0])}. Rebuild this page from the store "
+                 f"alone: <code>lrlab report {_e(shlex.quote(str(data.out)))}</code>.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(out: str | Path) -> Path:
+    """Write ``out/report.html`` (figures embedded), the figures as ``out/report/*.png`` and
+    the definition as ``out/report/experiment.json``, from the store in ``out`` alone;
+    returns the page's path."""
+    from ..fileio import atomic_write
+    from .figures import png_bytes
+
+    out = Path(out)
+    data = load(out)
+    folder = out / "report"
+    folder.mkdir(exist_ok=True)
+    images = {name: png_bytes(fig) for name, fig in figures(data).items()}
+    for name, png in images.items():
+        atomic_write(folder / f"{name}.png", png)
+    config = folder / "experiment.json"
+    text = json.dumps(data.definition, indent=2) + "\n"
+    atomic_write(config, text)
+    page = render(data, images, str(config))
+    path = out / "report.html"
+    atomic_write(path, page.encode("utf-8"))
+    return path

@@ -1,0 +1,173 @@
+"""The report's data, read from the store alone: ``load(out)`` opens ``out/results.sqlite``
+read-only (plain ``sqlite3``; no torch, no training code), groups the trials by schedule label
+(trial names are ``<label>-seed<N>``; the experiment's definition in ``meta`` gives the
+labels and seeds), marks what has not finished, and ranks the finished trials with
+:func:`lrlab.report.stats.rank`, as ``lrlab compare`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import stats
+
+STORE = "results.sqlite"
+_EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+@dataclass
+class Trial:
+    """One trial row of the store (``epochs`` filled for the report's trials)."""
+
+    id: int
+    name: str
+    label: str
+    seed: int
+    status: str
+    config: dict
+    test_acc: float | None
+    test_loss: float | None
+    best_epoch: int | None
+    diverged_step: int | None
+    n_epochs: int
+    steps: int
+    seconds: float
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, as plain data."""
+
+    out: Path
+    meta: dict[str, str]
+    definition: dict[str, Any]         # the experiment's definition (may be reconstructed)
+    labels: list[str]
+    seeds: list[int]
+    entries: dict[str, dict]           # label -> {"name", "params", "label", "interval"}
+    trials: dict[tuple[str, int], Trial]  # (label, seed) -> the trial, when it exists
+    ranking: list[dict[str, Any]]
+    lrs: dict[str, tuple[int, list[float]]]  # label -> (seed, LR of every step)
+
+    def trial(self, label: str, seed: int) -> Trial | None:
+        return self.trials.get((label, seed))
+
+    def state(self, label: str, seed: int) -> str:
+        """``finished``, ``early-stopped``, ``diverged``, ``running`` or ``not started``."""
+        t = self.trial(label, seed)
+        return "not started" if t is None else t.status
+
+    @property
+    def missing(self) -> list[tuple[str, int, str]]:
+        """``(label, seed, state)`` of every trial of the definition that has not ended."""
+        return [(label, s, self.state(label, s)) for label in self.labels for s in self.seeds
+                if self.state(label, s) in ("running", "not started")]
+
+    @property
+    def total(self) -> int:
+        return len(self.labels) * len(self.seeds)
+
+    @property
+    def first_config(self) -> dict:
+        """The full configuration of a trial (defaults filled in), or ``{}``."""
+        return next((t.config for t in self.trials.values()), {})
+
+
+def connect(out: str | Path) -> sqlite3.Connection:
+    """The store in ``out``, opened read-only; one-line ``ValueError`` when there is none."""
+    path = Path(out) / STORE
+    if not path.is_file():
+        raise ValueError(f"{out}: no {STORE} here (not a folder of `lrlab compare`)")
+    try:
+        db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        db.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not an lrlab store ({e})") from None
+    return db
+
+
+def _label(name: str) -> tuple[str, int | None]:
+    label, sep, seed = name.rpartition("-seed")
+    return (label, int(seed)) if sep and seed.isdigit() else (name, None)
+
+
+def _matches(entry: dict, config: dict) -> bool:
+    """Whether a trial's configuration is the definition entry's (schedule, params, interval)."""
+    return (config.get("schedule") == entry.get("name")
+            and (config.get("params") or {}) == (entry.get("params") or {})
+            and (entry.get("interval") is None or config.get("interval") == entry["interval"]))
+
+
+def load(out: str | Path) -> ReportData:
+    """Read the store in ``out`` into a ``ReportData`` (see the module docstring)."""
+    db = connect(out)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute(
+            "SELECT id, name, status, config, test_acc, test_loss, best_epoch, diverged_step, "
+            "epochs, steps, seconds FROM trial ORDER BY id").fetchall()
+        definition = json.loads(meta["experiment"]) if "experiment" in meta else None
+        all_trials = []
+        for (tid, name, status, config, acc, loss, best, div, n_ep, steps, secs) in rows:
+            label, seed = _label(name)
+            cfg = json.loads(config)
+            all_trials.append(Trial(tid, name, label, cfg.get("seed", seed) if seed is None else seed,
+                                    status, cfg, acc, loss, best, div, n_ep, steps, secs or 0.0))
+        if definition is None:  # a store without its definition: what the trials say
+            labels = list(dict.fromkeys(t.label for t in all_trials))
+            seeds = sorted({t.seed for t in all_trials})
+            entries = {t.label: {"name": t.config.get("schedule"), "params": t.config.get("params"),
+                                 "label": t.label, "interval": t.config.get("interval")}
+                       for t in all_trials}
+            first = all_trials[0].config if all_trials else {}
+            definition = {"task": None, "schedules": list(entries.values()), "seeds": seeds,
+                          **{k: first[k] for k in ("optimizer", "lr", "batch_size", "epochs")
+                             if k in first}}
+        else:
+            entries = {e["label"]: e for e in definition.get("schedules", [])}
+            labels = list(entries)
+            seeds = list(definition.get("seeds", []))
+        trials: dict[tuple[str, int], Trial] = {}
+        for t in all_trials:  # the exact configuration wins over a same-named older trial
+            if t.label not in entries or t.seed not in seeds:
+                continue
+            key = (t.label, t.seed)
+            if key not in trials or (_matches(entries[t.label], t.config)
+                                     and not _matches(entries[t.label], trials[key].config)):
+                trials[key] = t
+        cols = ", ".join(_EPOCH_COLS)
+        for t in trials.values():
+            t.epochs = [dict(zip(_EPOCH_COLS, r)) for r in db.execute(
+                f"SELECT {cols} FROM epoch WHERE trial_id = ? ORDER BY epoch", (t.id,))]
+        lrs = {}
+        for label in labels:
+            t = next((trials[(label, s)] for s in seeds if (label, s) in trials), None)
+            if t is not None:
+                lrs[label] = (t.seed, [r[0] for r in db.execute(
+                    "SELECT lr FROM step WHERE trial_id = ? ORDER BY step", (t.id,))])
+    finally:
+        db.close()
+    data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs)
+    data.ranking = ranking(data)
+    return data
+
+
+def ranking(data: ReportData) -> list[dict[str, Any]]:
+    """``stats.rank`` over the ended trials, grouped by label (as ``lrlab compare`` ranks)."""
+    test: dict[str, dict] = {label: {} for label in data.labels}
+    val: dict[str, dict] = {label: {} for label in data.labels}
+    secs: dict[str, dict] = {label: {} for label in data.labels}
+    for (label, seed), t in data.trials.items():
+        if t.status == "running":
+            continue
+        test[label][seed] = t.test_acc if t.status != "diverged" else None
+        val[label][seed] = [e["val_acc"] for e in t.epochs]
+        secs[label][seed] = [e["seconds"] for e in t.epochs]
+    has_acc = any(v is not None for row in val.values() for vs in row.values() for v in vs)
+    if not data.labels:
+        return []
+    return stats.rank(test, val if has_acc else None, secs if has_acc else None)
