@@ -1,0 +1,63 @@
+"""The report's figures from plain data: the number of axes, lines, bars and points."""
+
+from matplotlib.collections import PolyCollection
+from matplotlib.patches import Rectangle
+
+from lrlab.report import figures as F
+from lrlab.report.stats import rank
+
+
+def _rows():
+    return rank({"cosine": {0: 0.92, 1: 0.94, 2: 0.93},
+                 "step": {0: 0.90, 1: 0.91, 2: None},
+                 "const": {0: 0.85, 1: 0.86, 2: 0.84},
+                 "gone": {0: None}})
+
+
+def test_lr_grid_one_axes_per_schedule():
+    curves = [(f"s{i}", [0.1, 0.05, 0.01]) for i in range(6)] + [("empty", [])]
+    fig = F.lr_grid_figure(curves, ncols=4)
+    assert len(fig.axes) == 7
+    assert [len(ax.lines) for ax in fig.axes] == [1] * 6 + [0]
+    assert [ax.get_title() for ax in fig.axes][:2] == ["s0", "s1"]
+    assert len(F.lr_grid_figure([]).axes) == 1
+
+
+def test_metrics_mean_line_and_band_per_schedule():
+    ep = lambda a: [{"train_loss": 1 - a, "val_loss": 1.1 - a, "val_acc": a},  # noqa: E731
+                    {"train_loss": 0.5 - a, "val_loss": 0.6 - a, "val_acc": a + 0.1}]
+    fig = F.metrics_figure([("cosine", [ep(0.1), ep(0.2)]), ("step", [ep(0.3)])])
+    assert len(fig.axes) == 3
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2, 2]
+    bands = [sum(isinstance(c, PolyCollection) for c in ax.collections) for ax in fig.axes]
+    assert bands == [1, 1, 1]  # one seed: no band
+    mean = fig.axes[0].lines[0].get_ydata()
+    assert [round(v, 9) for v in mean] == [0.85, 0.35]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["cosine", "step"]
+    regression = F.metrics_figure([("a", [[{"train_loss": 1.0, "val_loss": 1.0, "val_acc": None}]])])
+    assert len(regression.axes) == 2
+
+
+def test_accuracy_bars_with_intervals():
+    rows = _rows()
+    fig = F.accuracy_figure(rows)
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bars) == 3  # 'gone' diverged: named, no bar
+    widths = sorted(round(b.get_width(), 6) for b in bars)
+    assert widths == [0.85, 0.905, 0.93]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cosine", "step", "const", "gone"]
+
+
+def test_forest_one_point_per_compared_schedule():
+    fig = F.forest_figure(_rows())
+    ax = fig.axes[0]
+    points = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert len(points) == 3
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cosine (best)", "step", "const"]
+    assert len(F.forest_figure([]).axes) == 1
+
+
+def test_figures_render_to_png():
+    png = F.png_bytes(F.accuracy_figure(_rows()))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,192 @@
+"""The report: built from real small stores (``lrlab.experiments.runner.compare`` on a tiny
+CSV task, 1-2 epochs); one row per schedule, escaping, partial stores, one seed, everything
+diverged, self-contained, and (when Chromium is installed) rendered in a headless browser."""
+
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lrlab.report import write_report
+from lrlab.report.tables import load
+
+NASTY = "<b>&\"'"
+
+
+def _table(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "t.csv"
+    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
+            for i in range(80)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _compare(tmp_path_factory, name, schedules, **kw) -> Path:
+    from lrlab.experiments.runner import compare
+
+    base = tmp_path_factory.mktemp(name)
+    csv = _table(base / NASTY)
+    out = base / "out"
+    compare(f"csv:{csv}", schedules, out=out, batch_size=16, **kw)
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """3 schedules (one with a label and params) x 2 seeds x 2 epochs."""
+    return _compare(tmp_path_factory, "full", ["cosine", "constant",
+                                               {"name": "step", "params": {"gamma": 0.5},
+                                                "label": "step-half"}], seeds=2, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def report(store) -> str:
+    return write_report(store).read_text(encoding="utf-8")
+
+
+def _rows(page: str) -> list[str]:
+    return re.findall(r'<tr class="schedule[^"]*" data-name="([^"]*)"', page)
+
+
+def test_one_row_per_schedule_and_the_files(store, report):
+    assert sorted(_rows(report)) == ["constant", "cosine", "step-half"]
+    assert (store / "report.html").is_file()
+    pngs = sorted(p.name for p in (store / "report").glob("*.png"))
+    assert pngs == ["accuracy.png", "forest.png", "lr.png", "metrics.png"]
+    assert report.count('src="data:image/png;base64,') == 4
+    definition = json.loads((store / "report" / "experiment.json").read_text())
+    assert [s["label"] for s in definition["schedules"]] == ["cosine", "constant", "step-half"]
+    assert "Winner: " in report and "Partial results" not in report
+    assert "Nothing was tuned" in report and "lrlab compare --config" in report
+
+
+def test_self_contained_no_scripts_no_external_resources(report):
+    assert "<script" not in report.lower()
+    assert not re.search(r'(src|href)="(?!data:)', report)
+    assert "http://" not in report and "https://" not in report
+
+
+def test_every_user_string_is_escaped(report):
+    assert NASTY not in report
+    assert "&lt;b&gt;&amp;&quot;&#x27;" in report   # the task path, escaped
+    assert "<b>" not in report
+
+
+def test_the_ranking_is_the_one_compare_prints(store):
+    from lrlab.experiments.runner import compare
+
+    data = load(store)
+    again = compare(data.definition["task"], data.definition["schedules"], out=store, seeds=2,
+                    epochs=2, batch_size=16)
+    strip = lambda rows: [{k: v for k, v in r.items() if "seconds" not in k and k != "per_seed"}  # noqa: E731
+                          for r in rows]
+    assert strip(data.ranking) == strip(again.ranking)
+
+
+def test_the_report_reads_the_store_alone_and_read_only(store, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(store / "results.sqlite", copy / "results.sqlite")
+    (copy / "results.sqlite").chmod(0o444)
+    page = write_report(copy).read_text()
+    assert sorted(_rows(page)) == ["constant", "cosine", "step-half"]
+
+
+def test_a_partial_store_still_reports_and_marks_what_is_missing(store, tmp_path):
+    part = tmp_path / "part"
+    part.mkdir()
+    shutil.copy(store / "results.sqlite", part / "results.sqlite")
+    db = sqlite3.connect(part / "results.sqlite")
+    db.execute("UPDATE trial SET status = 'running', test_acc = NULL WHERE name = 'cosine-seed1'")
+    tid = db.execute("SELECT id FROM trial WHERE name = 'constant-seed1'").fetchone()[0]
+    for table in ("step", "epoch"):
+        db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (tid,))
+    db.execute("DELETE FROM trial WHERE id = ?", (tid,))
+    db.commit()
+    db.close()
+    page = write_report(part).read_text()
+    assert sorted(_rows(page)) == ["constant", "cosine", "step-half"]
+    assert "Partial results" in page and "2 of 6 trials have not ended" in page
+    assert "cosine-seed1: running" in page and "constant-seed1: not started" in page
+    assert "1/2 <span class=\"missing\">(missing: seed 1: running)" in page
+    assert "This store is partial: 4 of 6 trials have ended" in page
+
+
+def test_one_seed_says_the_ranking_is_a_single_sample(tmp_path_factory):
+    out = _compare(tmp_path_factory, "one", ["cosine", "constant"], seeds=1, epochs=1)
+    page = write_report(out).read_text()
+    assert sorted(_rows(page)) == ["constant", "cosine"]
+    assert "the ranking is a single sample" in page
+    assert "single sample" in page.split('id="ranking"')[1].split("</table>")[0]
+
+
+def test_everything_diverged(tmp_path_factory):
+    out = _compare(tmp_path_factory, "div", ["constant", "cosine"], seeds=1, epochs=1, lr=1e6)
+    page = write_report(out).read_text()
+    assert sorted(_rows(page)) == ["constant", "cosine"]
+    assert "Every trial diverged" in page and "Winner" not in page
+    assert page.count('src="data:image/png;base64,') == 4
+
+
+def test_no_store_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no results.sqlite here"):
+        write_report(tmp_path)
+    (tmp_path / "results.sqlite").write_text("not a database, not at all" * 50)
+    with pytest.raises(ValueError, match="not an lrlab store"):
+        write_report(tmp_path)
+
+
+# ---- the browser check ---------------------------------------------------------------------------
+_CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--hide-scrollbars"]
+_PROBE = """<script>
+window.addEventListener("load", function () {
+  var out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({
+    images: Array.from(document.images).map(function (i) {
+      return {id: i.id, complete: i.complete, width: i.naturalWidth}; }),
+    rows: document.querySelectorAll("#ranking tbody tr").length});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    for name in _CHROMIUM:
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no chromium binary found (apt-get install chromium): the browser check skips")
+
+
+def test_the_report_renders_in_headless_chromium(store, report, tmp_path):
+    browser = _chromium()
+    # a copy of the page with a probe that writes what the browser loaded into the DOM
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    flags = [browser, *_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=10000"]
+    try:
+        dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True,
+                             text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("chromium did not answer within 120 s")
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
+    assert found, (dom.returncode, dom.stderr[-2000:])
+    import html
+
+    seen = json.loads(html.unescape(found.group(1)))
+    assert len(seen["images"]) == 4
+    assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
+    assert seen["rows"] == 3 == len(_rows(report))
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}",
+                    (store / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
