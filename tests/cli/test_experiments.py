@@ -77,3 +77,25 @@ def test_a_bad_config_file_is_one_line(tmp_path, monkeypatch, one_line_error):
     one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"),
                    "schedules[0].params: unknown parameter 'gama'; did you mean 'gamma'?")
     assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_writes_the_report_and_report_rebuilds_it(table, tmp_path, one_line_error):
+    out = tmp_path / "cmp"
+    r = run("compare", "--task", f"csv:{table}", "--schedule", "cosine,constant", "--seeds", 1,
+            "--epochs", 1, "--batch-size", 16, "--out", out, "--quiet", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)) == {"schedules", "trials_total", "trials_finished"}
+    page = out / "report.html"
+    assert r.stderr.strip() == f"report: {page}" and page.is_file()
+    assert sorted(p.name for p in (out / "report").glob("*.png")) == [
+        "accuracy.png", "forest.png", "lr.png", "metrics.png"]
+    page.unlink()
+    again = run("report", out)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.strip() == str(page) and page.is_file()
+    assert 'data-name="cosine"' in page.read_text() and "single sample" in page.read_text()
+    plain = run("compare", "--task", f"csv:{table}", "--schedule", "cosine,constant", "--seeds", 1,
+                "--epochs", 1, "--batch-size", 16, "--out", out, "--quiet")
+    assert plain.exit_code == 0 and f"report: {page}" in plain.stdout
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("report", tmp_path / "empty"), "no results.sqlite here")

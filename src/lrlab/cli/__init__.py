@@ -85,7 +85,8 @@ def cli():
 
 
 for _command in (schedules.list_cmd, schedules.show, schedules.plot,
-                 training.train, training.evaluate_cmd, training.find_lr, experiments.compare):
+                 training.train, training.evaluate_cmd, training.find_lr, experiments.compare,
+                 experiments.report):
     cli.add_command(_command)
 
 

@@ -3,6 +3,7 @@
     lrlab compare --task digits --preset paddle --seeds 3 --epochs 20 --out cmp
     lrlab compare --schedule cosine,one_cycle --schedule step -p step.gamma=0.5 --seed 0,1 --out cmp
     lrlab compare --config experiment.yaml --out cmp --json
+    lrlab report cmp                 # rebuild cmp/report.html from cmp/results.sqlite alone
 
 A config file (YAML or JSON, see ``lrlab.experiments.spec``) gives any key; flags given on the
 command line override it (``--schedule`` adds to its schedules). Running the same command
@@ -93,10 +94,34 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:
         result = run_experiment(exp, out, device=device, on_event=show)
+    from lrlab.report import write_report
+
+    page = write_report(out)
     if as_json:
         click.echo(json.dumps(result.to_json()))
+        click.echo(f"report: {page}", err=True)  # stdout stays one JSON object
     else:
         _table(result)
+        click.echo(f"report: {page}")
+
+
+@click.command()
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--open", "open_", is_flag=True, help="Open the page in the web browser.")
+def report(folder, open_):
+    """Rebuild DIR/report.html (and DIR/report/*.png) from the store DIR/results.sqlite alone.
+
+    Works on a partial store too (a compare still running or killed): what has not finished
+    is marked. The page is self-contained and opens offline.
+    """
+    from lrlab.report import write_report
+
+    page = write_report(folder)
+    click.echo(str(page))
+    if open_:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
 
 
 def _table(result) -> None:
