@@ -29,6 +29,16 @@ TIE_COLOR = "#2b6cb0"
 OTHER_COLOR = "#a0aec0"
 
 
+def color_of(k: int, n: int):
+    """The colour of series ``k`` of ``n``: matplotlib's 10 defaults, or tab20 (then a
+    repeat) beyond 10 series."""
+    if n <= 10:
+        return f"C{k}"
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](k % 20)
+
+
 def png_bytes(fig, dpi: int = 100) -> bytes:
     """The figure as PNG bytes."""
     buf = BytesIO()
@@ -65,7 +75,8 @@ def lr_grid_figure(curves: Sequence[tuple[str, Sequence[float]]], ncols: int = 4
         ax.plot(np.arange(len(lrs)), _floats(lrs), color="C0", lw=1.2, drawstyle="steps-post")
         ax.tick_params(labelsize="x-small")
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
+        top = np.nanmax(_floats(lrs)) if np.isfinite(_floats(lrs)).any() else 0.0
+        ax.set_ylim(0, top * 1.08 if top > 0 else 1.0)  # a line at the top stays visible
     fig.supxlabel("step", fontsize="small")
     fig.supylabel("learning rate", fontsize="small")
     return fig
@@ -112,7 +123,7 @@ def metrics_figure(series: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]
     axes = fig.subplots(1, len(keys), squeeze=False).ravel()
     handles, names = [], []
     for k, (label, seeds) in enumerate(series):
-        color = f"C{k % 10}"
+        color = color_of(k, len(series))
         line = None
         for ax, (key, _) in zip(axes, keys):
             got = _band(ax, [[e.get(key) for e in s] for s in seeds], color)

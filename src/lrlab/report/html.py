@@ -181,6 +181,7 @@ max-width:1200px;padding:0 16px;color:#1a202c}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #e2e8f0}
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0}
 th,td{border:1px solid #e2e8f0;padding:3px 6px;text-align:right;vertical-align:top}
+td{white-space:nowrap}
 th{background:#f7fafc}td.l,th.l{text-align:left}
 tr.tie td{background:#ebf8ff}tr.best td{font-weight:600}
 .missing{color:#c05621}.note{color:#4a5568;font-size:12.5px}
@@ -194,7 +195,7 @@ pre,code{background:#f7fafc;font-size:12px}pre{padding:8px;overflow-x:auto;white
 
 def _ranking_table(data: ReportData) -> str:
     head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "vs best (paired) [95% CI]",
-            "P(improve)", "tie with best", "diverged", "seeds ended", "best seed", "worst seed",
+            "P(improve)", "tie with best", "p (Holm)", "diverged", "seeds ended", "best seed", "worst seed",
             "best val epoch", "wall time / trial", "epochs to 95% / 99%",
             "seconds to 95% / 99%", "val AUC"]
     out = ['<div class="scroll"><table id="ranking"><thead><tr>']
@@ -236,11 +237,10 @@ def _ranking_table(data: ReportData) -> str:
                "no" if r["test_acc_mean"] is not None else "–")
         if r["tied_with_best"] and not r["is_best"] and not r["comparable"]:
             tie = "yes (under 2 shared seeds)"
-        if r.get("p_value_holm") is not None:
-            tie += f" (p<sub>Holm</sub> {r['p_value_holm']:.3g})"
         cells = [
             str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff,
-            _num(r["prob_improvement"]), tie, str(r["diverged"]), seeds,
+            _num(r["prob_improvement"]), tie, _num(r.get("p_value_holm"), ".3g"),
+            str(r["diverged"]), seeds,
             f"{best_seed['seed']}: {_pct(best_seed['test_acc'])}" if best_seed else "–",
             f"{worst_seed['seed']}: {_pct(worst_seed['test_acc'])}" if worst_seed else "–",
             best_ep, "–" if wall is None else f"{wall:.1f} s",
@@ -305,7 +305,9 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
         "interval of the mean. vs best: this schedule minus the best, paired by seed (same "
         "initial weights and batches), in accuracy points, with its Student-t interval. "
         "P(improve): fraction of seeds on which it beats the best (ties ½). Tie with best: "
-        "not distinguishable from the best by a paired t-test at 5% after a Holm correction. "
+        "not distinguishable from the best by a paired t-test at 5% after a Holm correction "
+        "(p (Holm): its adjusted p-value). With few seeds an interval is wide and can pass "
+        "100%: the t interval does not know that accuracy is bounded. "
         "Time to 95% / 99%: epochs and seconds until the validation accuracy reaches that "
         "fraction of the best final validation accuracy (– when a seed never reaches it). "
         "val AUC: mean validation accuracy over the epochs (anytime performance). "
