@@ -117,6 +117,18 @@ def test_a_partial_store_still_reports_and_marks_what_is_missing(store, tmp_path
     assert "This store is partial: 4 of 6 trials have ended" in page
 
 
+def test_a_store_without_its_definition_groups_the_trials_by_name(store, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(store / "results.sqlite", bare / "results.sqlite")
+    db = sqlite3.connect(bare / "results.sqlite")
+    db.execute("DELETE FROM meta WHERE key = 'experiment'")
+    db.commit()
+    db.close()
+    page = write_report(bare).read_text()
+    assert sorted(_rows(page)) == ["constant", "cosine", "step-half"] and "Winner: " in page
+
+
 def test_one_seed_says_the_ranking_is_a_single_sample(tmp_path_factory):
     out = _compare(tmp_path_factory, "one", ["cosine", "constant"], seeds=1, epochs=1)
     page = write_report(out).read_text()
