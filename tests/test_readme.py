@@ -61,7 +61,7 @@ def test_bash_blocks_run_in_order(tmp_path):
         r = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, (cmd, r.stderr)
-    for made in ("runs/cosine-seed0/model.pt", "lr.png", "cmp.png", "lr_find.png",
+    for made in ("cmp/report.html", "cmp/results.sqlite", "lr.png", "cmp.png", "lr_find.png",
                  "pop/plateau-factor0.5-warmup10%-seed1/summary.json"):
         assert (tmp_path / made).is_file(), made
 
