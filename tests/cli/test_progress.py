@@ -29,6 +29,10 @@ def test_plain_lines_per_epoch_when_not_a_terminal():
         "cosine-seed0  epoch 1/2  loss 1.5000  val acc 0.5000  lr 0.05",
         "cosine-seed0  epoch 2/2  loss 1.0000  val acc 0.7500  lr 0.025",
         "cosine-seed0  epoch 2/2  lr 0.025  finished"]
+    buf = io.StringIO()
+    with TrainingProgress(["a", "cosine-seed0"], Console(file=buf, force_terminal=False)) as show:
+        show(_events()[1])
+    assert buf.getvalue() == "[trial 2/2] cosine-seed0  epoch 1/2  loss 1.5000  val acc 0.5000  lr 0.05\n"
 
 
 def test_bars_keep_their_counts_and_times_at_80_columns():
@@ -37,11 +41,24 @@ def test_bars_keep_their_counts_and_times_at_80_columns():
     with TrainingProgress(["cosine-seed0", "a-much-longer-trial-name-seed1"], console) as show:
         for e in _events()[:4]:
             show(e)
-    last = ANSI.sub("", buf.getvalue()).splitlines()[-3:]
-    row = next(line for line in last if line.startswith("cosine-seed0"))
+    frame = ANSI.sub("", buf.getvalue()).split("\r")[-1].splitlines()
+    row = next(line for line in frame if line.startswith("cosine-seed0"))
     assert "4/4" in row and "epoch 2/2" in row and "0:00:0" in row
 
 
 def test_describe_regression_and_divergence():
     e = Progress("t", 1, 3, 5, 15, 0.1, loss=0.5, val_loss=0.25, status=TrialStatus.DIVERGED)
     assert describe(e) == "epoch 1/3  loss 0.5000  val loss 0.2500  lr 0.1  diverged"
+
+
+def test_an_overall_bar_above_the_trial_that_trains():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=100)
+    with TrainingProgress(["cosine-seed0", "step-seed0"], console) as show:
+        for e in _events():
+            show(e)
+        show(Progress("step-seed0", 0, 2, 1, 4, 0.05, loss=2.0))
+    frame = ANSI.sub("", buf.getvalue()).split("\r")[-1].splitlines()  # the last frame drawn
+    assert frame[0].startswith("all trials") and "1/2" in frame[0]
+    assert frame[1].startswith("step-seed0") and "1/4" in frame[1]
+    assert not any(line.startswith("cosine-seed0") for line in frame)  # finished: gives way

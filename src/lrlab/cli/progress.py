@@ -1,7 +1,8 @@
 """Progress of a population, drawn from the engine's ``Progress`` events on stderr (so ``--json``
-on stdout stays clean): on a terminal one rich bar per trial (optimizer steps, epochs done,
-last loss and validation metric, LR, time and time left); elsewhere (a pipe, a CI log) one
-plain line per epoch.
+on stdout stays clean): on a terminal an overall bar (trials done of all, time left) above the
+bar of the trial that trains (optimizer steps, epochs done, last loss and validation metric,
+LR, time and time left; a finished trial's bar gives way to the next); elsewhere (a pipe, a CI
+log) one plain line per epoch, numbered ``[trial k/N]``.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ class TrainingProgress:
             TextColumn("{task.fields[stats]}", table_column=Column(
                 ratio=1, no_wrap=True, overflow="ellipsis")),
             console=self.console, transient=False, expand=True)
-        self._tasks = {n: self._progress.add_task(n, total=None, stats="", start=False)
-                       for n in names} if self.live else {}
+        names = list(names)
+        self._index = {n: i + 1 for i, n in enumerate(names)}
+        self._done: set[str] = set()
         self._last: dict[str, tuple[int, TrialStatus]] = {}
+        if self.live:
+            self._overall = self._progress.add_task("all trials", total=len(names), stats="")
+            self._tasks = {n: self._progress.add_task(n, total=None, stats="", start=False,
+                                                      visible=False) for n in names}
 
     def __enter__(self):
         if self.live:
@@ -60,11 +66,20 @@ class TrainingProgress:
         if not self.live:  # one line per epoch and one at the end
             if self._last.get(e.name) != (e.epoch, e.status) and (
                     e.val_loss is not None or e.status != TrialStatus.RUNNING):
-                self.console.print(f"{e.name}  {describe(e)}", highlight=False, soft_wrap=True)
+                where = f"[trial {self._index[e.name]}/{len(self._index)}] " if len(self._index) > 1 else ""
+                self.console.print(f"{where}{e.name}  {describe(e)}", markup=False, highlight=False,
+                                   soft_wrap=True)
                 self._last[e.name] = (e.epoch, e.status)
             return
         task = self._tasks[e.name]
         if not self._progress.tasks[task].started:
             self._progress.start_task(task)
-        done = e.steps if e.status != TrialStatus.RUNNING else e.step
-        self._progress.update(task, total=e.steps, completed=done, stats=describe(e))
+            self._progress.update(task, visible=True)
+        finished = e.status != TrialStatus.RUNNING
+        self._progress.update(task, total=e.steps, completed=e.steps if finished else e.step,
+                              stats=describe(e))
+        if finished and e.name not in self._done:
+            self._done.add(e.name)
+            self._progress.update(task, visible=False)
+            self._progress.update(self._overall, completed=len(self._done),
+                                  stats=f"last: {e.name} {e.status}")
