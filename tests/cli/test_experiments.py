@@ -99,3 +99,63 @@ def test_compare_writes_the_report_and_report_rebuilds_it(table, tmp_path, one_l
     assert plain.exit_code == 0 and f"report: {page}" in plain.stdout
     (tmp_path / "empty").mkdir()
     one_line_error(run("report", tmp_path / "empty"), "no results.sqlite here")
+
+
+_ARGS = ["compare", "--task", "digits", "--schedule", "cosine,step", "--seeds", "2", "--epochs", "4",
+         "--quiet", "--json", "--out"]
+
+
+def _lrlab():
+    import sys
+
+    script = Path(sys.executable).with_name("lrlab")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lrlab"]
+
+
+def test_compare_killed_twice_at_random_moments_then_resumed_gives_the_same_table(tmp_path):
+    import random
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    def table(out):
+        db = sqlite3.connect(out / "results.sqlite")
+        try:
+            return (db.execute("SELECT key, name, status, test_acc, epochs, steps FROM trial "
+                               "ORDER BY key").fetchall(),
+                    db.execute("SELECT COUNT(*), COUNT(DISTINCT trial_id || '-' || step) FROM step").fetchone())
+        finally:
+            db.close()
+
+    whole = subprocess.run(_lrlab() + _ARGS + [str(tmp_path / "whole")], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    rng = random.Random(7)
+    killed = tmp_path / "killed"
+    for _ in range(2):
+        child = subprocess.Popen(_lrlab() + _ARGS + [str(killed)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and child.poll() is None and not (killed / "results.sqlite").exists():
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.1, 1.5))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+        child.wait()
+    done = subprocess.run(_lrlab() + _ARGS + [str(killed)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    counts = lambda out: (json.loads(out)["trials_total"], json.loads(out)["trials_finished"])  # noqa: E731
+    assert counts(done.stdout) == counts(whole.stdout) == (4, 4)
+    (rows_a, steps_a), (rows_b, steps_b) = table(tmp_path / "whole"), table(killed)
+    assert rows_b == rows_a and steps_b == steps_a and steps_b[0] == steps_b[1]  # no duplicates
+    ranks = lambda out: [(s["name"], s["test_acc_mean"]) for s in json.loads(out)["schedules"]]  # noqa: E731
+    assert ranks(done.stdout) == ranks(whole.stdout)
+
+
+def test_a_second_compare_on_the_same_folder_is_refused(tmp_path, one_line_error):
+    from lrlab.experiments.lock import OutputFolder
+
+    with OutputFolder(tmp_path) as held:
+        held.claim()
+        one_line_error(run("compare", "--schedule", "cosine", "--epochs", 1, "--seeds", 1,
+                           "--out", tmp_path, "--quiet"), "is in use by another lrlab process")
