@@ -22,6 +22,17 @@ def small(digits):
     return replace(digits, train=cut(digits.train), val=cut(digits.val))
 
 
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory):
+    """A two-class CSV of 80 rows (features a, b; column label): trials on it take a fraction
+    of a second."""
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
+            for i in range(80)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
 def _assert_one_line_error(result, expected: str) -> None:
     err = result.stderr
     assert result.exit_code == 2, (result.exit_code, result.output, err)

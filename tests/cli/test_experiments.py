@@ -13,17 +13,8 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("csv") / "t.csv"
-    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
-            for i in range(80)]
-    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    return path
-
-
-def test_compare_json_then_the_same_command_trains_nothing(table, tmp_path):
-    args = ["compare", "--task", f"csv:{table}", "--schedule", "cosine,step", "-p", "step.gamma=0.5",
+def test_compare_json_then_the_same_command_trains_nothing(tiny_csv, tmp_path):
+    args = ["compare", "--task", f"csv:{tiny_csv}", "--schedule", "cosine,step", "-p", "step.gamma=0.5",
             "--seeds", 2, "--epochs", 2, "--batch-size", 16, "--out", tmp_path, "--json"]
     r = run(*args)
     assert r.exit_code == 0, r.stderr
@@ -37,9 +28,9 @@ def test_compare_json_then_the_same_command_trains_nothing(table, tmp_path):
     assert again.exit_code == 0 and json.loads(again.stdout) == out and "epoch" not in again.stderr
 
 
-def test_config_file_with_flags_overriding(table, tmp_path):
+def test_config_file_with_flags_overriding(tiny_csv, tmp_path):
     cfg = tmp_path / "e.yaml"
-    cfg.write_text(f"task: csv:{table}\nschedules:\n  - constant\n  - {{name: plateau, params: {{patience: 0}}}}\n"
+    cfg.write_text(f"task: csv:{tiny_csv}\nschedules:\n  - constant\n  - {{name: plateau, params: {{patience: 0}}}}\n"
                    "seeds: [4]\nepochs: 5\nbatch_size: 16\n")
     r = run("compare", "--config", cfg, "--epochs", 2, "--out", tmp_path / "o", "--quiet")
     assert r.exit_code == 0, r.stderr
@@ -79,9 +70,9 @@ def test_a_bad_config_file_is_one_line(tmp_path, monkeypatch, one_line_error):
     assert not (tmp_path / "cmp").exists()
 
 
-def test_compare_writes_the_report_and_report_rebuilds_it(table, tmp_path, one_line_error):
+def test_compare_writes_the_report_and_report_rebuilds_it(tiny_csv, tmp_path, one_line_error):
     out = tmp_path / "cmp"
-    r = run("compare", "--task", f"csv:{table}", "--schedule", "cosine,constant", "--seeds", 1,
+    r = run("compare", "--task", f"csv:{tiny_csv}", "--schedule", "cosine,constant", "--seeds", 1,
             "--epochs", 1, "--batch-size", 16, "--out", out, "--quiet", "--json")
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(r.stdout)) == {"schedules", "trials_total", "trials_finished"}
@@ -94,7 +85,7 @@ def test_compare_writes_the_report_and_report_rebuilds_it(table, tmp_path, one_l
     assert again.exit_code == 0, again.stderr
     assert again.stdout.strip() == str(page) and page.is_file()
     assert 'data-name="cosine"' in page.read_text() and "single sample" in page.read_text()
-    plain = run("compare", "--task", f"csv:{table}", "--schedule", "cosine,constant", "--seeds", 1,
+    plain = run("compare", "--task", f"csv:{tiny_csv}", "--schedule", "cosine,constant", "--seeds", 1,
                 "--epochs", 1, "--batch-size", 16, "--out", out, "--quiet")
     assert plain.exit_code == 0 and f"report: {page}" in plain.stdout
     (tmp_path / "empty").mkdir()

@@ -47,16 +47,6 @@ def digits_run(tmp_path_factory):
     return out, result
 
 
-@pytest.fixture(scope="module")
-def table(tmp_path_factory) -> Path:
-    """A tiny two-class CSV: trials on it take a fraction of a second."""
-    path = tmp_path_factory.mktemp("csv") / "t.csv"
-    rows = [f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
-            for i in range(80)]
-    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    return path
-
-
 # ---- train ----------------------------------------------------------------------------------
 def test_train_json_and_run_folder(digits_run):
     out, result = digits_run
@@ -109,11 +99,11 @@ def test_population_with_scoped_params(tmp_path):
     assert tested == result
 
 
-def test_every_schedule_trains_out_of_the_box(table, tmp_path):
+def test_every_schedule_trains_out_of_the_box(tiny_csv, tmp_path):
     """Every name of `lrlab list` trains without parameters: one population, one epoch of 4
     optimizer steps (--interval step, which plateau does not take: it is tested below)."""
     schedules = [a for n in lrlab.names() for a in ("--schedule", n)]
-    result = run_json("train", "--task", f"csv:{table}", *schedules, "--interval", "step",
+    result = run_json("train", "--task", f"csv:{tiny_csv}", *schedules, "--interval", "step",
                       "--epochs", 1, "--batch-size", 16, "--out", tmp_path, "--quiet", "--json")
     trials = result["trials"]
     from lrlab.training.trial import TrialConfig
@@ -124,17 +114,17 @@ def test_every_schedule_trains_out_of_the_box(table, tmp_path):
 
 
 @pytest.mark.parametrize("name", ALL_SCHEDULES)
-def test_every_schedule_trains_one_epoch(table, name):
+def test_every_schedule_trains_one_epoch(tiny_csv, name):
     from lrlab.training.engines import train_trial
     from lrlab.training.tasks import load_task
     from lrlab.training.trial import TrialConfig
 
-    rec = train_trial(load_task(f"csv:{table}"), TrialConfig(schedule=name, epochs=1, batch_size=32))
+    rec = train_trial(load_task(f"csv:{tiny_csv}"), TrialConfig(schedule=name, epochs=1, batch_size=32))
     assert rec.status == "finished" and len(rec.epochs) == 1
 
 
-def test_plateau_after_a_warmup(table, tmp_path):
-    r = one(run_json("train", "--task", f"csv:{table}", "--schedule", "plateau", "--warmup", "50%",
+def test_plateau_after_a_warmup(tiny_csv, tmp_path):
+    r = one(run_json("train", "--task", f"csv:{tiny_csv}", "--schedule", "plateau", "--warmup", "50%",
                      "-p", "patience=0", "--epochs", 4, "--batch-size", 16, "--out", tmp_path,
                      "--quiet", "--json"))
     assert r["status"] == "finished"
@@ -147,16 +137,16 @@ def test_plateau_after_a_warmup(table, tmp_path):
     assert lrs[2 * per_epoch] == 0.05
 
 
-def test_variants_of_one_schedule_share_a_run(table, tmp_path):
+def test_variants_of_one_schedule_share_a_run(tiny_csv, tmp_path):
     for lr in ("0.05", "0.1"):
-        run_json("train", "--task", f"csv:{table}", "--schedule", "cosine", "--lr", lr,
+        run_json("train", "--task", f"csv:{tiny_csv}", "--schedule", "cosine", "--lr", lr,
                  "--epochs", 1, "--out", tmp_path, "--quiet", "--json")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lrlab.lock") == [
         "cosine-lr0.1-seed0", "cosine-seed0"]
 
 
-def test_train_options_reach_the_trial(table, tmp_path):
-    r = run("train", "--task", f"csv:{table}", "--label", "label", "--schedule", "linear",
+def test_train_options_reach_the_trial(tiny_csv, tmp_path):
+    r = run("train", "--task", f"csv:{tiny_csv}", "--label", "label", "--schedule", "linear",
             "--early-stop", "patience=1,min_delta=0.001,monitor=val_acc,restore_best=false",
             "--warmup", "10%", "--interval", "step", "--optimizer", "adamw", "--lr", "0.01",
             "--weight-decay", "0.01", "--epochs", 3, "--batch-size", 16, "--seed", 2,
@@ -283,10 +273,10 @@ def test_help():
 
 
 # ---- the real console script ----------------------------------------------------------------
-def test_console_script_train_subprocess(table, tmp_path):
+def test_console_script_train_subprocess(tiny_csv, tmp_path):
     script = Path(sys.executable).with_name("lrlab")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "lrlab"]
-    p = subprocess.run(cmd + ["train", "--quiet", "--json", "--task", f"csv:{table}", "--schedule",
+    p = subprocess.run(cmd + ["train", "--quiet", "--json", "--task", f"csv:{tiny_csv}", "--schedule",
                               "cosine", "--epochs", "1", "--out", str(tmp_path)],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -319,8 +309,8 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, one_line_e
     assert not (tmp_path / "r").exists()
 
 
-def test_schedule_lists_and_one_json_shape(table, tmp_path):
-    result = run_json("train", "--task", f"csv:{table}", "--schedule", "cosine,step",
+def test_schedule_lists_and_one_json_shape(tiny_csv, tmp_path):
+    result = run_json("train", "--task", f"csv:{tiny_csv}", "--schedule", "cosine,step",
                       "--schedule", "linear", "--epochs", 1, "--out", tmp_path, "--quiet", "--json")
     assert [t["name"] for t in result["trials"]] == ["cosine-seed0", "step-seed0", "linear-seed0"]
     config = json.loads((tmp_path / "step-seed0" / "config.json").read_text())
