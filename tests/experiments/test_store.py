@@ -178,3 +178,12 @@ def test_sigkill_twice_then_resume_gives_the_same_table(tmp_path):
     assert _table(killed) == _table(tmp_path / "whole")
     assert rows(killed, "SELECT COUNT(*) FROM step") == rows(tmp_path / "whole", "SELECT COUNT(*) FROM step")
     assert rows(killed, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_versions_are_recorded(small, tmp_path):
+    import lrlab
+
+    with Store(tmp_path) as store:
+        train_trial(small, TrialConfig(epochs=1), store)
+    meta = dict(rows(tmp_path, "SELECT key, value FROM meta"))
+    assert meta["lrlab_version"] == lrlab.__version__ and meta["torch_version"] == torch.__version__

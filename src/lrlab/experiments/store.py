@@ -3,7 +3,8 @@ population, readable with the ``sqlite3`` shell and without lrlab.
 
 Tables (schema version 1, in ``meta``):
 
-- ``meta(key, value)``: ``schema_version``, ``lrlab_version``;
+- ``meta(key, value)``: ``schema_version``, ``lrlab_version``, ``torch_version`` (of the last
+  trial started), ``experiment`` (the definition, JSON, when written by ``compare``);
 - ``trial(id, key, name, schedule, seed, task, config, resolved, status, test_loss, test_acc,
   best_epoch, diverged_step, epochs, steps, seconds, started, finished)``: one row per trial;
   ``key`` identifies it by its task and full configuration (seed included; the name does not
@@ -172,7 +173,10 @@ class Store(OutputFolder, RecordSink):
 
     # ---- while training ----------------------------------------------------------------
     def trial_started(self, plan, task) -> None:
+        import torch  # loaded already: a trial trains with it
+
         cfg = plan.cfg
+        self._write(("INSERT OR REPLACE INTO meta VALUES ('torch_version', ?)", (torch.__version__,)))
         resumed = self._resumed.pop(cfg.name, None)
         step, epoch = (resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0)
         remove_temporaries(self.out / "checkpoints")

@@ -338,8 +338,9 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
                  f"<code>{_e(config_path)}</code>:</p>"
                  f"<pre id=\"definition\">{_e(json.dumps(d, indent=2))}</pre><p>Commands:</p>"
                  + "".join(f"<pre>{_e(c)}</pre>" for c in commands(data, config_path))
-                 + f"<p class=\"note\">Trained with lrlab {_e(version)} (the torch version is "
-                 f"not recorded in the store); report written by lrlab {_e(__version__)}, "
+                 + f"<p class=\"note\">Trained with lrlab {_e(version)} and torch "
+                 f"{_e(data.meta.get('torch_version', '(not recorded)'))}; report written by "
+                 f"lrlab {_e(__version__)}, "
                  f"Python {_e(sys.version.split()[0])}. Rebuild this page from the store "
                  f"alone: <code>lrlab report {_e(shlex.quote(str(data.out)))}</code>.</p>")
     parts.append("</body></html>")
