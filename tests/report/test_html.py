@@ -88,19 +88,22 @@ def test_the_ranking_is_the_one_compare_prints(store):
     assert strip(data.ranking) == strip(again.ranking)
 
 
+def _copy(store, folder):
+    """A copy of the store's database in ``folder`` (to damage it without touching the fixture)."""
+    folder.mkdir()
+    shutil.copy(store / "results.sqlite", folder / "results.sqlite")
+    return folder
+
+
 def test_the_report_reads_the_store_alone_and_read_only(store, tmp_path):
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    shutil.copy(store / "results.sqlite", copy / "results.sqlite")
+    copy = _copy(store, tmp_path / "copy")
     (copy / "results.sqlite").chmod(0o444)
     page = write_report(copy).read_text()
     assert sorted(_rows(page)) == ["constant", "cosine", "step-half"]
 
 
 def test_a_partial_store_still_reports_and_marks_what_is_missing(store, tmp_path):
-    part = tmp_path / "part"
-    part.mkdir()
-    shutil.copy(store / "results.sqlite", part / "results.sqlite")
+    part = _copy(store, tmp_path / "part")
     db = sqlite3.connect(part / "results.sqlite")
     db.execute("UPDATE trial SET status = 'running', test_acc = NULL WHERE name = 'cosine-seed1'")
     tid = db.execute("SELECT id FROM trial WHERE name = 'constant-seed1'").fetchone()[0]
@@ -118,9 +121,7 @@ def test_a_partial_store_still_reports_and_marks_what_is_missing(store, tmp_path
 
 
 def test_a_store_without_its_definition_groups_the_trials_by_name(store, tmp_path):
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    shutil.copy(store / "results.sqlite", bare / "results.sqlite")
+    bare = _copy(store, tmp_path / "bare")
     db = sqlite3.connect(bare / "results.sqlite")
     db.execute("DELETE FROM meta WHERE key = 'experiment'")
     db.commit()

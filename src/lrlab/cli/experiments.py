@@ -60,11 +60,10 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     from lrlab.experiments.spec import experiment, load
 
     data = load(config_file) if config_file else {}
-    given = click.get_current_context().params
-    source = click.core.ParameterSource
-    def flag(name):  # noqa: E306  (an option the user typed, not its default)
-        return click.get_current_context().get_parameter_source(name) == source.COMMANDLINE
-    if flag("task_spec"):
+    ctx = click.get_current_context()
+    typed = {n for n in ctx.params  # options given on the command line, not their defaults
+             if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE}
+    if "task_spec" in typed:
         data["task"] = task_spec
     data.setdefault("task", "digits")
     opts = task_options(data["task"], image_size=image_size, split_seed=split_seed, label=label,
@@ -88,8 +87,8 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     elif seeds is not None:
         data["seeds"] = seeds
     for key in ("optimizer", "weight_decay", "lr", "epochs", "batch_size", "warmup", "early_stop"):
-        if flag(key) or (key in ("warmup", "early_stop") and given[key] is not None):
-            data[key] = given[key]
+        if key in typed:
+            data[key] = ctx.params[key]
     exp = experiment(data)
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:

@@ -52,21 +52,12 @@ class CompareResult:
 
 
 def ranking(exp: Experiment, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
-    """``stats.rank`` over the experiment's schedules (by label) and seeds."""
-    from ..report.stats import rank
+    """``stats.rank_trials`` over the experiment's schedules (by label) and seeds."""
+    from ..report.stats import rank_trials
 
-    test: dict[str, dict] = {e.label: {} for e in exp.entries}
-    val: dict[str, dict] = {e.label: {} for e in exp.entries}
-    secs: dict[str, dict] = {e.label: {} for e in exp.entries}
-    for cfg, rec in zip(exp.trials(), records):
-        label = cfg.name.rsplit("-seed", 1)[0]
-        if rec.status == "running":
-            continue
-        test[label][cfg.seed] = rec.test_acc if rec.status != "diverged" else None
-        val[label][cfg.seed] = [e["val_acc"] for e in rec.epochs]
-        secs[label][cfg.seed] = [e["seconds"] for e in rec.epochs]
-    has_acc = any(v for row in val.values() for vs in row.values() for v in vs if v is not None)
-    return rank(test, val if has_acc else None, secs if has_acc else None)
+    return rank_trials([e.label for e in exp.entries], (
+        (cfg.name.rsplit("-seed", 1)[0], cfg.seed, rec.status, rec.test_acc, rec.epochs)
+        for cfg, rec in zip(exp.trials(), records)))
 
 
 def _same_experiment(store: Store, exp: Experiment) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "holm_reject",
     "paired_difference",
     "rank",
+    "rank_trials",
     "summarize",
     "t_quantile",
     "time_to_target",
@@ -572,3 +573,30 @@ def rank(
         order += [f"target_{key}", f"reached_{key}", f"epochs_to_{key}", f"seconds_to_{key}"]
     order.append("per_seed")
     return [{k: row[k] for k in order} for row in ranked]
+
+
+def rank_trials(labels: Sequence[str], trials) -> list[dict[str, Any]]:
+    """:func:`rank` over trials given one by one: ``labels`` (every schedule, in order) and
+    ``trials``, an iterable of ``(label, seed, status, test_acc, epochs)`` with ``status`` a
+    trial status (``running`` ones are left out, ``diverged`` ones count as diverged) and
+    ``epochs`` the per-epoch dicts holding ``val_acc`` and ``seconds``. What ``lrlab compare``
+    and the report both rank.
+
+    >>> e = [{"val_acc": 0.5, "seconds": 1.0}]
+    >>> rows = rank_trials(["a", "b"], [("a", 0, "finished", 0.5, e), ("b", 0, "running", None, [])])
+    >>> [(r["name"], r["n_seeds"]) for r in rows]
+    [('a', 1), ('b', 0)]
+    """
+    test: dict[str, dict] = {label: {} for label in labels}
+    val: dict[str, dict] = {label: {} for label in labels}
+    secs: dict[str, dict] = {label: {} for label in labels}
+    for label, seed, status, test_acc, epochs in trials:
+        if status == "running":
+            continue
+        test[label][seed] = test_acc if status != "diverged" else None
+        val[label][seed] = [e["val_acc"] for e in epochs]
+        secs[label][seed] = [e["seconds"] for e in epochs]
+    if not test:
+        return []
+    has_acc = any(v is not None for row in val.values() for vs in row.values() for v in vs)
+    return rank(test, val if has_acc else None, secs if has_acc else None)

@@ -157,17 +157,7 @@ def load(out: str | Path) -> ReportData:
 
 
 def ranking(data: ReportData) -> list[dict[str, Any]]:
-    """``stats.rank`` over the ended trials, grouped by label (as ``lrlab compare`` ranks)."""
-    test: dict[str, dict] = {label: {} for label in data.labels}
-    val: dict[str, dict] = {label: {} for label in data.labels}
-    secs: dict[str, dict] = {label: {} for label in data.labels}
-    for (label, seed), t in data.trials.items():
-        if t.status == "running":
-            continue
-        test[label][seed] = t.test_acc if t.status != "diverged" else None
-        val[label][seed] = [e["val_acc"] for e in t.epochs]
-        secs[label][seed] = [e["seconds"] for e in t.epochs]
-    has_acc = any(v is not None for row in val.values() for vs in row.values() for v in vs)
-    if not data.labels:
-        return []
-    return stats.rank(test, val if has_acc else None, secs if has_acc else None)
+    """``stats.rank_trials`` over the ended trials, grouped by label (as ``lrlab compare``
+    ranks)."""
+    return stats.rank_trials(data.labels, ((label, seed, t.status, t.test_acc, t.epochs)
+                                           for (label, seed), t in data.trials.items()))
