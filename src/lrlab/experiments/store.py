@@ -176,12 +176,12 @@ class Store(OutputFolder, RecordSink):
         import torch  # loaded already: a trial trains with it
 
         cfg = plan.cfg
-        self._write(("INSERT OR REPLACE INTO meta VALUES ('torch_version', ?)", (torch.__version__,)))
         resumed = self._resumed.pop(cfg.name, None)
         step, epoch = (resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0)
         remove_temporaries(self.out / "checkpoints")
         task_json = json.dumps({"spec": task.spec, "options": task.options})
         self._write(
+            ("INSERT OR REPLACE INTO meta VALUES ('torch_version', ?)", (torch.__version__,)),
             ("INSERT INTO trial (key, name, schedule, seed, task, config, resolved, status, started) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) ON CONFLICT(key) DO UPDATE SET "
              "status = 'running', name = excluded.name",

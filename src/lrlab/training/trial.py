@@ -64,8 +64,9 @@ class TrialConfig:
 
     def __post_init__(self):
         metric = self.schedule == PLATEAU
-        if not metric:
-            schedules.lookup(self.schedule)  # unknown name: ValueError with suggestions
+        # an unknown name is a ValueError with suggestions; one_cycle and cyclic step every update
+        per_step = not metric and schedules.lookup(self.schedule).name in PER_STEP
+        default_interval = "step" if per_step else "epoch"
         object.__setattr__(self, "params", P.mapping()(_W, "params", self.params))
         if self.early_stop is not None:
             object.__setattr__(self, "early_stop", P.mapping()(_W, "early_stop", self.early_stop))
@@ -75,8 +76,7 @@ class TrialConfig:
         P.integer(1)(_W, "batch_size", self.batch_size)
         P.integer(1)(_W, "epochs", self.epochs)
         if self.interval is None:
-            per_step = not metric and schedules.lookup(self.schedule).name in PER_STEP
-            object.__setattr__(self, "interval", "step" if per_step else "epoch")
+            object.__setattr__(self, "interval", default_interval)
         P.choice("epoch", "step")(_W, "interval", self.interval)
         P.steps(optional=True)(_W, "warmup", self.warmup)
         P.integer(0)(_W, "seed", self.seed)
@@ -84,15 +84,14 @@ class TrialConfig:
         if metric:
             self.plateau()
         if not self.name:
-            object.__setattr__(self, "name", self._default_name())
+            object.__setattr__(self, "name", self._default_name(default_interval))
 
-    def _default_name(self) -> str:
+    def _default_name(self, default_interval: str) -> str:
         """``<schedule>[-<what differs from its defaults>]-seed<N>``: the given params, and lr,
         warmup, interval when not the defaults; a short digest when that gets long."""
-        base = TrialConfig(schedule=self.schedule, seed=self.seed, name="-")
+        defaults = {"lr": TrialConfig.lr, "warmup": None, "interval": default_interval}
         parts = [f"{k}{v}" for k, v in sorted(self.params.items())]
-        parts += [f"{k}{getattr(self, k)}" for k in ("lr", "warmup", "interval")
-                  if getattr(self, k) != getattr(base, k)]
+        parts += [f"{k}{getattr(self, k)}" for k, d in defaults.items() if getattr(self, k) != d]
         tag = "-".join(parts)
         if len(tag) > 32 or not all(c.isalnum() or c in "._%+-_" for c in tag):
             tag = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
