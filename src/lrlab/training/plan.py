@@ -86,8 +86,10 @@ def make_plan(cfg: TrialConfig, n_train: int, kind: str = "classification") -> P
     total = cfg.steps(n_train)
     try:
         s = schedule_for(cfg, total)
-        warm = resolve_length(cfg.warmup, total) or 0
-        table = s.curve(total if cfg.schedule != PLATEAU else warm) if s is not None else np.empty(0)
+        if cfg.schedule != PLATEAU:
+            table = s.curve(total)
+        else:  # the plateau's warmup alone, or nothing
+            table = s.curve(s.warmup_steps) if s is not None else np.empty(0)
     except ValueError as e:
         msg = str(e)
         raise ValueError(msg if msg.startswith(cfg.name + ":") else f"{cfg.name}: {msg}") from None
