@@ -1,9 +1,25 @@
-"""Shared test helpers: the digits task (loaded once), a quarter of it for speed, and the
-assertion that a CLI error is one line with exit status 2."""
+"""Shared test helpers: the digits task (loaded once), a quarter of it for speed, the
+environment of commands the tests start, and the assertion that a CLI error is one line with
+exit status 2."""
 
+import os
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+
+_ENV = dict(os.environ)  # before a test imports paddle, which sets OMP_NUM_THREADS=1 for the process
+
+
+@pytest.fixture(scope="session")
+def child_env():
+    """The environment of commands a test starts: the session's as it was before paddle's
+    import set ``OMP_NUM_THREADS=1`` (children use every core), this interpreter's ``bin``
+    first on ``PATH``, matplotlib headless."""
+    env = dict(_ENV, MPLBACKEND="Agg", KERAS_BACKEND="torch")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ line (``\\``-continued lines joined) in one empty folder, in order, except the l
 up the environment and run this very suite (venv, pip, pytest): CI runs those itself.
 """
 
-import os
 import re
 import shlex
 import subprocess
@@ -34,12 +33,6 @@ def commands(block: str) -> list[str]:
     return out
 
 
-def _env():
-    env = dict(os.environ, MPLBACKEND="Agg", KERAS_BACKEND="torch")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
 def test_every_block_has_a_language_and_there_are_some():
     kinds = [kind for kind, _ in BLOCK.findall(README.read_text())]
     assert kinds and all(kinds), kinds  # a block without a language would be skipped here
@@ -48,17 +41,17 @@ def test_every_block_has_a_language_and_there_are_some():
 
 
 @pytest.mark.parametrize("i", range(len(blocks("python"))))
-def test_python_block_runs(i, tmp_path):
-    r = subprocess.run([sys.executable, "-c", blocks("python")[i]], cwd=tmp_path, env=_env(),
+def test_python_block_runs(i, tmp_path, child_env):
+    r = subprocess.run([sys.executable, "-c", blocks("python")[i]], cwd=tmp_path, env=child_env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
 
 
-def test_bash_blocks_run_in_order(tmp_path):
+def test_bash_blocks_run_in_order(tmp_path, child_env):
     for cmd in [c for b in blocks("bash") for c in commands(b)]:
         argv = shlex.split(cmd)
         assert argv[0] == "lrlab", cmd  # only lrlab commands besides the setup lines
-        r = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+        r = subprocess.run(argv, cwd=tmp_path, env=child_env, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 0, (cmd, r.stderr)
     for made in ("cmp/report.html", "cmp/results.sqlite", "lr.png", "cmp.png", "lr_find.png",

@@ -18,7 +18,7 @@ import json
 import click
 
 from .params import _Curve, _early_stop, _json_option, _param_option, _with, distribute, parse_value
-from .training import _device_option, _names, _optimizer_options, _progress, _task_options, task_options
+from .training import _device_option, _engine_option, _names, _optimizer_options, _progress, _task_options, task_options
 
 
 @click.command()
@@ -46,11 +46,12 @@ from .training import _device_option, _names, _optimizer_options, _progress, _ta
               help="The experiment's folder (results.sqlite, checkpoints, models).")
 @click.option("--resume", is_flag=True, help="Continue (the same command continues anyway).")
 @_device_option
+@_engine_option
 @click.option("--quiet", is_flag=True, help="No progress (on stderr).")
 @_json_option
 def compare(task_spec, image_size, split_seed, label, target, preset, schedules, params,
             config_file, seeds, seed_list, optimizer, weight_decay, lr, epochs, batch_size,
-            warmup, early_stop, out, resume, device, quiet, as_json):
+            warmup, early_stop, out, resume, device, engine, quiet, as_json):
     """Compare schedules over seeds on one task; print the ranking.
 
     Every trial of a seed starts from the same weights and sees the same batches; the peak LR
@@ -92,7 +93,7 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     exp = experiment(data)
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:
-        result = run_experiment(exp, out, device=device, on_event=show)
+        result = run_experiment(exp, out, device=device, engine=engine, on_event=show)
     from lrlab.report import write_report
 
     page = write_report(out)

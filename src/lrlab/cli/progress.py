@@ -1,8 +1,10 @@
 """Progress of a population, drawn from the engine's ``Progress`` events on stderr (so ``--json``
-on stdout stays clean): on a terminal an overall bar (trials done of all, time left) above the
-bar of the trial that trains (optimizer steps, epochs done, last loss and validation metric,
-LR, time and time left; a finished trial's bar gives way to the next); elsewhere (a pipe, a CI
-log) one plain line per epoch, numbered ``[trial k/N]``.
+on stdout stays clean): on a terminal an overall bar (trials done of all; the bar and the time
+left follow every trial's steps, so a vectorised population that finishes together still
+moves) above the bars of the trials that train, at most ``BARS`` at once (optimizer steps,
+epochs done, last loss and validation metric, LR, time and time left; a finished trial's bar
+gives way to the next); elsewhere (a pipe, a CI log) one plain line per epoch, numbered
+``[trial k/N]``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from lrlab.training.records import Progress as Event
 from lrlab.training.records import TrialStatus
+
+BARS = 3
 
 
 def describe(e: Event) -> str:
@@ -46,6 +50,8 @@ class TrainingProgress:
         names = list(names)
         self._index = {n: i + 1 for i, n in enumerate(names)}
         self._done: set[str] = set()
+        self._part: dict[str, float] = {}  # trial -> fraction of its steps done
+        self._shown: set[str] = set()
         self._last: dict[str, tuple[int, TrialStatus]] = {}
         if self.live:
             self._overall = self._progress.add_task("all trials", total=len(names), stats="")
@@ -74,12 +80,18 @@ class TrainingProgress:
         task = self._tasks[e.name]
         if not self._progress.tasks[task].started:
             self._progress.start_task(task)
-            self._progress.update(task, visible=True)
         finished = e.status != TrialStatus.RUNNING
+        if e.name not in self._shown and len(self._shown) < BARS and not finished:
+            self._shown.add(e.name)
+            self._progress.update(task, visible=True)
         self._progress.update(task, total=e.steps, completed=e.steps if finished else e.step,
                               stats=describe(e))
+        self._part[e.name] = 1.0 if finished else e.step / max(e.steps, 1)
+        stats = None
         if finished and e.name not in self._done:
             self._done.add(e.name)
+            self._shown.discard(e.name)
             self._progress.update(task, visible=False)
-            self._progress.update(self._overall, completed=len(self._done),
-                                  stats=f"last: {e.name} {e.status}")
+            stats = f"{len(self._done)} done, last: {e.name} {e.status}"
+        self._progress.update(self._overall, completed=sum(self._part.values()),
+                              **({"stats": stats} if stats else {}))

@@ -83,6 +83,12 @@ def _report(rows: list[dict], as_json: bool) -> None:
 _device_option = click.option(
     "--device", default="cpu", show_default=True, metavar="DEVICE",
     help="Where to train: cpu, cuda, cuda:1, mps (torch device names).")
+ENGINES = ("vectorized", "sequential")  # lrlab.training.engines.ENGINES (not imported: torch)
+_engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default="vectorized", show_default=True,
+    help="vectorized: every trial at once (a model it cannot stack trains sequentially, with "
+         "one line saying why); sequential: one trial after another. Same results up to "
+         "floating-point rounding.")
 _optimizer_options = [
     click.option("--optimizer", default="momentum", show_default=True,
                  help="momentum (SGD, momentum 0.9), sgd or adamw."),
@@ -118,11 +124,12 @@ _optimizer_options = [
                                               "are reported, not trained again).")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard events to <trial>/tb/.")
 @_device_option
+@_engine_option
 @click.option("--quiet", is_flag=True, help="No progress bar (on stderr).")
 @_json_option
 def train(task_spec, image_size, split_seed, label, target, schedules, params, optimizer, lr,
           weight_decay, epochs, batch_size, interval, warmup, early_stop, seeds, out, resume,
-          tensorboard, device, quiet, as_json):
+          tensorboard, device, engine, quiet, as_json):
     """Train trials (every schedule x every seed) on a task; report their test accuracy.
 
     Schedules named without parameters get defaults relative to the run (see `lrlab list` for
@@ -148,7 +155,8 @@ def train(task_spec, image_size, split_seed, label, target, schedules, params, o
     sink = RunFolder(out, tensorboard=tensorboard)
     task = _load_task(task_spec, options)
     with sink, _progress(quiet, [c.name for c in configs]) as show:
-        records = train_population(task, configs, sink, resume=resume, device=device, on_event=show)
+        records = train_population(task, configs, sink, engine=engine, resume=resume,
+                                   device=device, on_event=show)
     _report([_row(r.summary(), sink.folder(r.name)) for r in records], as_json)
 
 

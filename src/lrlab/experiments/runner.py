@@ -77,8 +77,10 @@ def _same_experiment(store: Store, exp: Experiment) -> None:
 
 
 def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
+                   engine: str = "vectorized",
                    on_event: Callable[[Progress], None] | None = None) -> CompareResult:
-    """Train ``exp``'s trials into the store in ``out`` (skipping finished ones); rank them."""
+    """Train ``exp``'s trials into the store in ``out`` (skipping finished ones) with
+    ``engine`` (``lrlab.training.engines.ENGINES``); rank them."""
     from ..training.engines import train_population
     from ..training.tasks import load_task
 
@@ -88,21 +90,24 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
         make_plan(cfg, len(task.train), task.kind)
     with Store(out) as store:
         _same_experiment(store, exp)
-        records = train_population(task, trials, store, device=device, on_event=on_event)
+        records = train_population(task, trials, store, engine=engine, device=device,
+                                   on_event=on_event)
     return CompareResult(exp, records, ranking(exp, records), Path(out))
 
 
 def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | Path,
             preset: str | None = None, seeds: int | Sequence[int] = 3, device: str = "cpu",
-            on_event: Callable[[Progress], None] | None = None,
+            engine: str = "vectorized", on_event: Callable[[Progress], None] | None = None,
             task_options: dict | None = None, **settings: Any) -> CompareResult:
     """Compare ``schedules`` (names, or ``{"name", "params", "label", "interval"}`` dicts)
     and/or a ``preset`` on ``task`` over ``seeds``; ``settings`` are the run settings of
-    ``lrlab.experiments.spec`` (``epochs``, ``lr``, ``optimizer``, ``batch_size``, ...).
+    ``lrlab.experiments.spec`` (``epochs``, ``lr``, ``optimizer``, ``batch_size``, ...);
+    ``engine``: ``vectorized`` (every trial at once) or ``sequential``.
     Trials and results go to the store in ``out``; ``on_event`` receives the engine's
     ``Progress`` events (the Python API draws nothing)."""
     data = {"task": task, "task_options": task_options or {}, "schedules": list(schedules),
             "seeds": list(seeds) if not isinstance(seeds, int) else seeds, **settings}
     if preset is not None:
         data["preset"] = preset
-    return run_experiment(experiment(data), out, device=device, on_event=on_event)
+    return run_experiment(experiment(data), out, device=device, engine=engine,
+                          on_event=on_event)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrlab import EarlyStopping, Plateau
-from lrlab.training.engines import train_population, train_trial
+from lrlab.training.engines.sequential import train_population, train_trial
 from lrlab.training.evaluate import evaluate
 from lrlab.training.plan import schedule_for
 from lrlab.training.records import Progress, RecordSink, TrialStatus

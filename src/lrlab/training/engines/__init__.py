@@ -1,7 +1,33 @@
 """Engines: turn a population of trial configs into records, through a sink.
 
-``sequential`` is the reference loop (one trial after another)."""
+- ``sequential``: the reference loop, one trial after another;
+- ``vectorized``: every trial at once as one stacked population (falls back to ``sequential``,
+  with one logged line saying why, for a model it cannot stack).
 
-from .sequential import train_population, train_trial
+Both take the same arguments and give the same records up to floating-point summation order.
+``train_population(..., engine=...)`` picks one; ``vectorized`` is the default.
+"""
 
-__all__ = ["train_population", "train_trial"]
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from . import sequential, vectorized
+
+ENGINES = {"vectorized": vectorized.train_population, "sequential": sequential.train_population}
+
+
+def train_population(task, configs: Sequence, sink=None, *, engine: str = "vectorized",
+                     resume: bool = False, device="cpu", on_event: Callable | None = None) -> list:
+    """Train ``configs`` on ``task`` with ``engine`` (a key of ``ENGINES``); the records."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    return ENGINES[engine](task, configs, sink, resume=resume, device=device, on_event=on_event)
+
+
+def train_trial(task, cfg, sink=None, **kw):
+    """Train one trial (``train_population`` of one)."""
+    return train_population(task, [cfg], sink, **kw)[0]
+
+
+__all__ = ["ENGINES", "train_population", "train_trial"]

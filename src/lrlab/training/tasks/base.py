@@ -74,6 +74,15 @@ class Task:
             return nn.functional.cross_entropy(out, y)
         return nn.functional.mse_loss(out.reshape(y.shape), y)
 
+    def losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``loss`` of each trial of a population at once: ``out`` ``(T, B, ...)`` and ``y``
+        ``(T, B, ...)`` give ``(T,)``."""
+        if self.kind == "classification":
+            t, b = y.shape[:2]
+            return nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(0, 1),
+                                               reduction="none").view(t, b).mean(1)
+        return (out.reshape(y.shape) - y).square().flatten(1).mean(1)
+
     def to(self, device: str | torch.device) -> Task:
         """The task with every split on ``device`` (the same task when they are there)."""
         device = torch.device(device)
@@ -88,6 +97,12 @@ class Task:
         if self.kind != "classification":
             return None
         return int((out.argmax(1) == y).sum())
+
+    def corrects(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """``correct`` of each trial of a population: ``(T,)`` counts (None for regression)."""
+        if self.kind != "classification":
+            return None
+        return (out.argmax(-1) == y).sum(1)
 
 
 # ---- splitting and scaling -----------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""Stacked populations: the forward and gradients of every trial equal its own model's, what
+cannot be stacked says why, and the stacked optimizer is torch's SGD / momentum / AdamW."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from lrlab.training.engines.population import Population, StackedOptimizer, Unstackable, chain
+from lrlab.training.optim import make_optimizer
+from lrlab.training.tasks import MLP, SmallCNN
+
+
+class Blocks(nn.Module):
+    """A model whose forward runs its children in registration order (stackable)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False), nn.GELU())
+        self.pool = nn.AvgPool2d(4)
+        self.head = nn.Sequential(nn.Flatten(), nn.LayerNorm(4), nn.Linear(4, 6, bias=False),
+                                  nn.GroupNorm(2, 6), nn.Tanh(), nn.Dropout(0.0), nn.Linear(6, 3))
+
+    def forward(self, x):
+        return self.head(self.pool(self.body(x)))
+
+
+MODELS = {  # name -> (factory, one example's shape)
+    "SmallCNN": (lambda: SmallCNN(1, 10, width=8), (1, 8, 8)),
+    "MLP": (lambda: MLP(5, 3, hidden=(7, 6)), (5,)),
+    "blocks": (Blocks, (2, 8, 8)),
+    "grouped conv": (lambda: nn.Sequential(nn.Conv2d(4, 6, 3, groups=2, dilation=2), nn.ReLU(),
+                                           nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.SiLU()), (4, 9, 9)),
+    "relu then pool": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                                             nn.MaxPool2d(2), nn.Flatten()), (1, 6, 6)),
+}
+
+
+def population_of(name, t=3):
+    make, shape = MODELS[name]
+    torch.manual_seed(0)
+    models = [make() for _ in range(t)]
+    return models, Population(models), shape
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_trial_computes_what_its_model_computes(name):
+    models, pop, shape = population_of(name)
+    torch.manual_seed(1)
+    x = torch.randn(3, 5, *shape)  # each trial its own batch
+    out = pop(x)
+    out.square().sum().backward()
+    for t, m in enumerate(models):
+        theirs = m(x[t])
+        theirs.square().sum().backward()
+        torch.testing.assert_close(out[t], theirs, rtol=1e-5, atol=1e-5)
+        for j, (n, p) in enumerate(m.named_parameters()):
+            assert pop.names[j] == n
+            torch.testing.assert_close(pop.params[j].grad[t], p.grad, rtol=1e-3, atol=1e-4)
+    pop.check(models, x[0])  # and the probe agrees
+
+
+def test_a_trial_depends_on_its_own_parameters_only():
+    models, pop, shape = population_of("SmallCNN")
+    x = torch.randn(3, 4, *shape)
+    before = pop(x).detach()
+    with torch.no_grad():
+        for p in pop.params:
+            p[1] = float("nan")
+    after = pop(x)
+    assert torch.equal(after[0], before[0]) and torch.equal(after[2], before[2])
+    assert after[1].isnan().all()
+
+
+@pytest.mark.parametrize("model, reason", [
+    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), "its BatchNorm1d layer (1) keeps running statistics"),
+    (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)), "its Dropout layer (1) draws random numbers per trial"),
+    (nn.Sequential(nn.Linear(3, 4), nn.LSTM(4, 4)), "its LSTM layer (1) is not one the vectorised engine knows"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3, padding_mode="reflect", padding=1)), "pads with 'reflect'"),
+    (nn.Sequential(nn.Flatten(0)), "flattens dims 0..-1"),
+    (nn.Sequential(nn.LayerNorm((2, 3))), "normalises more than the last dimension"),
+])
+def test_what_cannot_be_stacked_says_why(model, reason):
+    with pytest.raises(Unstackable, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        Population([model])
+
+
+def test_own_parameters_shared_and_frozen_parameters_are_refused():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.scale = nn.Linear(2, 2), nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.lin(x) * self.scale
+
+    with pytest.raises(Unstackable, match="its Scaled layer .the model. holds parameters of its own"):
+        Population([Scaled()])
+    lin = nn.Linear(2, 2)
+    with pytest.raises(Unstackable, match="used twice .parameters shared between layers."):
+        Population([nn.Sequential(lin, nn.ReLU(), lin)])
+    frozen = nn.Sequential(nn.Linear(2, 2))
+    frozen[0].bias.requires_grad_(False)
+    with pytest.raises(Unstackable, match="frozen"):
+        Population([frozen])
+
+
+def test_a_forward_that_is_not_the_chain_is_caught_by_the_probe():
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.b(self.a(x)) + x
+
+    models = [Residual(), Residual()]
+    pop = Population(models)  # its layers look like a chain...
+    with pytest.raises(Unstackable, match="its forward is not its layers applied in order"):
+        pop.check(models, torch.randn(2, 3))
+
+    class Backwards(Residual):
+        def forward(self, x):
+            return self.a(self.b(x))
+
+    with pytest.raises(Unstackable, match="not its layers applied in order"):
+        Population([Backwards()]).check([Backwards()], torch.randn(2, 3))
+    assert [n for n, _ in chain(Residual())] == ["a.", "b."]
+
+
+def test_keep_and_write_back():
+    models, pop, shape = population_of("MLP", t=4)
+    pop.keep([3, 1])
+    x = torch.randn(2, 2, *shape)
+    out = pop(x)
+    torch.testing.assert_close(out[0], models[3](x[0]))
+    torch.testing.assert_close(out[1], models[1](x[1]))
+    target = MLP(5, 3, hidden=(7, 6))
+    pop.write(0, target)
+    assert all(torch.equal(a, b) for a, b in zip(target.state_dict().values(),
+                                                 models[3].state_dict().values()))
+
+
+@pytest.mark.parametrize("kind", ["momentum", "sgd", "adamw"])
+def test_the_stacked_optimizer_is_torchs_with_a_lr_and_weight_decay_per_trial(kind):
+    torch.manual_seed(0)
+    models = [MLP(4, 3, hidden=(5,)) for _ in range(3)]
+    twins = copy.deepcopy(models)
+    wds, lrs = [0.0, 1e-2, 0.1], [[0.1, 0.01, 0.5], [0.05, 0.02, 0.25]]
+    opts = [make_optimizer(kind, m.parameters(), 0.1, wd) for m, wd in zip(twins, wds)]
+    pop = Population(models)
+    stacked = StackedOptimizer(kind, pop, wds, [make_optimizer(kind, m.parameters(), 0.1, wd)
+                                                for m, wd in zip(models, wds)], models)
+    for k in range(6):
+        grads = [torch.randn_like(p) for p in pop.params]
+        for t, (m, o) in enumerate(zip(twins, opts)):
+            for g, p in zip(grads, m.parameters()):
+                p.grad = g[t].clone()
+            for group in o.param_groups:
+                group["lr"] = lrs[k % 2][t]
+            o.step()
+        for p, g in zip(pop.params, grads):
+            p.grad = g.clone()
+        stacked.step(lrs[k % 2])
+    for t, m in enumerate(twins):
+        for j, p in enumerate(m.parameters()):
+            torch.testing.assert_close(pop.params[j][t], p, rtol=0, atol=1e-6)
+    # the state goes back into torch's optimizer in torch's own format, and comes back
+    fresh = [make_optimizer(kind, m.parameters(), 0.1, wd) for m, wd in zip(models, wds)]
+    for t in range(3):
+        pop.write(t, models[t])
+        stacked.write(t, fresh[t], models[t], lrs[1][t])
+        mine, theirs = fresh[t].state_dict(), opts[t].state_dict()
+        assert mine["param_groups"] == theirs["param_groups"]
+        assert mine["state"].keys() == theirs["state"].keys()
+        for i, slots in theirs["state"].items():
+            assert mine["state"][i].keys() == slots.keys()
+            for key, value in slots.items():
+                assert mine["state"][i][key].dtype == value.dtype
+                torch.testing.assert_close(mine["state"][i][key], value, rtol=0, atol=1e-6)
+    again = StackedOptimizer(kind, pop, wds, fresh, models)
+    assert again.counts == stacked.counts
+    for slot in stacked.state:
+        assert all(torch.equal(a, b) for a, b in zip(again.state[slot], stacked.state[slot]))
+
+
+def test_one_trial_left_computes_as_in_a_crowd():
+    """A one-trial population with ``min_size=2`` adds in the order of a larger one."""
+    torch.manual_seed(0)
+    models = [SmallCNN(1, 10, width=8) for _ in range(2)]
+    x = torch.randn(2, 16, 1, 8, 8)
+    pair, lone = Population(models), Population(models[:1], min_size=2)
+    pair(x).square().sum().backward()
+    out = lone(x[:1])
+    out.square().sum().backward()
+    assert out.shape[0] == 1
+    assert all(torch.equal(a.grad[0], b.grad[0]) for a, b in zip(pair.params, lone.params))

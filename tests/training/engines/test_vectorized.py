@@ -1,0 +1,203 @@
+"""The vectorised engine: the sequential engine's records up to summation order (identical LR
+sequences), trials that do not disturb each other, per-trial stopping, checkpoints either engine
+resumes, and the fallback for a model it cannot stack."""
+
+import logging
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from lrlab.experiments.runfolder import RunFolder
+from lrlab.training.engines import ENGINES, sequential, train_population, vectorized
+from lrlab.training.records import RecordSink, TrialStatus
+from lrlab.training.tasks import MLP, Split, Task
+from lrlab.training.trial import TrialConfig
+
+from .test_sequential import Spy, strip
+
+
+def both(task, cfgs, **kw):
+    return (sequential.train_population(task, cfgs, **kw),
+            vectorized.train_population(task, cfgs, **kw))
+
+
+def close(a, b, tol=1e-4):
+    """Records equal but for float rounding: same LRs and statuses, metrics within ``tol``."""
+    assert a.name == b.name and a.status == b.status and a.lrs == b.lrs
+    assert len(a.epochs) == len(b.epochs) and a.best_epoch == b.best_epoch
+    assert a.diverged_step == b.diverged_step
+    for x, y in zip(a.losses, b.losses):
+        assert (x is None) == (y is None) and (x is None or math.isclose(x, y, rel_tol=tol, abs_tol=tol))
+    for key in ("test_acc", "test_loss"):
+        x, y = getattr(a, key), getattr(b, key)
+        assert (x is None) == (y is None) and (x is None or math.isclose(x, y, abs_tol=tol))
+
+
+def test_the_engines_are_listed_and_the_cli_offers_them():
+    from lrlab.cli.training import ENGINES as offered
+
+    assert tuple(ENGINES) == offered == ("vectorized", "sequential")
+    with pytest.raises(ValueError, match="engine must be one of vectorized, sequential, got 'fast'"):
+        train_population(None, [], engine="fast")
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "sgd", "adamw"])
+def test_same_records_as_the_sequential_engine(small, optimizer):
+    cfgs = [TrialConfig(schedule=s, lr=lr, epochs=3, seed=seed, optimizer=optimizer,
+                        weight_decay=wd, interval=interval)
+            for s, lr, wd, interval, seed in [("cosine", 0.05, 0.0, "epoch", 0),
+                                              ("one_cycle", 0.05, 1e-3, "step", 0),
+                                              ("step", 0.02, 1e-2, "epoch", 1)]]
+    if optimizer == "adamw":
+        cfgs = [replace(c, lr=c.lr / 20, name="") for c in cfgs]
+    for a, b in zip(*both(small, cfgs)):
+        close(a, b, tol=2e-3)
+        assert a.losses[:2] == pytest.approx(b.losses[:2], rel=1e-5)  # the first steps agree closely
+
+
+def test_the_lr_of_every_step_comes_from_each_trials_policy_plateau_and_early_stopping(small):
+    cfgs = [TrialConfig(schedule="plateau", lr=0.1, epochs=6, warmup=1,
+                        params={"patience": 0, "factor": 0.5, "threshold": 0.5}, name="plateau"),
+            TrialConfig(schedule="constant", lr=0.05, epochs=6, name="stops",
+                        early_stop={"patience": 0, "min_delta": 10.0, "restore_best": True}),
+            TrialConfig(schedule="linear", lr=0.05, epochs=6, name="linear")]
+    seq, vec = both(small, cfgs)
+    for a, b in zip(seq, vec):
+        close(a, b, tol=1e-3)
+    plateau, stops, linear = vec
+    assert len(set(plateau.lrs)) > 2                     # the warmup, then the plateau cut it
+    assert stops.status == TrialStatus.EARLY_STOPPED and len(stops.epochs) == 2
+    assert linear.status == TrialStatus.FINISHED and len(linear.epochs) == 6
+
+
+def test_a_diverging_trial_leaves_the_population_without_disturbing_the_others(small):
+    ok = [TrialConfig(schedule="cosine", lr=0.1, epochs=2, name="ok"),
+          TrialConfig(schedule="step", lr=0.05, epochs=2, seed=1, name="ok-1")]
+    hot = TrialConfig(schedule="constant", lr=1e4, optimizer="sgd", epochs=2, name="hot")
+    sink = Spy()
+    alone = vectorized.train_population(small, ok)
+    hot_rec, *together = vectorized.train_population(small, [hot, *ok], sink)
+    assert hot_rec.status == TrialStatus.DIVERGED and hot_rec.test_acc is None
+    assert len(hot_rec.lrs) == hot_rec.diverged_step + 1 and hot_rec.losses[-1] is None
+    assert ("finished", "hot", "diverged") in sink.calls
+    assert [strip(r) for r in together] == [strip(r) for r in alone]  # bit for bit
+    seq_hot = sequential.train_population(small, [hot])[0]
+    assert (seq_hot.status, seq_hot.diverged_step) == (hot_rec.status, hot_rec.diverged_step)
+
+
+def test_a_trial_depends_on_its_own_config_only_bit_for_bit(small):
+    """Whatever else trains beside it (other schedules, seeds, lengths; fewer trials after a
+    resume, or none), a trial's record is the same: a killed and resumed comparison ends
+    identical."""
+    me = TrialConfig(schedule="cosine", lr=0.1, epochs=3, seed=2, name="me")
+    crowds = [[TrialConfig(schedule="step", lr=0.05, epochs=2, seed=s, name=f"o{s}") for s in range(3)],
+              [TrialConfig(schedule="linear", lr=0.2, epochs=1, seed=5, name="short")],
+              [TrialConfig(schedule="constant", lr=1e4, epochs=3, optimizer="momentum", name="hot")]]
+    first, *others = [strip(vectorized.train_population(small, [*crowd, me])[-1]) for crowd in crowds]
+    assert all(r == first for r in others)
+
+
+def test_sink_calls_of_a_population_per_trial_in_order(small):
+    cfgs = [TrialConfig(schedule="step", lr=0.1, epochs=2, batch_size=200, name=n) for n in "ab"]
+    seq, vec = Spy(), Spy()
+    sequential.train_population(small, cfgs, seq)
+    vectorized.train_population(small, cfgs, vec)
+    for name in "ab":
+        mine = [c for c in vec.calls if c[1] == name]
+        assert mine == [c for c in seq.calls if c[1] == name]
+    assert vec.calls[:2] == [("started", "a"), ("started", "b")]  # trained together
+
+
+class StopAfter(RunFolder):
+    """A run folder that stops the run (KeyboardInterrupt) at trial ``o``'s ``after``-th
+    checkpoint."""
+
+    def __init__(self, out, after):
+        super().__init__(out)
+        self.after, self.seen = after, 0
+
+    def checkpoint(self, name, state):
+        super().checkpoint(name, state)
+        self.seen += name == "o"
+        if self.seen == self.after:
+            raise KeyboardInterrupt
+
+
+def test_checkpoints_resume_on_either_engine(small, tmp_path):
+    cfgs = [TrialConfig(schedule="cosine", lr=0.1, epochs=4, name="c", seed=1),
+            TrialConfig(schedule="one_cycle", lr=0.1, epochs=4, name="o", optimizer="adamw")]
+    whole = vectorized.train_population(small, cfgs)
+    for first, then in [(vectorized, sequential), (sequential, vectorized), (vectorized, vectorized)]:
+        out = tmp_path / f"{first.__name__}-{then.__name__}".replace(".", "_")
+        with StopAfter(out, 2) as sink, pytest.raises(KeyboardInterrupt):
+            first.train_population(small, cfgs, sink)
+        with RunFolder(out) as sink:
+            resumed = then.train_population(small, cfgs, sink, resume=True)
+        for a, b in zip(resumed, whole):
+            if first is then:
+                assert strip(a) == strip(b)
+            else:
+                close(a, b, tol=2e-2)
+
+
+def test_trials_of_other_lengths_batch_sizes_and_optimizers_in_one_call(small):
+    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=e, batch_size=b, optimizer=o, name=f"{e}{b}{o}")
+            for e, b, o in [(1, 64, "momentum"), (3, 64, "momentum"), (2, 100, "momentum"),
+                            (2, 64, "adamw")]]
+    for a, b in zip(*both(small, cfgs)):
+        close(a, b, tol=2e-3)
+        assert len(b.epochs) == b.config["epochs"]
+
+
+def test_a_regression_task():
+    torch.manual_seed(0)
+    x = torch.randn(120, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(120)
+    s = Split(x, y)
+    task = Task("toy", s, Split(x[:30], y[:30]), Split(x[:40], y[:40]), lambda: MLP(3, 1),
+                "regression")
+    for a, b in zip(*both(task, [TrialConfig(schedule="cosine", lr=0.05, epochs=3, seed=k) for k in (0, 1)])):
+        close(a, b, tol=1e-3)
+        assert b.test_acc is None and b.epochs[-1]["train_acc"] is None and b.test_loss < 1.0
+
+
+class _WithBatchNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                 nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_a_model_it_cannot_stack_trains_sequentially_after_one_line(small, caplog):
+    task = replace(small, build_model=_WithBatchNorm)
+    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=1, seed=s) for s in range(3)]
+    with caplog.at_level(logging.WARNING):
+        vec = vectorized.train_population(task, cfgs)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("lrlab")]
+    assert lines == ["vectorized engine: _WithBatchNorm cannot be stacked (its BatchNorm1d layer "
+                     "(net.2) keeps running statistics); training one trial after another"]
+    assert [strip(r) for r in vec] == [strip(r) for r in sequential.train_population(task, cfgs)]
+
+
+def test_large_populations_are_split(small, monkeypatch):
+    monkeypatch.setattr(vectorized, "MAX_POPULATION", 2)
+    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=1, seed=s) for s in range(5)]
+    sink = Spy()
+    recs = vectorized.train_population(small, cfgs, sink)
+    started = [i for i, c in enumerate(sink.calls) if c[0] == "started"]
+    assert len(started) == 5 and started[1] == 1 and started[2] > 2  # 2 + 2 + 1
+    assert all(r.status == TrialStatus.FINISHED for r in recs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_cuda(small):
+    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=2, seed=s) for s in range(2)]
+    for a, b in zip(vectorized.train_population(small, cfgs, device="cuda"),
+                    sequential.train_population(small, cfgs, device="cuda")):
+        close(a, b, tol=2e-2)
