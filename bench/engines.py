@@ -58,9 +58,12 @@ def task_of(name: str, folder: str):
     if not os.path.exists(path):
         from sklearn.datasets import load_breast_cancer
 
-        frame = load_breast_cancer(as_frame=True).frame
-        frame.to_csv(path, index=False)
-    return load_task(f"csv:{path}", target=None, label="target")
+        data = load_breast_cancer()
+        rows = [",".join(map(repr, map(float, x))) + f",{y}" for x, y in zip(data.data, data.target)]
+        with open(path, "w") as f:
+            f.write(",".join(n.replace(" ", "_") for n in data.feature_names) + ",label\n")
+            f.write("\n".join(rows) + "\n")
+    return load_task(f"csv:{path}")
 
 
 def flops(task, batch: int = 64) -> tuple[float, float]:
@@ -91,7 +94,9 @@ def child(args) -> None:
     entries = preset("paddle", 0.05)
     cfgs = [TrialConfig(**e.trial_args(), epochs=args.epochs, seed=s, name=f"{e.label}-seed{s}")
             for s in range(args.seeds) for e in entries][:args.trials]
+    train_population(task, cfgs[:2], engine=args.engine, device=args.device)  # warm-up: kernels, caches
     if args.device == "cuda":
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t = time.perf_counter()

@@ -161,7 +161,9 @@ class Population:
             x = torch.cat([x, x[:1].expand(pad, *x.shape[1:])])
         return self._forward(params, x)[:n]
 
-    def _forward(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, params: list[torch.Tensor], x: torch.Tensor,
+                 sizes: list[int] | None = None) -> torch.Tensor:
+        """The stacked forward; ``sizes``, when given, receives each layer's output numel."""
         t = x.shape[0]
         h, folded, fresh = x, False, False  # fresh: h is ours and no backward needs it
         for layer, idx in self.steps:
@@ -190,6 +192,8 @@ class Population:
                 h = self._stacked(layer, p, h)
             else:  # activations, dropout(p=0): elementwise
                 h = layer(h)
+            if sizes is not None:
+                sizes.append(h.numel())
         return _unfold(h, t) if folded else h
 
     @staticmethod
@@ -210,12 +214,14 @@ class Population:
             h = h * _per_trial(p[0], h, dim) + _per_trial(p[1], h, dim)
         return h
 
-    def check(self, models: Sequence[nn.Module], x: torch.Tensor) -> None:
+    def check(self, models: Sequence[nn.Module], x: torch.Tensor) -> int:
         """Raise ``Unstackable`` unless the population computes what each model computes on
-        the probe batch ``x`` (``(B, *sample)``)."""
+        the probe batch ``x`` (``(B, *sample)``); the number of activation values one example
+        of one trial makes in a forward (what a step holds for backward)."""
+        sizes: list[int] = []
         with torch.no_grad():
             try:
-                ours = self(x.expand(len(models), *x.shape))
+                ours = self._forward(self.params, x.expand(len(models), *x.shape), sizes)
                 theirs = torch.stack([m(x) for m in models])
             except (RuntimeError, ValueError, TypeError, IndexError) as e:
                 raise Unstackable(f"its layers do not run as a chain ({str(e).splitlines()[0]})") from None
@@ -223,6 +229,7 @@ class Population:
             if ours.shape != theirs.shape or not torch.allclose(ours, theirs, rtol=1e-4,
                                                                  atol=1e-5 * max(scale, 1.0)):
                 raise Unstackable("its forward is not its layers applied in order")
+        return sum(sizes) // (len(models) * len(x))
 
     def keep(self, rows: Sequence[int]) -> None:
         """Keep the trials at ``rows`` (in that order) and drop the others."""
