@@ -88,16 +88,55 @@ def test_a_diverging_trial_leaves_the_population_without_disturbing_the_others(s
     assert (seq_hot.status, seq_hot.diverged_step) == (hot_rec.status, hot_rec.diverged_step)
 
 
-def test_a_trial_depends_on_its_own_config_only_bit_for_bit(small):
-    """Whatever else trains beside it (other schedules, seeds, lengths; fewer trials after a
-    resume, or none), a trial's record is the same: a killed and resumed comparison ends
-    identical."""
-    me = TrialConfig(schedule="cosine", lr=0.1, epochs=3, seed=2, name="me")
-    crowds = [[TrialConfig(schedule="step", lr=0.05, epochs=2, seed=s, name=f"o{s}") for s in range(3)],
-              [TrialConfig(schedule="linear", lr=0.2, epochs=1, seed=5, name="short")],
-              [TrialConfig(schedule="constant", lr=1e4, epochs=3, optimizer="momentum", name="hot")]]
-    first, *others = [strip(vectorized.train_population(small, [*crowd, me])[-1]) for crowd in crowds]
-    assert all(r == first for r in others)
+class KillAt(RunFolder):
+    """A run folder that stops the run (KeyboardInterrupt) right after the ``n``-th checkpoint
+    of all trials: between two trials' checkpoints of one epoch, say."""
+
+    def __init__(self, out, n):
+        super().__init__(out)
+        self.n = n
+
+    def checkpoint(self, name, state):
+        super().checkpoint(name, state)
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("kill", [1, 4, 5, 7])
+def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, kill, monkeypatch):
+    """Checkpoints of one epoch written for some trials, not others; a trial finished before
+    the kill; one that diverges: the resumed run computes with the shapes of the uninterrupted
+    one (the trials behind catch up in a padded population), so it ends bit for bit the same."""
+    cfgs = [TrialConfig(schedule="cosine", lr=0.1, epochs=4, seed=2, name="a"),
+            TrialConfig(schedule="step", lr=0.05, epochs=1, seed=0, name="short"),
+            TrialConfig(schedule="constant", lr=0.05, epochs=4, seed=1, name="b",
+                        early_stop={"patience": 0, "min_delta": 0.5}),
+            TrialConfig(schedule="linear", lr=0.2, epochs=3, seed=5, name="c"),
+            TrialConfig(schedule="constant", lr=1e4, epochs=4, optimizer="sgd", name="hot")]
+    shapes = {}  # (run, trial) -> the population rows of each epoch it trained
+    epoch = vectorized._epoch
+
+    def spy(task, runs, rows, sink):
+        for r in runs:
+            shapes.setdefault((label, r.cfg.name), []).append((r.epoch, rows))
+        return epoch(task, runs, rows, sink)
+
+    monkeypatch.setattr(vectorized, "_epoch", spy)
+    label = "whole"
+    with RunFolder(tmp_path / "whole") as sink:
+        whole = vectorized.train_population(small, cfgs, sink)
+    assert whole[4].status == TrialStatus.DIVERGED and whole[2].status == TrialStatus.EARLY_STOPPED
+    label = "killed"
+    with KillAt(tmp_path / "killed", kill) as sink, pytest.raises(KeyboardInterrupt):
+        vectorized.train_population(small, cfgs, sink)
+    label = "resumed"
+    with RunFolder(tmp_path / "killed") as sink:
+        resumed = vectorized.train_population(small, cfgs, sink, resume=True)
+    assert [strip(r) for r in resumed] == [strip(r) for r in whole]
+    for c in cfgs:  # every epoch of every trial computed with the shapes of the whole run
+        done = dict(shapes.get(("killed", c.name), []) + shapes.get(("resumed", c.name), []))
+        assert done == dict(shapes[("whole", c.name)]), c.name
 
 
 def test_sink_calls_of_a_population_per_trial_in_order(small):

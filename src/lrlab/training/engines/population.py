@@ -119,10 +119,11 @@ class Population:
     requires grad; ``names[j]`` its name in the models' ``state_dict``. ``population(x)``
     maps ``x`` of shape ``(T, B, *sample)`` to ``(T, B, *out)``.
 
-    A kernel may add in another order for one trial than for several (oneDNN's convolution
-    with one input channel does, for ``groups=1``): with ``min_size`` 2 a population left with
-    one trial computes as two (the second a copy that passes no gradient back), so a trial's
-    numbers never depend on how many others train beside it."""
+    A kernel's summation order may follow the shapes (oneDNN's convolution with one input
+    channel adds in another order for one group than for several; thread partitions follow
+    the work): with ``min_size`` a population computes as that many trials, padded with
+    copies of the first that pass no gradient back, so an engine can give a trial the same
+    shapes whatever else trains beside it."""
 
     def __init__(self, models: Sequence[nn.Module], min_size: int = 1):
         self.min_size = min_size
@@ -231,11 +232,6 @@ class Population:
                 raise Unstackable("its forward is not its layers applied in order")
         return sum(sizes) // (len(models) * len(x))
 
-    def keep(self, rows: Sequence[int]) -> None:
-        """Keep the trials at ``rows`` (in that order) and drop the others."""
-        index = torch.tensor(list(rows), device=self.params[0].device)
-        self.params = [p.detach().index_select(0, index).requires_grad_() for p in self.params]
-
     def write(self, row: int, model: nn.Module) -> None:
         """Copy trial ``row``'s weights into ``model``."""
         with torch.no_grad():
@@ -317,13 +313,6 @@ class StackedOptimizer:
             grads = bufs
         for p, g in zip(params, grads):
             p.sub_(view(lr, p) * g)
-
-    def keep(self, rows: Sequence[int]) -> None:
-        """Keep the trials at ``rows`` (after ``Population.keep`` with the same rows)."""
-        index = torch.tensor(list(rows), device=self.wd.device)
-        self.wd = self.wd.index_select(0, index)
-        self.state = {k: [s.index_select(0, index) for s in v] for k, v in self.state.items()}
-        self.counts = [self.counts[r] for r in rows]
 
     def write(self, row: int, opt: torch.optim.Optimizer, model: nn.Module, lr: float) -> None:
         """Put trial ``row``'s state into its torch optimizer ``opt`` (over ``model``)."""

@@ -1,13 +1,20 @@
 """The vectorised engine: every trial of a population trained at once.
 
-The trials' models are stacked into one ``Population`` (``population.py``): per optimizer step
-one forward and one backward for all of them, then one ``StackedOptimizer`` update in which
-each trial has its own LR (from its own policy, as in the sequential engine), weight decay and
-optimizer state. Each trial still sees its own seed's batches (``evaluate.batch_order`` of its
-seed and epoch), starts from its seed's weights, and is validated every epoch (one batched
-forward for the population); its policy, plateau and early stopping are its own. A trial that
-diverges, stops early or ends leaves the population (its weights and optimizer state written
-back to it, tested and recorded alone), so it stops costing compute.
+The trials' models are stacked into one ``Population`` (``population.py``) per epoch: per
+optimizer step one forward and one backward for all of them, then one ``StackedOptimizer``
+update in which each trial has its own LR (from its own policy, as in the sequential engine),
+weight decay and optimizer state. Each trial still sees its own seed's batches
+(``evaluate.batch_order`` of its seed and epoch), starts from its seed's weights, and is
+validated every epoch (one batched forward for the population); its policy, plateau and early
+stopping are its own. After every epoch each trial's weights and optimizer state go back to
+its own model and torch optimizer (its checkpoint); a trial that stops early or ends is not in
+the next epoch's population, so it stops costing compute; one that diverges ends at once with
+the weights of that step (its row computes on, unread, to the end of the epoch).
+
+Shapes are reproducible: the populations are fixed slices of the configs (finished trials
+included), and an epoch's population has as many rows as trials of its slice train in that
+epoch of an uninterrupted run (a resumed slice pads; see ``_train``). So a trial's numbers do
+not depend on a kill and a resume, even where a kernel's summation order follows the shapes.
 
 Everything around the arithmetic is ``run.TrialRun``'s, as in the sequential engine: the same
 sink calls, records, checkpoints (in torch's format: either engine resumes the other's) and
@@ -36,7 +43,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..evaluate import EVAL_BATCH, batch_order
-from ..records import Progress, RecordSink, TrialRecord
+from ..records import Progress, RecordSink, TrialRecord, TrialStatus
 from ..tasks import Split, Task
 from ..trial import TrialConfig
 from .population import Population, StackedOptimizer, Unstackable
@@ -66,17 +73,14 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
     sink = sink if sink is not None else RecordSink()
     task, runs = prepare(task, configs, sink, resume, device)
     emit = on_event or (lambda e: None)
-    groups: dict[tuple, list[TrialRun]] = {}
-    for run in runs:
-        if isinstance(run, TrialRun):
-            groups.setdefault(_group(run.cfg), []).append(run)
-    # a group of several trials computes as several even when one is left (after a resume
-    # too): a trial's numbers do not depend on the others
-    sizes = {key: sum(_group(c) == key for c in configs) for key in groups}
+    groups: dict[tuple, list[TrialRun | TrialRecord]] = {}  # finished trials too: they fix
+    for cfg, run in zip(configs, runs):                      # the populations' composition
+        groups.setdefault((cfg.batch_size, cfg.optimizer), []).append(run)
     reason = None
-    for key, group in groups.items():
-        if reason is None:
-            models = [r.model for r in group[:2]]
+    for (batch_size, _), members in groups.items():
+        todo = [r for r in members if isinstance(r, TrialRun)]
+        if todo and reason is None:
+            models = [r.model for r in todo[:2]]
             try:
                 floats = Population(models).check(models, task.train.x[:2])
             except Unstackable as e:
@@ -84,104 +88,98 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
                 logger.warning("vectorized engine: %s cannot be stacked (%s); training one "
                                "trial after another", type(models[0]).__name__, reason)
         if reason is not None:
-            for run in group:
+            for run in todo:
                 train_run(task, run, sink, emit)
             continue
+        if not todo:
+            continue
         budget = ACTIVATIONS.get(task.train.x.device.type, 2**30)
-        size = max(1, min(MAX_POPULATION, budget // (floats * 4 * key[0] or 1)))
-        size = -(-len(group) // -(-len(group) // size))  # as even as they come: 45 -> 15+15+15
-        for i in range(0, len(group), size):
-            chunk = group[i:i + size]
-            _train(task, chunk, Population([r.model for r in chunk], min_size=min(sizes[key], 2)),
-                   sink, emit)
+        size = max(1, min(MAX_POPULATION, budget // (floats * 4 * batch_size or 1)))
+        size = -(-len(members) // -(-len(members) // size))  # as even as they come: 45 = 3 x 15
+        for i in range(0, len(members), size):
+            _train(task, members[i:i + size], sink, emit)
     return [run.rec if isinstance(run, TrialRun) else run for run in runs]
 
 
-def _group(cfg: TrialConfig) -> tuple[int, str]:
-    """Trials of one population share this."""
-    return cfg.batch_size, cfg.optimizer
+def _present(rec: TrialRecord, epoch: int) -> bool:
+    """Whether an uninterrupted run trains ``rec``'s trial (or carries it, diverged) in
+    ``epoch``, by its record."""
+    n = len(rec.epochs)
+    return n > epoch or (n == epoch and rec.status in (TrialStatus.RUNNING, TrialStatus.DIVERGED))
 
 
-def _train(task: Task, runs: list[TrialRun], pop: Population, sink: RecordSink,
+def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
            emit: Callable[[Progress], None]) -> None:
-    """Train ``runs`` (stacked as ``pop``) to their ends."""
-    opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
-                           [r.opt for r in runs], [r.model for r in runs])
+    """Train the unfinished trials of ``chunk`` to their ends, one population per epoch.
+
+    The population of an epoch holds the trials of the chunk at that epoch, padded to as
+    many rows as an uninterrupted run has then (``_present``): a resumed chunk whose trials
+    were checkpointed at different epochs first brings the ones behind level, in populations
+    of the shape they had. So every step computes with the same shapes, and a kernel's
+    summation order (which may follow the shapes) is the same, killed and resumed or not."""
+    runs = [r for r in chunk if isinstance(r, TrialRun)]
+    records = [r.rec if isinstance(r, TrialRun) else r for r in chunk]
     for run in runs:
         run.started(task, sink, emit)
-    active = [r for r in runs if r.running]
-    _leave(task, sink, pop, opt, [r for r in runs if not r.running], runs)
-    active = _keep(pop, opt, runs, active)
-    n, size = len(task.train), runs[0].cfg.batch_size
-    data = task.train
-    while active:
-        t_epoch = time.perf_counter()
-        orders: dict[tuple[int, int], torch.Tensor] = {}
-        order = torch.stack([orders.setdefault((r.cfg.seed, r.epoch), batch_order(n, r.cfg.seed, r.epoch))
-                             for r in active]).to(data.x.device)
-        sums = [0.0] * len(active)
-        correct = torch.zeros(len(active), dtype=torch.long, device=data.x.device)
-        for start in range(0, n, size):
-            idx = order[:, start:start + size]
-            x, y = data.x[idx], data.y[idx]
-            lrs = [r.lr() for r in active]
-            out = pop(x)
-            losses = task.losses(out, y)
-            values = losses.tolist()
-            ok = [r.record_step(sink, lr, v) for r, lr, v in zip(active, lrs, values)]
-            if not all(ok):  # diverged: they end with the weights of this step, not updated
-                gone = [r for r, good in zip(active, ok) if not good]
-                _leave(task, sink, pop, opt, gone, active)
-            losses.sum().backward()
-            opt.step(lrs)
-            pop.zero_grad()
-            for i, v in enumerate(values):
-                sums[i] += v * idx.shape[1]
-            hits = task.corrects(out.detach(), y)
-            if hits is not None:
-                correct += hits
-            if not all(ok):
-                keep = [i for i, good in enumerate(ok) if good]
-                active = _keep(pop, opt, active, [active[i] for i in keep])
-                sums = [sums[i] for i in keep]
-                correct, order = correct[keep], order[keep]
-            if not active:
-                return
-        val = _evaluate(pop, task, task.val)
-        seconds = time.perf_counter() - t_epoch
-        hits = correct.tolist()
-        for i, run in enumerate(active):
-            _write_back(pop, opt, i, run)
-            run.end_epoch(task, sink, sums[i], hits[i], val[0][i], val[1][i], seconds)
-        gone = [r for r in active if not r.running]
-        for run in gone:
+    for run in runs:
+        if not run.running:  # a resumed trial that had stopped
             run.finish(task, sink)
-        active = _keep(pop, opt, active, [r for r in active if r.running])
+    while running := [r for r in runs if r.running]:
+        epoch = min(r.epoch for r in running)
+        rows = sum(_present(rec, epoch) for rec in records)
+        _epoch(task, [r for r in running if r.epoch == epoch], rows, sink)
+
+
+def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink) -> None:
+    """One epoch of ``runs`` (all at the same epoch) as one population of ``rows`` rows."""
+    t_epoch = time.perf_counter()
+    pop = Population([r.model for r in runs], min_size=rows)
+    opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
+                           [r.opt for r in runs], [r.model for r in runs])
+    data, n, size = task.train, len(task.train), runs[0].cfg.batch_size
+    orders: dict[int, torch.Tensor] = {}
+    order = torch.stack([orders.setdefault(r.cfg.seed, batch_order(n, r.cfg.seed, r.epoch))
+                         for r in runs]).to(data.x.device)
+    alive = [True] * len(runs)
+    sums = [0.0] * len(runs)
+    correct = torch.zeros(len(runs), dtype=torch.long, device=data.x.device)
+    for start in range(0, n, size):
+        idx = order[:, start:start + size]
+        x, y = data.x[idx], data.y[idx]
+        lrs = [r.lr() if a else 0.0 for r, a in zip(runs, alive)]
+        out = pop(x)
+        losses = task.losses(out, y)
+        values = losses.tolist()
+        for i, run in enumerate(runs):
+            if alive[i] and not run.record_step(sink, lrs[i], values[i]):
+                alive[i] = False  # diverged: it ends with the weights of this step; its row
+                _write_back(pop, opt, i, run)  # computes on, unread, to the epoch's end
+                run.finish(task, sink)
+            elif alive[i]:
+                sums[i] += values[i] * idx.shape[1]
+        if not any(alive):
+            return
+        losses.sum().backward()
+        opt.step(lrs)
+        pop.zero_grad()
+        hits = task.corrects(out.detach(), y)
+        if hits is not None:
+            correct += hits
+    val_loss, val_acc = _evaluate(pop, task, task.val)
+    seconds = time.perf_counter() - t_epoch
+    hits = correct.tolist()
+    for i, run in enumerate(runs):
+        if alive[i]:
+            _write_back(pop, opt, i, run)
+            run.end_epoch(task, sink, sums[i], hits[i], val_loss[i], val_acc[i], seconds)
+            if not run.running:
+                run.finish(task, sink)
 
 
 def _write_back(pop: Population, opt: StackedOptimizer, row: int, run: TrialRun) -> None:
     """Trial ``row``'s weights and optimizer state into ``run``'s model and torch optimizer."""
     pop.write(row, run.model)
     opt.write(row, run.opt, run.model, run.rec.lrs[-1] if run.rec.lrs else run.cfg.lr)
-
-
-def _leave(task: Task, sink: RecordSink, pop: Population, opt: StackedOptimizer,
-           gone: list[TrialRun], active: list[TrialRun]) -> None:
-    """Finish the trials ``gone`` (rows of ``active``) with their current weights."""
-    for run in gone:
-        _write_back(pop, opt, active.index(run), run)
-        run.finish(task, sink)
-
-
-def _keep(pop: Population, opt: StackedOptimizer, active: list[TrialRun],
-          keep: list[TrialRun]) -> list[TrialRun]:
-    """Drop from the population the rows of ``active`` not in ``keep``; ``keep``."""
-    if len(keep) < len(active):
-        rows = [active.index(r) for r in keep]
-        if rows:
-            pop.keep(rows)
-            opt.keep(rows)
-    return keep
 
 
 @torch.no_grad()
