@@ -12,7 +12,7 @@ from torch import nn
 
 from lrlab.experiments.runfolder import RunFolder
 from lrlab.training.engines import ENGINES, sequential, train_population, vectorized
-from lrlab.training.records import RecordSink, TrialStatus
+from lrlab.training.records import TrialStatus
 from lrlab.training.tasks import MLP, Split, Task
 from lrlab.training.trial import TrialConfig
 

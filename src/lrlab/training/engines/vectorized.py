@@ -186,7 +186,7 @@ def _write_back(pop: Population, opt: StackedOptimizer, row: int, run: TrialRun)
 def _evaluate(pop: Population, task: Task, split: Split) -> tuple[list[float], list[float | None]]:
     """Each trial's mean loss and accuracy (None for regression) on ``split``."""
     t = pop.size
-    rows = max(1, min(EVAL_BATCH, EVAL_ROWS // t))
+    rows = max(1, min(EVAL_BATCH, EVAL_ROWS // max(t, pop.min_size)))  # the same chunks padded
     total = torch.zeros(t, dtype=torch.float64, device=split.x.device)
     correct = torch.zeros(t, dtype=torch.long, device=split.x.device)
     for i in range(0, len(split), rows):
