@@ -246,7 +246,9 @@ class Population:
 class StackedOptimizer:
     """``kind`` (``momentum``, ``sgd`` or ``adamw``: the updates of ``lrlab.training.optim``)
     for every trial of a ``Population`` at once, each trial with its own weight decay
-    (``weight_decay``, one per trial) and, per ``step``, its own LR.
+    (``weight_decay``, one per trial) and its own LR at every step: ``plan(lrs)`` takes the
+    LRs of the coming steps, ``step(k, alive)`` makes the ``k``-th of them (a trial not
+    ``alive`` keeps its weights).
 
     SGD: ``g = grad + wd*p``; momentum ``buf = 0.9*buf + g`` (``buf`` = ``g`` on the first
     step, as torch does: a zero buffer gives that exactly), ``p -= lr*buf``. AdamW (betas 0.9,
@@ -262,11 +264,13 @@ class StackedOptimizer:
         params = population.params
         dev = params[0].device
         self.wd = torch.tensor(list(weight_decay), dtype=params[0].dtype, device=dev)
+        self.decays = any(w != 0 for w in weight_decay)
         self.slots = {"momentum": ("momentum_buffer",), "sgd": (),
                       "adamw": ("exp_avg", "exp_avg_sq")}[kind]
         self.state = {slot: [torch.stack([self._read(o, m, n, slot) for o, m in zip(optimizers, models)])
                              for n in population.names] for slot in self.slots}
         self.counts = [self._count(o) for o in optimizers]  # AdamW: steps taken per trial
+        self.done = 0                                        # ... and since the last plan
 
     @staticmethod
     def _read(opt: torch.optim.Optimizer, model: nn.Module, name: str, slot: str) -> torch.Tensor:
@@ -279,23 +283,35 @@ class StackedOptimizer:
         steps = [s["step"] for s in opt.state.values() if "step" in s]
         return int(float(steps[0])) if steps else 0
 
+    def plan(self, lrs: Sequence[Sequence[float]]) -> None:
+        """The LRs of the coming steps, ``lrs[k][t]`` for trial ``t`` at step ``k``, as
+        device tables (so that ``step`` never waits for the device)."""
+        dev, dt = self.wd.device, self.wd.dtype
+        self.lr = torch.tensor([list(row) for row in lrs], dtype=dt, device=dev)
+        self.counts, self.done = [c + self.done for c in self.counts], 0
+        if self.kind == "adamw":  # the bias corrections of each trial's step counts
+            b1, b2 = self.BETAS
+            steps = [[c + k + 1 for c in self.counts] for k in range(len(lrs))]
+            self.step_size = torch.tensor([[a / (1 - b1 ** m) for a, m in zip(row, ms)]
+                                           for row, ms in zip(lrs, steps)], dtype=dt, device=dev)
+            self.root2 = torch.tensor([[math.sqrt(1 - b2 ** m) for m in ms] for ms in steps],
+                                      dtype=dt, device=dev)
+
     @torch.no_grad()
-    def step(self, lrs: Sequence[float]) -> None:
-        """One update of every trial, trial ``t`` at ``lrs[t]``."""
+    def step(self, k: int, alive: torch.Tensor) -> None:
+        """The ``k``-th planned update of every trial whose ``alive`` is true; the others
+        keep their weights (their gradients, maybe not finite, count as zero)."""
         params = self.pop.params
-        grads = [p.grad for p in params]
-        lr = torch.tensor(list(lrs), dtype=params[0].dtype, device=params[0].device)
 
         def view(v, p):
             return v.view(-1, *[1] * (p.dim() - 1))
 
+        grads = [torch.where(view(alive, p), p.grad, 0.0) for p in params]
+        lr = torch.where(alive, self.lr[k], 0.0)
+        self.done += 1
         if self.kind == "adamw":
             b1, b2 = self.BETAS
-            self.counts = [n + 1 for n in self.counts]
-            step_size = torch.tensor([a / (1 - b1 ** n) for a, n in zip(lrs, self.counts)],
-                                     dtype=lr.dtype, device=lr.device)
-            root2 = torch.tensor([math.sqrt(1 - b2 ** n) for n in self.counts],
-                                 dtype=lr.dtype, device=lr.device)
+            step_size, root2 = torch.where(alive, self.step_size[k], 0.0), self.root2[k]
             decay = 1 - lr * self.wd
             for p, g, m, v in zip(params, grads, self.state["exp_avg"], self.state["exp_avg_sq"]):
                 p.mul_(view(decay, p))
@@ -304,7 +320,7 @@ class StackedOptimizer:
                 denom = (v.sqrt() / view(root2, p)).add_(self.EPS)
                 p.addcdiv_(m * view(-step_size, p), denom)
             return
-        if bool(self.wd.any()):
+        if self.decays:
             grads = [g + view(self.wd, p) * p for p, g in zip(params, grads)]
         if self.kind == "momentum":
             bufs = self.state["momentum_buffer"]
@@ -320,7 +336,7 @@ class StackedOptimizer:
         for j, name in enumerate(self.pop.names):
             state = {slot: self.state[slot][j][row].clone() for slot in self.slots}
             if self.kind == "adamw":
-                state = {"step": torch.tensor(float(self.counts[row])), **state}
+                state = {"step": torch.tensor(float(self.counts[row] + self.done)), **state}
             if state:
                 opt.state[named[name]] = state
         for g in opt.param_groups:

@@ -8,8 +8,9 @@ weight decay and optimizer state. Each trial still sees its own seed's batches
 validated every epoch (one batched forward for the population); its policy, plateau and early
 stopping are its own. After every epoch each trial's weights and optimizer state go back to
 its own model and torch optimizer (its checkpoint); a trial that stops early or ends is not in
-the next epoch's population, so it stops costing compute; one that diverges ends at once with
-the weights of that step (its row computes on, unread, to the end of the epoch).
+the next epoch's population, so it stops costing compute; one that diverges keeps the weights
+it had before its first non-finite loss (its row computes on, masked, to the end of the
+epoch) and ends with them. An epoch runs without waiting for the device (see ``_epoch``).
 
 Shapes are reproducible: the populations are fixed slices of the configs (finished trials
 included), and an epoch's population has as many rows as trials of its slice train in that
@@ -131,49 +132,55 @@ def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
 
 
 def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink) -> None:
-    """One epoch of ``runs`` (all at the same epoch) as one population of ``rows`` rows."""
+    """One epoch of ``runs`` (all at the same epoch) as one population of ``rows`` rows.
+
+    Nothing waits for the device while the epoch runs: the LRs of its steps are known at its
+    start (a policy changes only at the end of an epoch), losses stay on the device, and a
+    trial whose loss turns non-finite is masked out of every later update there. At the end
+    the steps are recorded, in order, as the sequential engine records them: a diverged trial
+    ends at its first non-finite loss with the weights it had before that step."""
     t_epoch = time.perf_counter()
+    dev = task.train.x.device
     pop = Population([r.model for r in runs], min_size=rows)
     opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
                            [r.opt for r in runs], [r.model for r in runs])
     data, n, size = task.train, len(task.train), runs[0].cfg.batch_size
+    starts = range(0, n, size)
+    lrs = [[r.policy.lr(r.epoch, r.step + k) for r in runs] for k in range(len(starts))]
+    opt.plan(lrs)
     orders: dict[int, torch.Tensor] = {}
     order = torch.stack([orders.setdefault(r.cfg.seed, batch_order(n, r.cfg.seed, r.epoch))
-                         for r in runs]).to(data.x.device)
-    alive = [True] * len(runs)
-    sums = [0.0] * len(runs)
-    correct = torch.zeros(len(runs), dtype=torch.long, device=data.x.device)
-    for start in range(0, n, size):
+                         for r in runs]).to(dev)
+    alive = torch.ones(len(runs), dtype=torch.bool, device=dev)
+    losses = torch.empty(len(starts), len(runs), device=dev)
+    correct = torch.zeros(len(runs), dtype=torch.long, device=dev)
+    for k, start in enumerate(starts):
         idx = order[:, start:start + size]
         x, y = data.x[idx], data.y[idx]
-        lrs = [r.lr() if a else 0.0 for r, a in zip(runs, alive)]
         out = pop(x)
-        losses = task.losses(out, y)
-        values = losses.tolist()
-        for i, run in enumerate(runs):
-            if alive[i] and not run.record_step(sink, lrs[i], values[i]):
-                alive[i] = False  # diverged: it ends with the weights of this step; its row
-                _write_back(pop, opt, i, run)  # computes on, unread, to the epoch's end
-                run.finish(task, sink)
-            elif alive[i]:
-                sums[i] += values[i] * idx.shape[1]
-        if not any(alive):
-            return
-        losses.sum().backward()
-        opt.step(lrs)
+        loss = task.losses(out, y)
+        losses[k] = loss.detach()
+        alive &= losses[k].isfinite()
+        loss.sum().backward()
+        opt.step(k, alive)
         pop.zero_grad()
         hits = task.corrects(out.detach(), y)
         if hits is not None:
             correct += hits
     val_loss, val_acc = _evaluate(pop, task, task.val)
     seconds = time.perf_counter() - t_epoch
-    hits = correct.tolist()
+    table, hits = losses.tolist(), correct.tolist()
     for i, run in enumerate(runs):
-        if alive[i]:
-            _write_back(pop, opt, i, run)
-            run.end_epoch(task, sink, sums[i], hits[i], val_loss[i], val_acc[i], seconds)
-            if not run.running:
-                run.finish(task, sink)
+        total = 0.0
+        for k, start in enumerate(starts):
+            if not run.record_step(sink, lrs[k][i], table[k][i]):
+                break
+            total += table[k][i] * min(size, n - start)
+        _write_back(pop, opt, i, run)
+        if run.rec.status == TrialStatus.RUNNING:
+            run.end_epoch(task, sink, total, hits[i], val_loss[i], val_acc[i], seconds)
+        if not run.running:
+            run.finish(task, sink)
 
 
 def _write_back(pop: Population, opt: StackedOptimizer, row: int, run: TrialRun) -> None:
