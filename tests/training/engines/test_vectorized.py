@@ -117,10 +117,10 @@ def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, kill, monke
     shapes = {}  # (run, trial) -> the population rows of each epoch it trained
     epoch = vectorized._epoch
 
-    def spy(task, runs, rows, sink):
+    def spy(task, runs, rows, sink, last):
         for r in runs:
             shapes.setdefault((label, r.cfg.name), []).append((r.epoch, rows))
-        return epoch(task, runs, rows, sink)
+        return epoch(task, runs, rows, sink, last)
 
     monkeypatch.setattr(vectorized, "_epoch", spy)
     label = "whole"

@@ -125,25 +125,32 @@ def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
     for run in runs:
         if not run.running:  # a resumed trial that had stopped
             run.finish(task, sink)
+    last: dict = {}
     while running := [r for r in runs if r.running]:
         epoch = min(r.epoch for r in running)
         rows = sum(_present(rec, epoch) for rec in records)
-        _epoch(task, [r for r in running if r.epoch == epoch], rows, sink)
+        _epoch(task, [r for r in running if r.epoch == epoch], rows, sink, last)
 
 
-def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink) -> None:
+def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink, last: dict) -> None:
     """One epoch of ``runs`` (all at the same epoch) as one population of ``rows`` rows.
 
     Nothing waits for the device while the epoch runs: the LRs of its steps are known at its
     start (a policy changes only at the end of an epoch), losses stay on the device, and a
     trial whose loss turns non-finite is masked out of every later update there. At the end
     the steps are recorded, in order, as the sequential engine records them: a diverged trial
-    ends at its first non-finite loss with the weights it had before that step."""
+    ends at its first non-finite loss with the weights it had before that step. ``last``
+    keeps the population and optimizer for the next epoch when its trials and rows stay."""
     t_epoch = time.perf_counter()
     dev = task.train.x.device
-    pop = Population([r.model for r in runs], min_size=rows)
-    opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
-                           [r.opt for r in runs], [r.model for r in runs])
+    key = ([id(r) for r in runs], rows)
+    if last.get("key") == key:
+        pop, opt = last["pop"], last["opt"]
+    else:
+        pop = Population([r.model for r in runs], min_size=rows)
+        opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
+                               [r.opt for r in runs], [r.model for r in runs])
+        last.update(key=key, pop=pop, opt=opt)
     data, n, size = task.train, len(task.train), runs[0].cfg.batch_size
     starts = range(0, n, size)
     lrs = [[r.policy.lr(r.epoch, r.step + k) for r in runs] for k in range(len(starts))]
