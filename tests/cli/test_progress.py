@@ -62,3 +62,19 @@ def test_an_overall_bar_above_the_trial_that_trains():
     assert frame[0].startswith("all trials") and "1/2" in frame[0]
     assert frame[1].startswith("step-seed0") and "1/4" in frame[1]
     assert not any(line.startswith("cosine-seed0") for line in frame)  # finished: gives way
+
+
+def test_a_population_training_together_shows_three_bars_and_moves_the_overall_bar():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=100)
+    names = [f"t{i}-seed0" for i in range(5)]
+    with TrainingProgress(names, console) as show:
+        for n in names:  # every trial one step of four: a quarter of each done
+            show(Progress(n, 0, 2, 1, 4, 0.05, loss=2.0))
+        show(Progress("t0-seed0", 2, 2, 4, 4, 0.05, status=TrialStatus.FINISHED))
+        show(Progress("t4-seed0", 0, 2, 2, 4, 0.05, loss=1.0))
+    frame = ANSI.sub("", buf.getvalue()).split("\r")[-1].splitlines()
+    assert frame[0].startswith("all trials") and "2/5" in frame[0]  # 1 + 4 x 1/4 (+1/4): 2 of 5
+    assert "1 done, last: t0-seed0 finished" in frame[0]
+    bars = [line.split()[0] for line in frame[1:] if line.strip()]
+    assert bars == ["t1-seed0", "t2-seed0", "t4-seed0"]  # at most three; t0's gave way to t4
