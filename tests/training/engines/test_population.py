@@ -33,7 +33,11 @@ MODELS = {  # name -> (factory, one example's shape)
     "grouped conv": (lambda: nn.Sequential(nn.Conv2d(4, 6, 3, groups=2, dilation=2), nn.ReLU(),
                                            nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.SiLU()), (4, 9, 9)),
     "relu then pool": (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
-                                             nn.MaxPool2d(2), nn.Flatten()), (1, 6, 6)),
+                                             nn.MaxPool2d(2), nn.ReLU(), nn.Flatten()), (1, 6, 6)),
+    "norms without affine or bias": (lambda: nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.GroupNorm(2, 4, affine=False), nn.ReLU(), nn.ReLU(),
+        nn.Flatten(), nn.Linear(36, 6), nn.LayerNorm(6, bias=False), nn.GroupNorm(3, 6, affine=False),
+        nn.LayerNorm(6, elementwise_affine=False), nn.ReLU(), nn.ReLU()), (1, 3, 3)),
 }
 
 
@@ -54,7 +58,7 @@ def test_every_trial_computes_what_its_model_computes(name):
     for t, m in enumerate(models):
         theirs = m(x[t])
         theirs.square().sum().backward()
-        torch.testing.assert_close(out[t], theirs, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out[t], theirs, rtol=1e-4, atol=1e-4)
         for j, (n, p) in enumerate(m.named_parameters()):
             assert pop.names[j] == n
             torch.testing.assert_close(pop.params[j].grad[t], p.grad, rtol=1e-3, atol=1e-4)

@@ -170,7 +170,7 @@ class Population:
         for layer, idx in self.steps:
             p = [params[j] for j in idx]
             if type(layer) is nn.ReLU and fresh:
-                h = F.relu_(h)
+                h, fresh = F.relu_(h), False  # its backward needs its output: not again
                 continue
             fresh = isinstance(layer, (nn.Conv2d, nn.Linear, nn.GroupNorm, nn.LayerNorm, *_POOLS))
             if isinstance(layer, nn.Conv2d):
@@ -183,7 +183,8 @@ class Population:
                     h, folded = _fold(h), True
                 h = layer(h)
             elif isinstance(layer, nn.GroupNorm) and folded:
-                h = F.group_norm(h, layer.num_groups * t, *(q.flatten() for q in p), layer.eps)
+                w, b = (q.flatten() for q in p) if p else (None, None)
+                h = F.group_norm(h, layer.num_groups * t, w, b, layer.eps)
             elif isinstance(layer, nn.Flatten):
                 h = _unfold(h, t).flatten(2) if folded else h.flatten(2)
                 folded = False
@@ -211,8 +212,10 @@ class Population:
         else:
             h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
             dim = h.dim() - 1
-        if p:
-            h = h * _per_trial(p[0], h, dim) + _per_trial(p[1], h, dim)
+        if p:  # weight, and bias unless the layer has none
+            h = h * _per_trial(p[0], h, dim)
+        if len(p) > 1:
+            h = h + _per_trial(p[1], h, dim)
         return h
 
     def check(self, models: Sequence[nn.Module], x: torch.Tensor) -> int:
