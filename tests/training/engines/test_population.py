@@ -61,7 +61,7 @@ def test_every_trial_computes_what_its_model_computes(name):
         torch.testing.assert_close(out[t], theirs, rtol=1e-4, atol=1e-4)
         for j, (n, p) in enumerate(m.named_parameters()):
             assert pop.names[j] == n
-            torch.testing.assert_close(pop.params[j].grad[t], p.grad, rtol=1e-3, atol=1e-4)
+            torch.testing.assert_close(pop.params[j].grad[t], p.grad, rtol=1e-3, atol=1e-3)
     pop.check(models, x[0])  # and the probe agrees
 
 
@@ -217,3 +217,21 @@ def test_a_trial_masked_out_keeps_its_weights_whatever_its_gradient(kind):
         for p, b in zip(pop.params, before):
             assert torch.equal(p[1], b[1]) and not torch.equal(p[0], b[0])
             assert p.isfinite().all()
+
+
+@pytest.mark.parametrize("kind", ["momentum", "sgd", "adamw"])
+def test_a_masked_trial_keeps_even_infinite_weights(kind):
+    """A trial that diverged through infinite weights keeps them as they were (0 x inf is no
+    update), as the sequential engine leaves them."""
+    models = [MLP(2, 1, hidden=(2,)) for _ in range(2)]
+    pop = Population(models)
+    stacked = StackedOptimizer(kind, pop, [1e-3] * 2, [make_optimizer(kind, m.parameters(), 0.1, 1e-3)
+                                                      for m in models], models)
+    with torch.no_grad():
+        pop.params[0][1] = float("-inf")
+    stacked.plan([[0.1, 0.1]] * 2)
+    for k in range(2):
+        for p in pop.params:
+            p.grad = torch.full_like(p, float("inf"))
+        stacked.step(k, torch.tensor([True, False]))
+    assert (pop.params[0][1] == float("-inf")).all()

@@ -303,25 +303,25 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, k: int, alive: torch.Tensor) -> None:
         """The ``k``-th planned update of every trial whose ``alive`` is true; the others
-        keep their weights (their gradients, maybe not finite, count as zero)."""
+        keep their weights exactly (their gradients and states may be anything)."""
         params = self.pop.params
 
         def view(v, p):
             return v.view(-1, *[1] * (p.dim() - 1))
 
-        grads = [torch.where(view(alive, p), p.grad, 0.0) for p in params]
-        lr = torch.where(alive, self.lr[k], 0.0)
+        grads = [p.grad for p in params]
+        lr = self.lr[k]
         self.done += 1
         if self.kind == "adamw":
             b1, b2 = self.BETAS
-            step_size, root2 = torch.where(alive, self.step_size[k], 0.0), self.root2[k]
-            decay = 1 - lr * self.wd
+            step_size, root2 = self.step_size[k], self.root2[k]
+            decay = torch.where(alive, 1 - lr * self.wd, 1.0)
             for p, g, m, v in zip(params, grads, self.state["exp_avg"], self.state["exp_avg_sq"]):
                 p.mul_(view(decay, p))
                 m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)
                 denom = (v.sqrt() / view(root2, p)).add_(self.EPS)
-                p.addcdiv_(m * view(-step_size, p), denom)
+                p.add_(torch.where(view(alive, p), m * view(-step_size, p) / denom, 0.0))
             return
         if self.decays:
             grads = [g + view(self.wd, p) * p for p, g in zip(params, grads)]
@@ -330,8 +330,8 @@ class StackedOptimizer:
             torch._foreach_mul_(bufs, self.MOMENTUM)
             torch._foreach_add_(bufs, grads)
             grads = bufs
-        for p, g in zip(params, grads):
-            p.sub_(view(lr, p) * g)
+        for p, g in zip(params, grads):  # a masked row changes by exactly 0, even if g is not finite
+            p.sub_(torch.where(view(alive, p), view(lr, p) * g, 0.0))
 
     def write(self, row: int, opt: torch.optim.Optimizer, model: nn.Module, lr: float) -> None:
         """Put trial ``row``'s state into its torch optimizer ``opt`` (over ``model``)."""

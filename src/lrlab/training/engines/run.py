@@ -85,8 +85,8 @@ class TrialRun:
         if s["best_state"] is not None:
             self.model.load_state_dict(s["best_state"])   # checked here, used at the end
             self.model.load_state_dict(s["model"])
-        torch.set_rng_state(s["rng"])
-        self.rng = s["rng"]
+        self.rng = s["rng"].cpu()  # a checkpoint loaded onto a GPU brings it there
+        torch.set_rng_state(self.rng)
         self.epoch, self.step, self.best, self.before = epoch, step, s["best_state"], s["seconds"]
 
     # ---- the engine's calls, in order ------------------------------------------------------

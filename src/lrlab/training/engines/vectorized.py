@@ -198,20 +198,20 @@ def _write_back(pop: Population, opt: StackedOptimizer, row: int, run: TrialRun)
 
 @torch.no_grad()
 def _evaluate(pop: Population, task: Task, split: Split) -> tuple[list[float], list[float | None]]:
-    """Each trial's mean loss and accuracy (None for regression) on ``split``."""
+    """Each trial's mean loss and accuracy (None for regression) on ``split`` (sums in Python
+    floats per chunk, as ``evaluate.evaluate`` does)."""
     t = pop.size
     rows = max(1, min(EVAL_BATCH, EVAL_ROWS // max(t, pop.min_size)))  # the same chunks padded
-    total = torch.zeros(t, dtype=torch.float64, device=split.x.device)
-    correct = torch.zeros(t, dtype=torch.long, device=split.x.device)
+    total, correct = [0.0] * t, [0] * t
     for i in range(0, len(split), rows):
         x, y = split.x[i:i + rows], split.y[i:i + rows]
         out = pop(x.expand(t, *x.shape))
         ys = y.expand(t, *y.shape)
-        total += task.losses(out, ys).double() * len(y)
+        losses = task.losses(out, ys).tolist()
         hits = task.corrects(out, ys)
-        if hits is not None:
-            correct += hits
-    losses = (total / len(split)).tolist()
-    accs = ((correct.double() / len(split)).tolist() if task.kind == "classification"
-            else [None] * t)
-    return losses, accs
+        hits = hits.tolist() if hits is not None else [0] * t
+        for j in range(t):
+            total[j] += losses[j] * len(y)
+            correct[j] += hits[j]
+    accs = [c / len(split) for c in correct] if task.kind == "classification" else [None] * t
+    return [v / len(split) for v in total], accs
