@@ -235,8 +235,16 @@ def test_large_populations_are_split(small, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
-def test_cuda(small):
-    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=2, seed=s) for s in range(2)]
-    for a, b in zip(vectorized.train_population(small, cfgs, device="cuda"),
-                    sequential.train_population(small, cfgs, device="cuda")):
+def test_cuda_agrees_and_resumes(small, tmp_path):
+    """On a GPU too (kernels there are not deterministic run to run: within rounding)."""
+    cfgs = [TrialConfig(schedule="cosine", lr=0.05, epochs=3, seed=s, name=f"o{s}") for s in range(2)]
+    whole = vectorized.train_population(small, cfgs, device="cuda")
+    for a, b in zip(whole, sequential.train_population(small, cfgs, device="cuda")):
         close(a, b, tol=2e-2)
+    for engine in (vectorized, sequential):
+        out = tmp_path / engine.__name__.replace(".", "_")
+        with KillAt(out, 3) as sink, pytest.raises(KeyboardInterrupt):
+            engine.train_population(small, cfgs, sink, device="cuda")
+        with RunFolder(out) as sink:
+            for a, b in zip(engine.train_population(small, cfgs, sink, resume=True, device="cuda"), whole):
+                close(a, b, tol=2e-2)
