@@ -88,8 +88,8 @@ def child(args) -> None:
     from lrlab.training.engines import train_population, vectorized
     from lrlab.training.trial import TrialConfig
 
-    if args.population:
-        vectorized.MAX_POPULATION = args.population
+    if args.population:  # exactly one population of them all (no cache-sized split)
+        vectorized.MAX_POPULATION, vectorized.ACTIVATIONS = args.population, {}
     task = task_of(args.task, args.folder)
     entries = preset("paddle", 0.05)
     cfgs = [TrialConfig(**e.trial_args(), epochs=args.epochs, seed=s, name=f"{e.label}-seed{s}")
