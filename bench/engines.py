@@ -12,7 +12,7 @@ in 4 GiB, ``speedup: <X>x`` and, last, ``peak: <P>%`` (the vectorised engine on 
 
     python bench/engines.py [--quick] [--device cpu|cuda] [--epochs N]
 
-``--quick``: 15 trials (one seed), 3 epochs, and a shorter scaling: about a minute on 2 cores.
+``--quick``: 15 trials (one seed), 2 epochs, a one-epoch scaling: about a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def main() -> None:
     import torch
 
     seeds = 1 if opts.quick else 3
-    epochs = opts.epochs or (3 if opts.quick else 20)
+    epochs = opts.epochs or (2 if opts.quick else 20)
+    scale_epochs = 1 if opts.quick else 3
     with tempfile.TemporaryDirectory() as folder:
         opts.folder = folder
         peak = peak_gflops(opts.device)
@@ -164,10 +165,10 @@ def main() -> None:
             rate = vec["flops"] / vec["wall"] / 1e9
             if task == "digits":
                 digits_peak, speedup = 100 * rate / peak, ratio
-            print(f"  scaling (vectorized, {2 if opts.quick else 3} epochs, one population):")
+            print(f"  scaling (vectorized, {scale_epochs} epoch(s), one population):")
             points = []
             for n in (1, 5, 15) if opts.quick else (1, 5, 15, 45):
-                r = run("vectorized", task, n, 3, 2 if opts.quick else 3, opts, population=n)
+                r = run("vectorized", task, n, 3, scale_epochs, opts, population=n)
                 rate = r["flops"] / r["wall"] / 1e9
                 points.append((n, r["memory"]))
                 print(f"    {n:3d} trials: {r['wall']:6.1f} s  {rate:6.1f} GFLOP/s  "
