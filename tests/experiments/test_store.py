@@ -41,19 +41,32 @@ class _DiesAfter(Store):
         super().__init__(out)
         self.n, self.where = n, where
 
+    def _after(self, where):
+        self.n -= self.where == where
+        if self.n == 0:
+            raise _Killed
+
     def epoch(self, name, entry):
         super().epoch(name, entry)
-        if self.where == "epoch":
-            self.n -= 1
-            if self.n == 0:
-                raise _Killed
+        self._after("epoch")
 
     def checkpoint(self, name, state):
         super().checkpoint(name, state)
-        if self.where == "checkpoint":
-            self.n -= 1
-            if self.n == 0:
-                raise _Killed
+        self._after("checkpoint")
+
+
+def test_temporaries_of_killed_writes_are_removed_when_the_store_opens(tmp_path):
+    from lrlab.fileio import TMP_SUFFIX
+
+    stale = [tmp_path / "checkpoints" / f"abc.pt.x1{TMP_SUFFIX}", tmp_path / "models" / f"abc.pt.y2{TMP_SUFFIX}"]
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"half a file")
+    keep = tmp_path / "models" / "abc.pt"
+    keep.write_bytes(b"a finished write")
+    with Store(tmp_path) as store:
+        store.connect()
+    assert not any(p.exists() for p in stale) and keep.read_bytes() == b"a finished write"
 
 
 def test_plain_tables(small, tmp_path):

@@ -19,7 +19,8 @@ Running the same population again never trains or stores a trial twice: a finish
 read back, an unfinished one continues from its checkpoint (rows past it are dropped), one that
 died before its first checkpoint starts over. So ``kill -9`` at any moment loses at most the
 epoch in progress. One process at a time (``lock.OutputFolder``); a file that is not a store of
-this schema is named, never trusted.
+this schema is named, never trusted; the temporaries of killed writes are removed when the
+store is opened.
 
     >>> import sqlite3, tempfile
     >>> from lrlab.training.engines import train_trial
@@ -98,6 +99,8 @@ class Store(OutputFolder, RecordSink):
         """The open database (created with its schema on first use; one writer: this process)."""
         if self._db is None:
             self.claim()
+            for folder in ("checkpoints", "models"):  # what killed atomic writes left there
+                remove_temporaries(self.out / folder)
             try:
                 db = sqlite3.connect(self.path, isolation_level=None)  # transactions: _write
                 db.execute("PRAGMA journal_mode=WAL")
@@ -178,7 +181,6 @@ class Store(OutputFolder, RecordSink):
         cfg = plan.cfg
         resumed = self._resumed.pop(cfg.name, None)
         step, epoch = (resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0)
-        remove_temporaries(self.out / "checkpoints")
         task_json = json.dumps({"spec": task.spec, "options": task.options})
         self._write(
             ("INSERT OR REPLACE INTO meta VALUES ('torch_version', ?)", (torch.__version__,)),
