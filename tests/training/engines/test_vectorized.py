@@ -90,15 +90,15 @@ def test_a_diverging_trial_leaves_the_population_without_disturbing_the_others(s
 
 class KillAt(RunFolder):
     """A run folder that stops the run (KeyboardInterrupt) right after the ``n``-th checkpoint
-    of all trials: between two trials' checkpoints of one epoch, say."""
+    (of trial ``trial``, or of any trial: between two trials' checkpoints of one epoch, say)."""
 
-    def __init__(self, out, n):
+    def __init__(self, out, n, trial=None):
         super().__init__(out)
-        self.n = n
+        self.n, self.trial = n, trial
 
     def checkpoint(self, name, state):
         super().checkpoint(name, state)
-        self.n -= 1
+        self.n -= self.trial in (None, name)
         if self.n == 0:
             raise KeyboardInterrupt
 
@@ -150,28 +150,13 @@ def test_sink_calls_of_a_population_per_trial_in_order(small):
     assert vec.calls[:2] == [("started", "a"), ("started", "b")]  # trained together
 
 
-class StopAfter(RunFolder):
-    """A run folder that stops the run (KeyboardInterrupt) at trial ``o``'s ``after``-th
-    checkpoint."""
-
-    def __init__(self, out, after):
-        super().__init__(out)
-        self.after, self.seen = after, 0
-
-    def checkpoint(self, name, state):
-        super().checkpoint(name, state)
-        self.seen += name == "o"
-        if self.seen == self.after:
-            raise KeyboardInterrupt
-
-
 def test_checkpoints_resume_on_either_engine(small, tmp_path):
     cfgs = [TrialConfig(schedule="cosine", lr=0.1, epochs=4, name="c", seed=1),
             TrialConfig(schedule="one_cycle", lr=0.1, epochs=4, name="o", optimizer="adamw")]
     whole = vectorized.train_population(small, cfgs)
     for first, then in [(vectorized, sequential), (sequential, vectorized), (vectorized, vectorized)]:
         out = tmp_path / f"{first.__name__}-{then.__name__}".replace(".", "_")
-        with StopAfter(out, 2) as sink, pytest.raises(KeyboardInterrupt):
+        with KillAt(out, 2, trial="o") as sink, pytest.raises(KeyboardInterrupt):
             first.train_population(small, cfgs, sink)
         with RunFolder(out) as sink:
             resumed = then.train_population(small, cfgs, sink, resume=True)
