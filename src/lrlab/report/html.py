@@ -143,7 +143,7 @@ def commands(data: ReportData, config_path: str) -> list[str]:
               and all(e.get("label") == e.get("name") and e.get("interval") is None
                       and all(_flag_value(v) is not None for v in (e.get("params") or {}).values())
                       for e in entries)
-              and not isinstance(d.get("early_stop"), dict) or False)
+              and not isinstance(d.get("early_stop"), dict))
     if simple:
         parts = ["lrlab compare", "--task", shlex.quote(d["task"])]
         for e in entries:

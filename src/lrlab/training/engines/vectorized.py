@@ -80,7 +80,9 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
     reason = None
     for (batch_size, _), members in groups.items():
         todo = [r for r in members if isinstance(r, TrialRun)]
-        if todo and reason is None:
+        if not todo:
+            continue
+        if reason is None:
             models = [r.model for r in todo[:2]]
             try:
                 floats = Population(models).check(models, task.train.x[:2])
@@ -91,8 +93,6 @@ def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSin
         if reason is not None:
             for run in todo:
                 train_run(task, run, sink, emit)
-            continue
-        if not todo:
             continue
         budget = ACTIVATIONS.get(task.train.x.device.type, 2**30)
         size = max(1, min(MAX_POPULATION, budget // (floats * 4 * batch_size or 1)))
