@@ -8,7 +8,8 @@
 A config file (YAML or JSON, see ``lrlab.experiments.spec``) gives any key; flags given on the
 command line override it (``--schedule`` adds to its schedules). Running the same command
 again continues: finished trials are not trained again, unfinished ones continue from their
-checkpoints (``--resume`` says so explicitly).
+checkpoints (``--resume`` is accepted and changes nothing: the store always continues).
+Everything is checked before the folder is touched: a refused command writes nothing.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from .training import _device_option, _engine_option, _names, _optimizer_options
 @_with(_task_options)
 @click.option("--preset", default=None, metavar="NAME",
               help="A named set of schedules: paddle, torch, modern or all.")
-@click.option("--schedule", "schedules", multiple=True, callback=lambda c, p, v: _names(v),
-              metavar="NAME", help="A schedule of `lrlab list`, or plateau (repeatable; lists).")
+@click.option("--schedule", "--schedules", "schedules", multiple=True,
+              callback=lambda c, p, v: _names(v), metavar="NAME",
+              help="A schedule of `lrlab list`, or plateau (repeatable; lists like a,b).")
 @_param_option
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="An experiment in YAML or JSON; flags override its keys.")
@@ -44,7 +46,9 @@ from .training import _device_option, _engine_option, _names, _optimizer_options
               help="Early stopping for every trial, e.g. patience=5.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="The experiment's folder (results.sqlite, checkpoints, models).")
-@click.option("--resume", is_flag=True, help="Continue (the same command continues anyway).")
+@click.option("--resume", is_flag=True,
+              help="Accepted, changes nothing: running the same command again always continues "
+                   "(finished trials kept, unfinished ones from their checkpoints).")
 @_device_option
 @_engine_option
 @click.option("--quiet", is_flag=True, help="No progress (on stderr).")
@@ -67,8 +71,8 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     if "task_spec" in typed:
         data["task"] = task_spec
     data.setdefault("task", "digits")
-    opts = task_options(data["task"], image_size=image_size, split_seed=split_seed, label=label,
-                        target=target)
+    opts = task_options(data["task"] if isinstance(data["task"], str) else "", image_size=image_size,
+                        split_seed=split_seed, label=label, target=target)
     if opts:
         data["task_options"] = {**(data.get("task_options") or {}), **opts}
     if preset is not None:
@@ -93,10 +97,9 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     exp = experiment(data)
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:
-        result = run_experiment(exp, out, device=device, engine=engine, on_event=show)
-    from lrlab.report import write_report
-
-    page = write_report(out)
+        result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
+                                report=True)
+    page = result.page
     if as_json:
         click.echo(json.dumps(result.to_json()))
         click.echo(f"report: {page}", err=True)  # stdout stays one JSON object

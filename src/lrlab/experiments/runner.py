@@ -41,6 +41,7 @@ class CompareResult:
     records: list[TrialRecord]
     ranking: list[dict[str, Any]]
     out: Path
+    page: Path | None = None  # the report, when one was written
 
     def row(self, label: str) -> dict[str, Any]:
         return next(r for r in self.ranking if r["name"] == label)
@@ -62,28 +63,39 @@ def ranking(exp: Experiment, records: Sequence[TrialRecord]) -> list[dict[str, A
 
 def _same_experiment(store: Store, exp: Experiment) -> None:
     """Refuse other task / run settings than the store's; record the definition."""
-    db = store.connect()
-    row = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
     now = exp.to_dict()
-    if row is not None:
-        before = json.loads(row[0])
+    recorded = store.meta("experiment")
+    if recorded is not None:
+        try:  # resolved again, so a definition written before defaults were recorded compares
+            before = experiment(json.loads(recorded)).to_dict()
+        except (ValueError, TypeError, RecursionError) as e:
+            raise ValueError(f"{store.path}: its recorded experiment is damaged ({e}); choose "
+                             f"another --out") from None
         diff = [k for k in _SHARED if before.get(k) != now.get(k)]
         if diff:
             k = diff[0]
             raise ValueError(f"{store.out} holds an experiment with {k}={before.get(k)!r}, not "
                              f"{now.get(k)!r}; only schedules and seeds may change (choose "
                              f"another --out)")
-    store._write(("INSERT OR REPLACE INTO meta VALUES ('experiment', ?)", (json.dumps(now),)))
+    store.set_meta("experiment", json.dumps(now))
 
 
 def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
                    engine: str = "vectorized",
-                   on_event: Callable[[Progress], None] | None = None) -> CompareResult:
+                   on_event: Callable[[Progress], None] | None = None,
+                   report: bool = False) -> CompareResult:
     """Train ``exp``'s trials into the store in ``out`` (skipping finished ones) with
-    ``engine`` (``lrlab.training.engines.ENGINES``); rank them."""
-    from ..training.engines import train_population
+    ``engine`` (``lrlab.training.engines.ENGINES``) on ``device``; rank them; with ``report``,
+    write ``out/report.html`` before the folder is released (so no other process's report
+    can replace the final one). Everything is checked (device, engine, every trial on the
+    task) before the folder is touched: a refused run writes nothing."""
+    from ..training.engines import ENGINES, train_population
+    from ..training.evaluate import device as torch_device
     from ..training.tasks import load_task
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    torch_device(device)
     trials = exp.trials()
     task = load_task(exp.task, **exp.task_options)
     for cfg in trials:  # every trial can run on this task, before the store is touched
@@ -92,17 +104,24 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
         _same_experiment(store, exp)
         records = train_population(task, trials, store, engine=engine, device=device,
                                    on_event=on_event)
-    return CompareResult(exp, records, ranking(exp, records), Path(out))
+        result = CompareResult(exp, records, ranking(exp, records), Path(out))
+        if report:
+            from ..report import write_report
+
+            result.page = write_report(out, store=store)
+    return result
 
 
 def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | Path,
             preset: str | None = None, seeds: int | Sequence[int] = 3, device: str = "cpu",
             engine: str = "vectorized", on_event: Callable[[Progress], None] | None = None,
-            task_options: dict | None = None, **settings: Any) -> CompareResult:
+            task_options: dict | None = None, report: bool = False,
+            **settings: Any) -> CompareResult:
     """Compare ``schedules`` (names, or ``{"name", "params", "label", "interval"}`` dicts)
     and/or a ``preset`` on ``task`` over ``seeds``; ``settings`` are the run settings of
     ``lrlab.experiments.spec`` (``epochs``, ``lr``, ``optimizer``, ``batch_size``, ...);
-    ``engine``: ``vectorized`` (every trial at once) or ``sequential``.
+    ``engine``: ``vectorized`` (every trial at once) or ``sequential``; ``report``: also
+    write ``out/report.html``.
     Trials and results go to the store in ``out``; ``on_event`` receives the engine's
     ``Progress`` events (the Python API draws nothing)."""
     data = {"task": task, "task_options": task_options or {}, "schedules": list(schedules),
@@ -110,4 +129,4 @@ def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | P
     if preset is not None:
         data["preset"] = preset
     return run_experiment(experiment(data), out, device=device, engine=engine,
-                          on_event=on_event)
+                          on_event=on_event, report=report)

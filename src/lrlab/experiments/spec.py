@@ -19,8 +19,13 @@ Keys (all optional but ``schedules`` or ``preset``)::
     early_stop: null             # EarlyStopping arguments plus monitor
 
 Each error is one ``ValueError`` line naming the key path and the value
-(``schedules[1].params.gamma: must be a finite number > 0, got -1``); an unknown key suggests
-the nearest one. Nothing in a file runs as code.
+(``schedules[1].params.gamma: must be a finite number > 0, got -1``); unknown keys are reported
+together, each with the nearest known one. Nothing in a file runs as code, and a file cannot
+make lrlab work without bound: a config file is at most ``MAX_FILE_BYTES``, its YAML expands to
+at most ``MAX_NODES`` values (aliases counted as often as they are used, so an alias bomb is
+refused before it is built), and an experiment has at most ``MAX_SCHEDULES`` schedules. Two
+entries that define the same trials (the same schedule, parameters and interval under two
+labels) are refused: they would be one trial stored under two names.
 
     >>> spec = experiment({"schedules": ["cosine", {"name": "step", "label": "s"}], "seeds": 2})
     >>> [t.name for t in spec.trials()]
@@ -36,6 +41,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,9 @@ KEYS = ("task", "task_options", "preset", "schedules", "seeds", *_RUN_KEYS)
 _ENTRY_KEYS = ("name", "params", "label", "interval")
 _PARAM_ERROR = re.compile(r"^(?:[\w.]+: )?(\w+) must be (.*)$", re.S)
 MAX_SEEDS = 1000
+MAX_SCHEDULES = 1000
+MAX_FILE_BYTES = 1 << 20   # 1 MiB: a config is a few hundred bytes
+MAX_NODES = 100_000        # YAML values after expanding aliases
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ class Experiment:
                 for e in self.entries for s in self.seeds]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON) that ``experiment()`` reads back into an equal experiment."""
+        """Plain data (JSON) that ``experiment()`` reads back into an equal experiment; the
+        run settings resolved (defaults filled in), so a stored definition compares by value."""
         return {"task": self.task, "task_options": dict(self.task_options),
                 "schedules": [{"name": e.schedule, "params": e.params, "label": e.label,
                                "interval": e.interval} for e in self.entries],
@@ -78,31 +88,88 @@ class Experiment:
 
 def load(path: str | Path) -> dict[str, Any]:
     """The plain data of a config file: ``.json`` as JSON, anything else as YAML (safe loader:
-    no tags, no objects). A file that cannot be read or parsed is one line naming it."""
+    no tags, no objects). A file that cannot be read or parsed, or that is too large, is one
+    line naming it (and, for a syntax error, the line and column)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ValueError(f"{path}: {size} bytes; a config file is at most {MAX_FILE_BYTES} "
+                             f"bytes") from None
         text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read the config ({type(e).__name__}: {e})") from None
-    except Exception as e:  # yaml.YAMLError and its kin: one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: not valid YAML ({first})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply") from None
+    else:
+        data = _yaml(path, text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the config must be a mapping of keys (task, schedules, "
                          f"seeds, ...), got {type(data).__name__}")
     return data
 
 
-def _unknown(path: str, key: Any, known) -> ValueError:
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
-    return ValueError(f"{path}{'.' if path else ''}{key}: unknown key{hint}")
+def _yaml(path: Path, text: str) -> Any:
+    """``text`` through YAML's safe loader, after checking on its node graph (cheap: aliases
+    are shared there) that it expands to at most ``MAX_NODES`` values."""
+    import yaml
+
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            sizes: dict[int, int] = {}
+
+            def size(n) -> int:  # values once every alias is expanded, memoised per node
+                if id(n) not in sizes:
+                    sizes[id(n)] = 0  # a recursive alias: refused by the constructor below
+                    kids = (n.value if isinstance(n, yaml.SequenceNode) else
+                            [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode)
+                            else [])
+                    sizes[id(n)] = min(1 + sum(size(k) for k in kids), MAX_NODES + 1)
+                return sizes[id(n)]
+
+            if size(node) > MAX_NODES:
+                raise ValueError(f"{path}: expands to more than {MAX_NODES} values (YAML "
+                                 f"aliases); a config is a few dozen")
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = " ".join(x for x in (e.context, e.problem) if x) or type(e).__name__
+        raise ValueError(f"{path}{where}: not valid YAML ({what})") from None
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not valid YAML ({first})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply") from None
+
+
+def _unknown(path: str, keys, known) -> ValueError:
+    """One line for every unknown key at once, each with the nearest known key."""
+    parts = []
+    for key in keys:
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        parts.append(f"{path}{'.' if path else ''}{P.show(key) if not isinstance(key, str) else key}"
+                     f": unknown key" + (f"; did you mean {close[0]!r}?" if close else ""))
+    if not any("did you mean" in x for x in parts):
+        parts[-1] += f"; known: {', '.join(known)}"
+    return ValueError("; ".join(parts))
+
+
+def _check_keys(path: str, given: dict, known) -> None:
+    unknown = [k for k in given if k not in known]
+    if unknown:
+        raise _unknown(path, unknown[:10], known)
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
@@ -112,6 +179,8 @@ def _seeds(value: Any) -> tuple[int, ...]:
         return tuple(range(value))
     if not isinstance(value, list) or not value:
         raise ValueError(f"seeds: must be a count or a non-empty list of seeds, got {P.show(value)}")
+    if len(value) > MAX_SEEDS:
+        raise ValueError(f"seeds: at most {MAX_SEEDS}, got a list of {len(value)}")
     for i, s in enumerate(value):
         P.integer(0)("seeds", f"[{i}]", s)
     if len(set(value)) != len(value):
@@ -126,9 +195,7 @@ def _entry(i: int, item: Any, lr: float) -> Entry:
     if not isinstance(item, dict):
         raise ValueError(f"{path}: must be a schedule name or a mapping with name, params, "
                          f"label, interval; got {P.show(item)}")
-    for key in item:
-        if key not in _ENTRY_KEYS:
-            raise _unknown(path, key, _ENTRY_KEYS)
+    _check_keys(path, item, _ENTRY_KEYS)
     if not isinstance(item.get("name"), str):
         raise ValueError(f"{path}.name: must be a schedule name, got {P.show(item.get('name'))}")
     params = item.get("params") or {}
@@ -144,47 +211,60 @@ def experiment(data: dict[str, Any]) -> Experiment:
     """Validate plain data (see the module docstring) into an ``Experiment``."""
     if not isinstance(data, dict):
         raise ValueError(f"the config must be a mapping, got {P.show(data)}")
-    for key in data:
-        if key not in KEYS:
-            raise _unknown("", key, KEYS)
+    _check_keys("", data, KEYS)
     task = data.get("task", "digits")
     if not isinstance(task, str):
         raise ValueError(f"task: must be digits, imagefolder:PATH or csv:PATH, got {P.show(task)}")
     options = data.get("task_options") or {}
     if not isinstance(options, dict):
         raise ValueError(f"task_options: must be a mapping, got {P.show(options)}")
-    run = {k: data[k] for k in _RUN_KEYS if data.get(k) is not None}
+    given = {k: data[k] for k in _RUN_KEYS if data.get(k) is not None}
     try:  # the shared settings alone, so an error names its key rather than a schedule
-        TrialConfig(**run)
+        shared = TrialConfig(**given)
     except ValueError as e:
         raise ValueError(re.sub(r"^trial: (\w+) ", r"\1: ", str(e))) from None
-    lr = run.get("lr", TrialConfig.lr)
-    entries = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
+    run = {k: getattr(shared, k) for k in _RUN_KEYS}  # resolved: defaults filled in
+    lr = run["lr"]
     if data.get("preset") is not None and not isinstance(data["preset"], str):
         raise ValueError(f"preset: must be a preset name, got {P.show(data['preset'])}")
+    entries = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
     schedules = data.get("schedules") or []
     if not isinstance(schedules, list):
         raise ValueError(f"schedules: must be a list, got {P.show(schedules)}")
+    if len(entries) + len(schedules) > MAX_SCHEDULES:
+        raise ValueError(f"schedules: at most {MAX_SCHEDULES} in one experiment, got "
+                         f"{len(entries) + len(schedules)}")
     entries += [_entry(i, item, lr) for i, item in enumerate(schedules)]
     if not entries:
         raise ValueError("schedules: give at least one schedule (or a preset)")
-    labels = [e.label for e in entries]
-    twice = sorted({x for x in labels if labels.count(x) > 1})
+    counts = Counter(e.label for e in entries)
+    twice = sorted(x for x, n in counts.items() if n > 1)
     if twice:
-        raise ValueError(f"schedules: labels must be unique, got {', '.join(twice)} more than once "
-                         f"(give a label)")
+        raise ValueError(f"schedules: labels must be unique, got {', '.join(twice[:10])} more "
+                         f"than once (give a label)")
     exp = Experiment(task, options, tuple(entries), _seeds(data.get("seeds", 3)), run)
     first = len(entries) - len(schedules)  # where the file's own schedules start
+    where = lambda i: (f"schedules[{i - first}]" if i >= first  # noqa: E731
+                       else f"preset {data['preset']}: {entries[i].label}")
+    seen: dict[str, int] = {}  # a trial's configuration (name aside) -> the entry that has it
     for i, e in enumerate(entries):
-        _check(e, exp, f"schedules[{i - first}]" if i >= first else f"preset {data['preset']}: {e.label}")
+        cfg = _check(e, exp, where(i))
+        same = json.dumps({**cfg.to_dict(), "name": None}, sort_keys=True)
+        if same in seen:
+            j = seen[same]
+            raise ValueError(f"{where(i)}: {e.label} is the same configuration as {where(j)} "
+                             f"({entries[j].label}): one trial cannot be stored under two labels; "
+                             f"drop one or change its params")
+        seen[same] = i
     return exp
 
 
-def _check(entry: Entry, exp: Experiment, path: str) -> None:
+def _check(entry: Entry, exp: Experiment, path: str) -> TrialConfig:
     """Build the entry's trial and plan (on a nominal data size): errors name the key path."""
     try:
         cfg = TrialConfig(**{**entry.trial_args(), **exp.run}, seed=exp.seeds[0], name=entry.label)
         make_plan(cfg, n_train=cfg.batch_size)
+        return cfg
     except (ValueError, TypeError) as e:
         msg = re.sub(rf"^{re.escape(entry.label)}: ", "", str(e))
         m = _PARAM_ERROR.match(msg)

@@ -18,9 +18,15 @@ beside it (``DIR/checkpoints/<key>.pt``, atomic) and the tested weights ``DIR/mo
 Running the same population again never trains or stores a trial twice: a finished trial is
 read back, an unfinished one continues from its checkpoint (rows past it are dropped), one that
 died before its first checkpoint starts over. So ``kill -9`` at any moment loses at most the
-epoch in progress. One process at a time (``lock.OutputFolder``); a file that is not a store of
-this schema is named, never trusted; the temporaries of killed writes are removed when the
-store is opened.
+epoch in progress. One process at a time (``lock.OutputFolder``); the temporaries of killed
+writes, and the checkpoints of trials that ended, are removed when the store is opened.
+
+A store is checked whenever it is opened, for writing or reading (:func:`check`): SQLite's
+``quick_check``, the schema version and tables, and every trial's row against its steps and
+epochs (a known status, a configuration that validates and matches its key, metrics in range,
+an ended trial complete). A file that fails is named in one line and neither read nor extended;
+another program's SQLite file is refused before anything is added to it. A write that fails
+(a full disk) is one line naming the file, and the same command continues once there is space.
 
     >>> import sqlite3, tempfile
     >>> from lrlab.training.engines import train_trial
@@ -40,13 +46,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
 
 from ..fileio import atomic_write, remove_temporaries
 from ..training.records import RecordSink, Resume, TrialRecord, TrialStatus
+from ..training.trial import TrialConfig
 from .lock import OutputFolder
+
+STORE = "results.sqlite"
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -66,13 +76,23 @@ CREATE TABLE IF NOT EXISTS step (
     lr REAL NOT NULL, loss REAL, PRIMARY KEY (trial_id, step)) WITHOUT ROWID;
 """
 _EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+_COLUMNS = {"meta": ("key", "value"),
+            "trial": ("id", "key", "name", "schedule", "seed", "task", "config", "resolved",
+                      "status", "test_loss", "test_acc", "best_epoch", "diverged_step", "epochs",
+                      "steps", "seconds", "started", "finished"),
+            "epoch": ("trial_id", "epoch", *_EPOCH_KEYS),
+            "step": ("trial_id", "step", "epoch", "lr", "loss")}
 
 
 def trial_key(task, cfg) -> str:
     """What identifies a trial: its task (spec and options) and full configuration, seed
     included, name excluded (a hex digest of their canonical JSON)."""
-    config = {k: v for k, v in cfg.to_dict().items() if k != "name"}
-    text = json.dumps({"task": task.spec, "task_options": task.options, "config": config},
+    return _key(task.spec, task.options, cfg.to_dict())
+
+
+def _key(spec: str, options: dict, config: dict) -> str:
+    config = {k: v for k, v in config.items() if k != "name"}
+    text = json.dumps({"task": spec, "task_options": options, "config": config},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -86,7 +106,7 @@ class Store(OutputFolder, RecordSink):
 
     def __init__(self, out: str | Path):
         super().__init__(out)
-        self.path = self.out / "results.sqlite"
+        self.path = self.out / STORE
         self._db: sqlite3.Connection | None = None
         self._keys: dict[str, str] = {}         # trial name -> key
         self._ids: dict[str, int] = {}          # trial name -> trial.id
@@ -96,30 +116,48 @@ class Store(OutputFolder, RecordSink):
 
     # ---- the database ------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
-        """The open database (created with its schema on first use; one writer: this process)."""
+        """The open database (created with its schema on first use; one writer: this process),
+        checked (:func:`check`) before anything is written to it."""
         if self._db is None:
             self.claim()
-            for folder in ("checkpoints", "models"):  # what killed atomic writes left there
-                remove_temporaries(self.out / folder)
+            for folder in (self.out, self.out / "report", self.out / "checkpoints",
+                           self.out / "models"):  # what killed atomic writes left there
+                remove_temporaries(folder)
+            db = None
             try:
                 db = sqlite3.connect(self.path, isolation_level=None)  # transactions: _write
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)  # idempotent; this process holds the folder's lock
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                           (str(SCHEMA_VERSION),))
-                from .. import __version__
+                if _tables(db, self.path):
+                    check(db, self.path)
+                else:  # a new (or empty) file: ours to set up
+                    db.execute("PRAGMA journal_mode=WAL")
+                    from .. import __version__
 
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('lrlab_version', ?)", (__version__,))
-                version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                    db.execute("BEGIN IMMEDIATE")
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    db.execute("INSERT INTO meta VALUES ('lrlab_version', ?)", (__version__,))
+                    db.execute("COMMIT")
+                ended = [k for (k,) in db.execute("SELECT key FROM trial WHERE status != 'running'")]
             except sqlite3.DatabaseError as e:
-                raise ValueError(f"{self.path}: not an lrlab store ({e}); move it away or choose "
-                                 f"another --out") from None
-            if version is None or version[0] != str(SCHEMA_VERSION):
-                db.close()
-                raise ValueError(f"{self.path}: store schema version {version and version[0]}, this "
-                                 f"lrlab reads version {SCHEMA_VERSION}; choose another --out")
+                if db is not None:
+                    db.close()
+                raise _unwritable(self.path, e) from None
+            except BaseException:
+                if db is not None:
+                    db.close()
+                raise
+            for key in ended:  # killed between a trial's last write and its checkpoint's removal
+                (self.out / "checkpoints" / f"{key}.pt").unlink(missing_ok=True)
             self._db = db
         return self._db
+
+    def meta(self, key: str) -> str | None:
+        row = self.connect().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
 
     def close(self) -> None:
         if self._db is not None:
@@ -128,15 +166,19 @@ class Store(OutputFolder, RecordSink):
         super().close()
 
     def _write(self, *statements: tuple[str, tuple]) -> None:
-        """Run ``statements`` as one transaction."""
+        """Run ``statements`` as one transaction; a failed write (a full disk) is one line
+        naming the file, and nothing of the transaction stays."""
         db = self.connect()
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             for sql, args in statements:
                 db.execute(sql, args)
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as e:
+            if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.DatabaseError):
+                raise _unwritable(self.path, e) from None
             raise
 
     def checkpoint_path(self, name: str) -> Path:
@@ -161,7 +203,10 @@ class Store(OutputFolder, RecordSink):
             return None
         from ..training import checkpoint
 
-        state = checkpoint.load(ckpt, task.train.x.device)
+        try:
+            state = checkpoint.load(ckpt, task.train.x.device)
+        except ValueError as e:
+            raise ValueError(f"trial {cfg.name}: {e}") from None
         if state["config"] != cfg.to_dict():
             raise ValueError(f"{ckpt}: written by another configuration than trial {cfg.name}; "
                              f"delete it to train the trial from the start")
@@ -249,3 +294,153 @@ def read_record(db: sqlite3.Connection, trial_id: int, steps: int | None = None,
                        epochs=[dict(zip(("epoch",) + _EPOCH_KEYS, e)) for e in ep],
                        best_epoch=best_epoch, diverged_step=diverged_step, test_loss=test_loss,
                        test_acc=test_acc, seconds=seconds)
+
+
+# ---- checking ----------------------------------------------------------------------------
+def _unwritable(path: Path, e: sqlite3.DatabaseError) -> Exception:
+    """A database error as one line naming the file: a full disk (``OSError``, the same command
+    continues once there is space) or a file that is not a readable store (``ValueError``)."""
+    text = str(e)
+    if isinstance(e, sqlite3.OperationalError) and ("full" in text or "I/O" in text
+                                                     or "readonly" in text or "read-only" in text):
+        return OSError(f"{path}: cannot write ({text}); free space (or make it writable) and run "
+                       f"the same command again: what was stored is kept")
+    return ValueError(f"{path}: not an lrlab store ({text}); move it away or choose "
+                      f"another --out")
+
+
+def _tables(db: sqlite3.Connection, path: Path) -> set[str]:
+    """The tables in ``db`` (none: a new file)."""
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _damaged(path: Path, what: str) -> ValueError:
+    return ValueError(f"{path}: damaged store: {what}; it is neither read nor extended (move it "
+                      f"away or choose another --out)")
+
+
+def open_store(out: str | Path) -> sqlite3.Connection:
+    """The store in folder ``out``, opened read-only and checked (:func:`check`); one-line
+    ``ValueError`` when there is none or it fails. Any path works (``%``, ``#``, ``?``, spaces,
+    unicode): the SQLite URI is built by ``Path.as_uri``, which escapes them."""
+    path = Path(out) / STORE
+    if not path.is_file():
+        raise ValueError(f"{out}: no {STORE} here (not a folder of `lrlab compare`)")
+    try:
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: cannot open ({e})") from None
+    try:
+        check(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def check(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse, in one ``ValueError`` line naming ``path``, a database that is not an intact
+    lrlab store of this schema version: SQLite's ``quick_check``, the tables and their columns,
+    ``schema_version``, and every trial (:func:`_check_trials`)."""
+    try:
+        result = [r[0] for r in db.execute("PRAGMA quick_check")]
+        if result != ["ok"]:
+            raise _damaged(path, f"SQLite's quick_check says {result[0]!r}")
+        tables = _tables(db, path)
+        if "meta" not in tables:
+            raise ValueError(f"{path}: not an lrlab store (tables {', '.join(sorted(tables))}); "
+                             f"move it away or choose another --out")
+        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is None or version[0] != str(SCHEMA_VERSION):
+            raise ValueError(f"{path}: store schema version {version and version[0]}, this lrlab "
+                             f"reads version {SCHEMA_VERSION}; choose another --out")
+        for table, columns in _COLUMNS.items():
+            have = tuple(r[1] for r in db.execute(f"PRAGMA table_info({table})"))
+            if have != columns:
+                raise _damaged(path, f"table {table} has columns {', '.join(have) or 'none'}, "
+                                     f"not {', '.join(columns)}")
+        _check_trials(db, path)
+    except sqlite3.DatabaseError as e:
+        raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose "
+                         f"another --out") from None
+
+
+def _fraction(x) -> bool:
+    return x is None or (isinstance(x, (int, float)) and 0.0 <= x <= 1.0)
+
+
+def _loss(x, infinite: bool = False) -> bool:
+    return x is None or (isinstance(x, (int, float)) and x >= 0.0 and (infinite or math.isfinite(x)))
+
+
+def _check_trials(db: sqlite3.Connection, path: Path) -> None:
+    """Every trial row against its steps and epochs (aggregated in SQL: one pass each)."""
+    steps = {r[0]: r[1:] for r in db.execute(
+        "SELECT trial_id, COUNT(*), MIN(step), MAX(step), MIN(lr), MAX(lr) FROM step "
+        "GROUP BY trial_id")}
+    epochs = {r[0]: r[1:] for r in db.execute(
+        "SELECT trial_id, COUNT(*), MIN(epoch), MAX(epoch), MIN(lr), MAX(lr), "
+        "MIN(train_acc), MAX(train_acc), MIN(val_acc), MAX(val_acc), "
+        "MIN(train_loss), MIN(val_loss) FROM epoch GROUP BY trial_id")}
+    known = {str(s) for s in TrialStatus}
+    ids = set()
+    for (tid, key, name, schedule, seed, task, config, status, test_loss, test_acc, best,
+         diverged, n_epochs, n_steps) in db.execute(
+            "SELECT id, key, name, schedule, seed, task, config, status, test_loss, test_acc, "
+            "best_epoch, diverged_step, epochs, steps FROM trial"):
+        ids.add(tid)
+        where = f"trial {name!r} (id {tid})"
+        if status not in known:
+            raise _damaged(path, f"{where} has status {status!r}, not one of {', '.join(known)}")
+        try:
+            cfg_data, task_data = json.loads(config), json.loads(task)
+            cfg = TrialConfig.from_dict(cfg_data)
+            spec, options = task_data["spec"], task_data["options"]
+            if _key(spec, options, cfg.to_dict()) != key:
+                raise ValueError("its configuration does not match its key")
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+            raise _damaged(path, f"{where}: its configuration is not lrlab's ({e})") from None
+        if (cfg.name, cfg.schedule, cfg.seed) != (name, schedule, seed):
+            raise _damaged(path, f"{where}: name, schedule or seed differ from its configuration")
+        n, first, last, lr_low, lr_high = steps.get(tid, (0, None, None, None, None))
+        if n != n_steps or (n and (first != 0 or last != n - 1)):
+            raise _damaged(path, f"{where} records {n_steps} steps and has {n} step rows")
+        if n and not (lr_low >= 0 and math.isfinite(lr_high)):
+            raise _damaged(path, f"{where} has a step LR out of range ({lr_low} .. {lr_high})")
+        e = epochs.get(tid, (0,) + (None,) * 10)
+        if e[0] != n_epochs or (e[0] and (e[1] != 0 or e[2] != e[0] - 1)):
+            raise _damaged(path, f"{where} records {n_epochs} epochs and has {e[0]} epoch rows")
+        if e[0] and not (e[3] >= 0 and math.isfinite(e[4]) and all(map(_fraction, e[5:9]))
+                         and _loss(e[9], True) and _loss(e[10], True)):
+            raise _damaged(path, f"{where} has epoch metrics out of range")
+        if not (_fraction(test_acc) and _loss(test_loss, status == "diverged")):
+            raise _damaged(path, f"{where} has test_acc {test_acc!r}, test_loss {test_loss!r}")
+        if status in ("finished", "early-stopped"):
+            if (test_loss is None and test_acc is None) or n_epochs < 1 or n_epochs > cfg.epochs or (
+                    status == "finished" and n_epochs != cfg.epochs):
+                raise _damaged(path, f"{where} is {status} but incomplete ({n_epochs} of "
+                                     f"{cfg.epochs} epochs, test_acc {test_acc!r}, test_loss "
+                                     f"{test_loss!r})")
+        if best is not None and not (isinstance(best, int) and 0 <= best < max(n_epochs, 1)):
+            raise _damaged(path, f"{where} has best_epoch {best!r}")
+        if diverged is not None and not (isinstance(diverged, int) and diverged >= 0):
+            raise _damaged(path, f"{where} has diverged_step {diverged!r}")
+    orphans = (set(steps) | set(epochs)) - ids
+    if orphans:
+        raise _damaged(path, f"rows of trial id {min(orphans)}, which is not in the trial table")
+    experiment = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
+    if experiment is not None:
+        try:
+            ok = isinstance(json.loads(experiment[0]), dict)
+        except (ValueError, RecursionError):
+            ok = False
+        if not ok:
+            raise _damaged(path, "its recorded experiment is not a JSON mapping")
+
+
+def fingerprint(db: sqlite3.Connection) -> tuple:
+    """What changes whenever a trial is written (a start, an epoch, an end) or the definition
+    is: a reader compares two to know whether the store changed between them."""
+    return db.execute(
+        "SELECT COUNT(*), TOTAL(steps), TOTAL(epochs), GROUP_CONCAT(id || status || name, ','), "
+        "(SELECT value FROM meta WHERE key = 'experiment') FROM trial").fetchone()

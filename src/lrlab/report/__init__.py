@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_report(out: str | Path) -> Path:
+def write_report(out: str | Path, store=None) -> Path:
     """Write ``out/report.html`` and ``out/report/*.png`` from the store ``out/results.sqlite``
-    alone; returns the page's path (see :mod:`lrlab.report.html`)."""
+    alone; returns the page's path (see :mod:`lrlab.report.html`: ``store`` is the caller's
+    open ``Store`` of ``out``, when it holds the folder)."""
     from .html import write_report as _write
 
-    return _write(out)
+    return _write(out, store)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .tables import ReportData, load
+from .tables import ReportData, changed, load
 
 FIGURES = (("accuracy", "Test accuracy per schedule"),
            ("forest", "Paired difference to the best"),
@@ -347,24 +347,55 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(out: str | Path) -> Path:
+def write_report(out: str | Path, store=None) -> Path:
     """Write ``out/report.html`` (figures embedded), the figures as ``out/report/*.png`` and
     the definition as ``out/report/experiment.json``, from the store in ``out`` alone;
-    returns the page's path."""
-    from ..fileio import atomic_write
-    from .figures import png_bytes
+    returns the page's path.
+
+    ``store``: the caller's open ``Store`` of ``out`` (it holds the folder). Otherwise the
+    folder's lock is taken for the read and the writes when it is free; while another
+    process holds it (a compare running), the page is written only if the store did not
+    change between the read and the writes (read again, a few times, when it did), so a
+    report of a partial store never replaces the one the compare writes at its end."""
+    from ..experiments.lock import OutputFolder
+    from ..experiments.store import open_store
+    from ..fileio import atomic_write, remove_temporaries
 
     out = Path(out)
-    data = load(out)
-    folder = out / "report"
-    folder.mkdir(exist_ok=True)
+    open_store(out).close()  # no store, or a damaged one: one line before the lock is touched
+    folder = OutputFolder(out)
+    try:
+        if store is None:
+            folder.claim()
+        held = True
+    except ValueError:  # a running compare holds it
+        held = False
+    try:
+        if held:
+            for where in (out, out / "report"):
+                remove_temporaries(where)
+        for _ in range(5):
+            data = load(out)
+            files = _files(data)
+            if held or not changed(data):
+                (out / "report").mkdir(exist_ok=True)
+                for path, content in files.items():
+                    atomic_write(path, content)
+                return out / "report.html"
+        raise ValueError(f"{out}: the store kept changing while its report was written (a "
+                         f"compare is running there); its report is written when it ends")
+    finally:
+        folder.close()
+
+
+def _files(data: ReportData) -> dict[Path, bytes]:
+    """Every file of the report, rendered in memory: path -> content."""
+    from .figures import png_bytes
+
+    folder = data.out / "report"
     images = {name: png_bytes(fig) for name, fig in figures(data).items()}
-    for name, png in images.items():
-        atomic_write(folder / f"{name}.png", png)
+    files = {folder / f"{name}.png": png for name, png in images.items()}
     config = folder / "experiment.json"
-    text = json.dumps(data.definition, indent=2) + "\n"
-    atomic_write(config, text)
-    page = render(data, images, str(config))
-    path = out / "report.html"
-    atomic_write(path, page.encode("utf-8"))
-    return path
+    files[config] = (json.dumps(data.definition, indent=2) + "\n").encode()
+    files[data.out / "report.html"] = render(data, images, str(config)).encode("utf-8")
+    return files

@@ -1,5 +1,7 @@
 """The report's data, read from the store alone: ``load(out)`` opens ``out/results.sqlite``
-read-only (plain ``sqlite3``; no torch, no training code), groups the trials by schedule label
+read-only and checked (``lrlab.experiments.store.open_store``: plain ``sqlite3``, no torch;
+a damaged store is one line, never rendered), reads it in one snapshot, groups the trials by
+schedule label
 (trial names are ``<label>-seed<N>``; the experiment's definition in ``meta`` gives the
 labels and seeds), marks what has not finished, and ranks the finished trials with
 :func:`lrlab.report.stats.rank`, as ``lrlab compare`` does.
@@ -13,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..experiments.store import fingerprint, open_store
 from . import stats
 
-STORE = "results.sqlite"
 _EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
@@ -52,6 +54,7 @@ class ReportData:
     trials: dict[tuple[str, int], Trial]  # (label, seed) -> the trial, when it exists
     ranking: list[dict[str, Any]]
     lrs: dict[str, tuple[int, list[float]]]  # label -> (seed, LR of every step)
+    fingerprint: tuple = ()            # the store's state when read (store.fingerprint)
 
     def trial(self, label: str, seed: int) -> Trial | None:
         return self.trials.get((label, seed))
@@ -78,16 +81,20 @@ class ReportData:
 
 
 def connect(out: str | Path) -> sqlite3.Connection:
-    """The store in ``out``, opened read-only; one-line ``ValueError`` when there is none."""
-    path = Path(out) / STORE
-    if not path.is_file():
-        raise ValueError(f"{out}: no {STORE} here (not a folder of `lrlab compare`)")
-    try:
-        db = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-        db.execute("SELECT key, value FROM meta").fetchall()
-    except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not an lrlab store ({e})") from None
+    """The store in ``out``, read-only, checked, in one read transaction (a snapshot)."""
+    db = open_store(out)
+    db.isolation_level = None
+    db.execute("BEGIN")
     return db
+
+
+def changed(data: ReportData) -> bool:
+    """Whether the store in ``data.out`` was written since ``data`` was read."""
+    db = connect(data.out)
+    try:
+        return fingerprint(db) != data.fingerprint
+    finally:
+        db.close()
 
 
 def _label(name: str) -> tuple[str, int | None]:
@@ -106,6 +113,7 @@ def load(out: str | Path) -> ReportData:
     """Read the store in ``out`` into a ``ReportData`` (see the module docstring)."""
     db = connect(out)
     try:
+        version = fingerprint(db)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         rows = db.execute(
             "SELECT id, name, status, config, test_acc, test_loss, best_epoch, diverged_step, "
@@ -151,7 +159,7 @@ def load(out: str | Path) -> ReportData:
                     "SELECT lr FROM step WHERE trial_id = ? ORDER BY step", (t.id,))])
     finally:
         db.close()
-    data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs)
+    data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs, version)
     data.ranking = ranking(data)
     return data
 
