@@ -15,6 +15,7 @@ deletes them (call it only while no other process writes there, e.g. holding the
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,11 +41,16 @@ def remove_temporaries(folder: Path) -> list[Path]:
 
 def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None]) -> None:
     """Write ``data`` (text, bytes, or a function writing to a binary file) to ``path``
-    through a temporary file in the same folder, fsync'd, then renamed over ``path``."""
+    through a temporary file in the same folder, fsync'd, then renamed over ``path``.
+
+    A write that fails (a full disk, a file size limit; also when a writer such as
+    ``torch.save`` reports it as a ``RuntimeError``) leaves the old file and no temporary, and
+    raises one ``OSError`` line naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -54,6 +60,20 @@ def atomic_write(path: Path, data: str | bytes | Callable[[BinaryIO], None]) -> 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, RuntimeError)):
+            raise OSError(f"{path}: cannot write ({_why(e, path.parent)})") from None
         raise
+
+
+def _why(e: BaseException, folder: Path) -> str:
+    """Why a write failed, in a few words (the disk's free space when the error does not say)."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return type(e).__name__
+    return f"{type(e).__name__}; {free // 2**20} MiB free on its disk"

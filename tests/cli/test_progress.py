@@ -59,7 +59,7 @@ def test_an_overall_bar_above_the_trial_that_trains():
             show(e)
         show(Progress("step-seed0", 0, 2, 1, 4, 0.05, loss=2.0))
     frame = ANSI.sub("", buf.getvalue()).split("\r")[-1].splitlines()  # the last frame drawn
-    assert frame[0].startswith("all trials") and "1/2" in frame[0]
+    assert frame[0].startswith("all trials") and "1/2 done" in frame[0]
     assert frame[1].startswith("step-seed0") and "1/4" in frame[1]
     assert not any(line.startswith("cosine-seed0") for line in frame)  # finished: gives way
 
@@ -74,7 +74,24 @@ def test_a_population_training_together_shows_three_bars_and_moves_the_overall_b
         show(Progress("t0-seed0", 2, 2, 4, 4, 0.05, status=TrialStatus.FINISHED))
         show(Progress("t4-seed0", 0, 2, 2, 4, 0.05, loss=1.0))
     frame = ANSI.sub("", buf.getvalue()).split("\r")[-1].splitlines()
-    assert frame[0].startswith("all trials") and "2/5" in frame[0]  # 1 + 4 x 1/4 (+1/4): 2 of 5
-    assert "1 done, last: t0-seed0 finished" in frame[0]
+    # one count: trials ended of all (the bar itself follows the steps: 1 + 4 x 1/4 (+1/4) of 5)
+    assert frame[0].startswith("all trials") and "1/5 done" in frame[0]
+    assert "last: t0-seed0 finished" in frame[0] and "2/5" not in frame[0]
     bars = [line.split()[0] for line in frame[1:] if line.strip()]
     assert bars == ["t1-seed0", "t2-seed0", "t4-seed0"]  # at most three; t0's gave way to t4
+
+
+def test_the_time_left_extrapolates_the_fraction_of_all_steps_done():
+    from rich.progress import Task
+
+    from lrlab.cli.progress import _Left
+
+    def left(done, total, elapsed):
+        t = Task(0, "all", total=total, completed=done, _get_time=lambda: elapsed)
+        t.start_time = 0.0
+        return str(_Left().render(t))
+
+    assert left(0, 45, 10.0) == "-:--:--"                   # nothing done yet: no guess
+    assert left(4.5, 45, 60.0) == "0:09:00"                 # a tenth in a minute: nine more
+    assert left(9, 45, 120.0) == left(4.5, 45, 60.0)         # a steady pace: the same estimate
+    assert left(45, 45, 600.0) == "0:00:00"

@@ -1,23 +1,54 @@
 """Progress of a population, drawn from the engine's ``Progress`` events on stderr (so ``--json``
-on stdout stays clean): on a terminal an overall bar (trials done of all; the bar and the time
-left follow every trial's steps, so a vectorised population that finishes together still
-moves) above the bars of the trials that train, at most ``BARS`` at once (optimizer steps,
-epochs done, last loss and validation metric, LR, time and time left; a finished trial's bar
-gives way to the next); elsewhere (a pipe, a CI log) one plain line per epoch, numbered
-``[trial k/N]``.
+on stdout stays clean): on a terminal an overall bar (``k/N done``: trials ended of all; the
+bar follows the steps done by every trial, so a vectorised population that finishes together
+still moves, and the time left is the elapsed time extrapolated from that fraction of all
+steps, steady from the first step on) above the bars of the trials that train, at most
+``BARS`` at once (optimizer steps, epochs done, last loss and validation metric, LR, time and
+time left; a finished trial's bar gives way to the next); elsewhere (a pipe, a CI log) one
+plain line per epoch, numbered ``[trial k/N]``.
 """
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Column
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                           TimeElapsedColumn)
+from rich.text import Text
 
 from lrlab.training.records import Progress as Event
 from lrlab.training.records import TrialStatus
 
 BARS = 3
+
+
+class _Count(MofNCompleteColumn):
+    """``completed/total``, or the task's own ``count`` field (the overall bar's ``k/N done``)."""
+
+    def render(self, task) -> Text:
+        count = task.fields.get("count")
+        return super().render(task) if count is None else Text(count, style="progress.download")
+
+
+class _Left(ProgressColumn):
+    """Time left: the elapsed time extrapolated from the fraction done,
+    ``elapsed * (1 - f) / f`` (no moving window: it does not jump between estimates).
+
+    >>> from rich.progress import Task
+    >>> t = Task(0, "x", total=4, completed=1, _get_time=lambda: 30.0); t.start_time = 0.0
+    >>> str(_Left().render(t))
+    '0:01:30'
+    """
+
+    def render(self, task) -> Text:
+        elapsed, total = task.elapsed, task.total
+        if task.finished:
+            return Text("0:00:00", style="progress.remaining")
+        if not elapsed or not total or not task.completed:
+            return Text("-:--:--", style="progress.remaining")
+        left = round(elapsed * (total - task.completed) / task.completed)
+        return Text(f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}",
+                    style="progress.remaining")
 
 
 def describe(e: Event) -> str:
@@ -42,8 +73,8 @@ class TrainingProgress:
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal
         self._progress = Progress(  # the stats give way first on a narrow terminal
-            TextColumn("{task.description}"), BarColumn(bar_width=12), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"), BarColumn(bar_width=12), _Count(),
+            TimeElapsedColumn(), _Left(),
             TextColumn("{task.fields[stats]}", table_column=Column(
                 ratio=1, no_wrap=True, overflow="ellipsis")),
             console=self.console, transient=False, expand=True)
@@ -54,7 +85,8 @@ class TrainingProgress:
         self._shown: set[str] = set()
         self._last: dict[str, tuple[int, TrialStatus]] = {}
         if self.live:
-            self._overall = self._progress.add_task("all trials", total=len(names), stats="")
+            self._overall = self._progress.add_task("all trials", total=len(names), stats="",
+                                                    count=f"0/{len(names)} done")
             self._tasks = {n: self._progress.add_task(n, total=None, stats="", start=False,
                                                       visible=False) for n in names}
 
@@ -92,6 +124,7 @@ class TrainingProgress:
             self._done.add(e.name)
             self._shown.discard(e.name)
             self._progress.update(task, visible=False)
-            stats = f"{len(self._done)} done, last: {e.name} {e.status}"
+            stats = f"last: {e.name} {e.status}"
         self._progress.update(self._overall, completed=sum(self._part.values()),
+                              count=f"{len(self._done)}/{len(self._index)} done",
                               **({"stats": stats} if stats else {}))

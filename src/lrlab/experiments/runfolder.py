@@ -255,8 +255,10 @@ def _check_weights(path: Path) -> None:
     """``model.pt`` loads as a dict of tensors (with ``weights_only=True``), else one line."""
     import torch
 
+    from ..training.checkpoint import safe_load
+
     try:
-        weights = torch.load(path, weights_only=True)
+        weights = safe_load(path)
         if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
             raise ValueError("not a dict of tensors")
     except Exception as e:
@@ -306,14 +308,13 @@ def read_trial(folder: str | Path) -> tuple[dict, dict | None]:
 def test_weights(folder: str | Path, task) -> tuple[float, float | None]:
     """Test loss and accuracy of a trial folder's ``model.pt`` (loaded with
     ``weights_only=True`` into ``task.build_model()``) on ``task``'s test split."""
-    import torch
-
+    from ..training.checkpoint import safe_load
     from ..training.evaluate import evaluate
 
     path = Path(folder) / "model.pt"
     model = task.build_model()
     try:
-        model.load_state_dict(torch.load(path, weights_only=True))
+        model.load_state_dict(safe_load(path))
     except Exception as e:  # unpickling, missing or mismatched weights: one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"cannot load {path} into the task's model: {first}") from None

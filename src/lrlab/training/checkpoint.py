@@ -16,6 +16,7 @@ not in it: sinks append it as it comes.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,19 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(Path(path), lambda f: torch.save(state, f))
 
 
+def safe_load(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` onto ``device``, without the warnings torch
+    prints before refusing a file (the caller's one-line error says what happened)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location=device, weights_only=True)
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint written by ``save``; a damaged or foreign file is one ``ValueError`` line
     naming it. Tensors are mapped onto ``device``."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = safe_load(path, device)
     except Exception as e:  # unpickling refused, truncated or foreign file
         raise ValueError(f"{path}: not a readable lrlab checkpoint ({type(e).__name__}); delete "
                          f"it to train the trial from the start") from None
