@@ -13,7 +13,7 @@ import lrlab
 
 def fresh(code: str):
     """Run ``code`` in a new interpreter; its stdout parsed as JSON."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

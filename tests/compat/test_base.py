@@ -29,7 +29,7 @@ print(json.dumps({"rebuilt": out, "frameworks": frameworks}))
 def fresh(code: str, *args: str) -> dict:
     """Run ``code`` in a new interpreter; its stdout parsed as JSON."""
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -120,7 +120,7 @@ def test_saved_framework_schedules_load_in_a_fresh_process():
     ser = [keras.optimizers.schedules.serialize(x) for x in scheds]
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     done = subprocess.run([sys.executable, "-c", REBUILD, json.dumps(ser)], capture_output=True,
-                          text=True, timeout=300, env=env)
+                          text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
     for sched, expected, (kind, cfg_a, cfg_b, (lrs_a, lrs_b)) in zip(scheds, want, got):

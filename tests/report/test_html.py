@@ -188,7 +188,7 @@ def test_the_report_renders_in_headless_chromium(store, report, tmp_path):
              "--virtual-time-budget=10000"]
     try:
         dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=600)
     except subprocess.TimeoutExpired:
         pytest.fail("chromium did not answer within 120 s")
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
@@ -201,5 +201,5 @@ def test_the_report_renders_in_headless_chromium(store, report, tmp_path):
     assert seen["rows"] == 3 == len(_rows(report))
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}",
-                    (store / "report.html").as_uri()], capture_output=True, timeout=120)
+                    (store / "report.html").as_uri()], capture_output=True, timeout=600)
     assert shot.is_file() and shot.stat().st_size > 10_000

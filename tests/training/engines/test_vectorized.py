@@ -24,16 +24,21 @@ def both(task, cfgs, **kw):
             vectorized.train_population(task, cfgs, **kw))
 
 
+ACC_TOL = 0.012  # accuracies within a few test examples (4 of the 360 digits test images)
+
+
 def close(a, b, tol=1e-4):
-    """Records equal but for float rounding: same LRs and statuses, metrics within ``tol``."""
+    """Records equal but for float rounding: same LRs and statuses, losses within ``tol``, test
+    accuracies within a few examples (a rounding difference flips an example near the
+    boundary, by CPU and thread partition)."""
     assert a.name == b.name and a.status == b.status and a.lrs == b.lrs
     assert len(a.epochs) == len(b.epochs) and a.best_epoch == b.best_epoch
     assert a.diverged_step == b.diverged_step
     for x, y in zip(a.losses, b.losses):
         assert (x is None) == (y is None) and (x is None or math.isclose(x, y, rel_tol=tol, abs_tol=tol))
-    for key in ("test_acc", "test_loss"):
+    for key, t in (("test_acc", max(tol, ACC_TOL)), ("test_loss", tol)):
         x, y = getattr(a, key), getattr(b, key)
-        assert (x is None) == (y is None) and (x is None or math.isclose(x, y, abs_tol=tol))
+        assert (x is None) == (y is None) and (x is None or math.isclose(x, y, abs_tol=t))
 
 
 def test_the_engines_are_listed_and_the_cli_offers_them():

@@ -278,7 +278,7 @@ def outcome(root, cache, probe=(), isolated=False):
     script = (inspect.getsource(load_outcome) + "\nimport json, sys\n"
               "print(json.dumps(load_outcome(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))))")
     done = subprocess.run([sys.executable, "-c", script, str(root), str(cache), json.dumps(list(probe))],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -421,7 +421,7 @@ def test_skipped_files_are_one_plain_line_on_stderr_once_per_folder(tmp_path):
     script = ("import sys; from lrlab.training.tasks.imagefolder import imagefolder_task as t; "
               "t(sys.argv[1], size=4, cache_dir=sys.argv[2]); t(sys.argv[1], size=4, cache_dir=sys.argv[2])")
     done = subprocess.run([sys.executable, "-c", script, str(root), str(tmp_path / "cache")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stderr == (f"imagefolder: skipped 1 file(s) under {root}: "
                            f"bee/broken.png (not an image Pillow can read)\n")
