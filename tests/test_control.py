@@ -113,7 +113,7 @@ def test_early_stopping_state_dict_round_trip():
 def fresh(code: str, *args: str):
     """Run ``code`` in a new interpreter; its stdout parsed as JSON."""
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -142,6 +142,12 @@ def controls():
         "from_paddle": lrlab.from_paddle("ReduceOnPlateau", learning_rate=1.0, patience=0,
                                          factor=0.25, cooldown=2),
         "early_stopping": EarlyStopping(patience=2, min_delta=0.25, baseline=2.9),
+        # every argument away from its default
+        "plateau_all": Plateau(0.5, mode="max", factor=0.3, patience=2, threshold=0.05,
+                               threshold_mode="abs", cooldown=1, min_lr=0.01, eps=1e-6,
+                               semantics="paddle"),
+        "early_stopping_all": EarlyStopping(mode="max", patience=3, min_delta=0.1, baseline=1.5,
+                                            start_from_epoch=2, restore_best=False),
     }
 
 
@@ -153,6 +159,10 @@ EXPECTED_STEPS = {
     "from_paddle": [1.0, 0.25, 0.25, 0.25, 0.25, 0.0625, 0.0625, 0.0625, 0.0625, 0.015625],
     # 3.0 misses the baseline, so it does not reset the patience: stop at epoch 1
     "early_stopping": [False, True, True, False, False, True, True, False, False, True],
+    # mode max: 3.0 is the best; 2.0 / 2.5 fail to beat it by the 0.05 threshold
+    "plateau_all": [0.5, 0.5, 0.5, 0.15, 0.15, 0.15, 0.15, 0.045, 0.045, 0.045],
+    # epochs 0 and 1 are ignored; 3.0 at epoch 2 is the best, beating the baseline
+    "early_stopping_all": [False, False, False, False, False, True, True, True, True, True],
 }
 
 
@@ -172,8 +182,10 @@ def test_semantics_survive_the_config():
 def test_from_config_rebuilds_an_equal_object():
     for name, obj in controls().items():
         cls = type(obj)
-        assert cls.from_config(obj.to_config()) == obj, name
-        assert cls.from_config(json.dumps(obj.to_config())) == obj, name
+        for load in (cls.from_config, lrlab.from_config, lrlab.schedules.from_config):
+            back = load(obj.to_config())
+            assert type(back) is cls and back == obj, name
+            assert load(json.dumps(obj.to_config())) == obj, name
 
 
 def test_configs_rebuild_in_a_fresh_process():
@@ -183,6 +195,23 @@ def test_configs_rebuild_in_a_fresh_process():
     for (name, obj), (config, state, steps) in zip(objs.items(), got):
         assert config == obj.to_config(), name
         assert state == obj.state_dict(), name
+        assert steps == EXPECTED_STEPS[name], name
+
+
+def test_lrlab_from_config_rebuilds_them_in_a_fresh_process():
+    objs = controls()
+    code = ("import json, sys, lrlab\n"
+            "out = []\n"
+            "for text in json.loads(sys.argv[1]):\n"
+            "    obj = lrlab.from_config(text)\n"
+            "    out.append([type(obj).__name__, obj.to_config(), obj.state_dict(),\n"
+            "                [obj.step(m) for m in json.loads(sys.argv[2])]])\n"
+            "print(json.dumps(out))\n")
+    texts = [json.dumps(o.to_config()) for o in objs.values()]
+    got = fresh(code, json.dumps(texts), json.dumps(METRICS))
+    for (name, obj), (cls, config, state, steps) in zip(objs.items(), got):
+        assert cls == type(obj).__name__, name
+        assert config == obj.to_config() and state == obj.state_dict(), name
         assert steps == EXPECTED_STEPS[name], name
 
 
@@ -213,3 +242,10 @@ def test_equality_compares_settings_and_state():
 def test_from_config_refuses_bad_configs(cls, config, match):
     with pytest.raises(ValueError, match=match):
         cls.from_config(config)
+
+
+def test_lrlab_from_config_hands_their_configs_to_their_class():
+    with pytest.raises(ValueError, match=r"^plateau: unknown parameter 'patiense'"):
+        lrlab.from_config({"name": "plateau", "lr": 0.1, "patiense": 2})
+    with pytest.raises(ValueError, match=r"^early_stopping: unknown parameter 'factor'"):
+        lrlab.from_config('{"name": "early_stopping", "factor": 0.1}')

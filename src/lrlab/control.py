@@ -7,13 +7,13 @@ over unchanged): ``Plateau`` reduces after ``patience + 1`` non-improving epochs
 ``patience`` epochs have passed without improvement (Keras). Their whole state is in
 ``state_dict()`` (plain floats and ints), so a resumed run continues exactly.
 
-Their settings are in ``to_config()``; ``Plateau.from_config`` / ``EarlyStopping.from_config``
-rebuild an equal object in any process. (``lrlab.from_config`` is for schedules, pure
-functions of the step; these two hold metric-driven state and are rebuilt by their class.)
+Their settings are in ``to_config()``; ``lrlab.from_config`` (like ``Plateau.from_config`` /
+``EarlyStopping.from_config``) rebuilds an equal, fresh object in any process: this module
+registers their config names with the schedules' ``from_config`` (``register_config``).
 
-    >>> from lrlab import Plateau
-    >>> p = Plateau(0.1, patience=2, semantics="paddle")
-    >>> Plateau.from_config(p.to_config()) == p
+    >>> import lrlab
+    >>> p = lrlab.Plateau(0.1, patience=2, semantics="paddle")
+    >>> lrlab.from_config(p.to_config()) == p
     True
 """
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schedules import params as P
+from .schedules.base import register_config
 
 
 @dataclass(frozen=True)
@@ -282,3 +283,6 @@ class EarlyStopping(_Monitor):
         self.epoch = int(state["epoch"])
         self.stopped_epoch = state["stopped_epoch"]
 
+
+register_config("plateau", Plateau.from_config)
+register_config("early_stopping", EarlyStopping.from_config)

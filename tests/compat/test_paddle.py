@@ -7,6 +7,7 @@
 import inspect
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -71,6 +72,12 @@ CASES = [
     ("NoamDecay", 300, dict(d_model=64, warmup_steps=100, learning_rate=2.0)),
     ("NoamDecay", 30, dict(d_model=16, warmup_steps=1, learning_rate=0.5)),
     ("NoamDecay", 50, dict(d_model=512.0, warmup_steps=10)),
+    ("NoamDecay", 30, dict(d_model=16, warmup_steps=2.5)),  # a fractional warmup: Paddle's too
+    ("NoamDecay", 30, dict(d_model=64, warmup_steps=0.5, learning_rate=0.3)),  # no warmup at all
+    ("NoamDecay", 300, dict(d_model=512.0, warmup_steps=100.25, learning_rate=2.0)),
+    ("NoamDecay", 30, dict(d_model=16, warmup_steps=4.0)),  # a whole number: canonical noam
+    ("NoamDecay", 30, dict(d_model=16, warmup_steps=1e-200)),  # warmup_steps ** -1.5 = 1e300
+    ("NoamDecay", 30, dict(d_model=16, warmup_steps=1e200)),  # tiny LRs
     # PiecewiseDecay
     ("PiecewiseDecay", 14, dict(boundaries=[3, 6, 10], values=[1.0, 0.5, 0.1, 0.05])),
     ("PiecewiseDecay", 5, dict(boundaries=[2], values=[0.1, 0.01])),
@@ -362,6 +369,10 @@ def test_unknown_or_missing_keyword():
 INVALID = [
     ("NoamDecay", dict(d_model=0, warmup_steps=10), "d_model"),
     ("NoamDecay", dict(d_model=16, warmup_steps=10, learning_rate=-1.0), "learning_rate"),
+    ("NoamDecay", dict(d_model=16, warmup_steps=0), "warmup_steps"),  # ZeroDivisionError
+    ("NoamDecay", dict(d_model=16, warmup_steps=-2.5), "warmup_steps"),  # a complex power
+    ("NoamDecay", dict(d_model=16, warmup_steps=1e-300), "warmup_steps"),  # ** -1.5 overflows
+    ("NoamDecay", dict(d_model=16, warmup_steps="4"), "warmup_steps"),
     ("PiecewiseDecay", dict(boundaries=[], values=[0.1]), "boundaries"),
     ("PiecewiseDecay", dict(boundaries=[2, 4], values=[0.1, 0.2]), "values"),
     ("NaturalExpDecay", dict(learning_rate=0.1, gamma=0.0), "gamma"),
@@ -438,6 +449,9 @@ REFUSED = [  # Paddle takes these, lrlab refuses them: negative, growing or mean
     ("PiecewiseDecay", dict(boundaries=[10, 5], values=[0.3, 0.2, 0.1]), "boundaries"),  # 0.2 unused
     ("PiecewiseDecay", dict(boundaries=[5, 3, 8], values=[0.4, 0.3, 0.2, 0.1]), "boundaries"),
     ("PiecewiseDecay", dict(boundaries=[3, 3], values=[0.3, 0.2, 0.1]), "boundaries"),
+    # NaN: Paddle's min(k ** -0.5, nan) ignores the warmup; inf: an LR of 0 at every step
+    ("NoamDecay", dict(d_model=16, warmup_steps=math.nan), "warmup_steps"),
+    ("NoamDecay", dict(d_model=16, warmup_steps=math.inf), "warmup_steps"),
 ]
 
 
@@ -527,6 +541,78 @@ def test_warm_restarts_random(T0, mult, eta, lr):
     check("LinearWarmup", 122, warmup_steps=2, start_lr=0.0, end_lr=0.1,
           learning_rate=Inner("CosineAnnealingWarmRestarts", learning_rate=lr, T_0=T0, T_mult=mult,
                               eta_min=eta))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(warmup=st.floats(1e-3, 1e4), d_model=st.sampled_from([16, 64.0, 512, 0.01]),
+       lr=st.floats(1e-3, 2.0))
+def test_noam_fractional_warmup_random(warmup, d_model, lr):
+    s = check("NoamDecay", 60, d_model=d_model, warmup_steps=warmup, learning_rate=lr)
+    assert lrlab.from_config(json.dumps(s.to_config())) == s
+
+
+# ---- CyclicLR triangular2: Paddle's scale 1 / 2.0 ** (cycle - 1) overflows from cycle 1025 -------
+CYCLIC2 = dict(base_learning_rate=0.01, max_learning_rate=0.1, mode="triangular2")
+
+
+def raises_from(s, k):
+    """``s`` raises at step ``k`` and after, naming ``k``; step ``k - 1`` evaluates."""
+    assert s(k - 1) == s.at(np.array([k - 1]))[0] >= 0
+    msg = re.escape(f"CyclicLR: Paddle raises OverflowError at step {k} (mode='triangular2'")
+    asks = [lambda: s(k), lambda: s(k + 5), lambda: s.at(np.array([k - 1, k])),
+            lambda: lrlab.from_config(s.to_config())(k)]
+    if k < 10 ** 5:
+        asks.append(lambda: s.curve(k + 1))
+    for ask in asks:
+        with pytest.raises(ValueError, match=msg):
+            ask()
+
+
+@pytest.mark.parametrize("kw, cycle", [
+    (dict(step_size_up=1), 2),
+    (dict(step_size_up=2, step_size_down=3), 5),
+    (dict(step_size_up=1, base_learning_rate=0.1, max_learning_rate=0.01), 2),  # a dip (LooseCyclic)
+])
+def test_cyclic_triangular2_raises_at_the_step_paddle_overflows(kw, cycle):
+    kw = {**CYCLIC2, **kw}
+    sched, want = plr.CyclicLR(**kw), []
+    with pytest.raises(OverflowError):
+        for _ in range(6000):
+            want.append(sched.last_lr)
+            sched.step()
+    k = sched.last_epoch  # the step Paddle raised at: the first of cycle 1025
+    assert k == len(want) == 1024 * cycle
+    s = lrlab.from_paddle("CyclicLR", **kw)
+    assert_allclose(s.curve(k), want, rtol=RTOL, atol=ATOL)
+    assert_allclose([s(j) for j in range(k)], want, rtol=RTOL, atol=ATOL)
+    raises_from(s, k)
+
+
+def paddle_cyclic_at(kw, k):
+    """Paddle's LR at step ``k``: ``CyclicLR.get_lr`` is a closed form of ``last_epoch``."""
+    sched = plr.CyclicLR(**kw)
+    sched.last_epoch = k - 1
+    sched.step()
+    return sched.last_lr
+
+
+@pytest.mark.parametrize("up, down", [(1, None), (7, 2), (2 ** 40, None), (2 ** 50, 2 ** 50 + 1),
+                                      (3 * 2 ** 55, 2 ** 58)])
+def test_cyclic_triangular2_overflow_step_for_any_cycle_length(up, down):
+    # past step 2**53 Paddle's float k // L can reach cycle 1025 a little before 1024 * L
+    kw = {**CYCLIC2, "step_size_up": up, "step_size_down": down}
+    s = lrlab.from_paddle("CyclicLR", **kw)
+    try:
+        s(2 ** 62 - 1)
+    except ValueError as e:
+        k = int(re.search(r"at step (\d+)", str(e)).group(1))
+    else:  # cycle 1025 starts past 2**62: Paddle computes every step lrlab takes
+        assert_allclose(s(2 ** 62 - 1), paddle_cyclic_at(kw, 2 ** 62 - 1), rtol=RTOL, atol=ATOL)
+        return
+    assert_allclose(s(k - 1), paddle_cyclic_at(kw, k - 1), rtol=RTOL, atol=ATOL)
+    with pytest.raises(OverflowError):
+        paddle_cyclic_at(kw, k)
+    raises_from(s, k)
 
 
 def test_cyclic_growing_exp_range_is_refused_where_paddle_overflows():

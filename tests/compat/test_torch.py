@@ -8,6 +8,7 @@ the same optimizer for torch, and as ``from_torch`` results for lrlab.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -567,6 +568,108 @@ def test_constant_factor_zero_raises_where_torch_divides_by_it():
     assert seq.curve(5) == pytest.approx(oracle("SequentialLR", 0.1, {"schedulers": [
         ("ConstantLR", {"factor": 0.0, "total_iters": 3}), ("ExponentialLR", {"gamma": 0.5})],
         "milestones": [2]}, 5))
+
+
+# ---- CyclicLR triangular2: torch's scale 1 / 2.0 ** (cycle - 1) overflows from cycle 1025 -------
+def until_torch_raises(cls, lr, kw, limit):
+    """torch's LRs, stepping until ``step()`` raises: ``(lrs before, the step, the error)``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = _optimizer(lr)
+        sched = _torch_sched(opt, cls, kw)
+        out = [opt.param_groups[0]["lr"]]
+        for k in range(1, limit):
+            try:
+                opt.step()
+                sched.step()
+            except Exception as e:  # noqa: BLE001
+                return np.array(out), k, e
+            out.append(opt.param_groups[0]["lr"])
+    raise AssertionError(f"torch did not raise within {limit} steps")
+
+
+def raises_from(s, k, framework="torch"):
+    """``s`` raises at step ``k`` and after, naming ``k``, in every way of asking (also rebuilt
+    from its config); step ``k - 1`` evaluates."""
+    assert s(k - 1) == s.at(np.array([k - 1]))[0] >= 0
+    msg = re.escape(f"CyclicLR: {framework} raises OverflowError at step {k} (mode='triangular2'")
+    asks = [lambda: s(k), lambda: s(k + 5), lambda: s.at(np.array([k - 1, k])),
+            lambda: lrlab.from_config(s.to_config())(k)]
+    if k < 10 ** 5:
+        asks.append(lambda: s.curve(k + 1))
+    for ask in asks:
+        with pytest.raises(ValueError, match=msg):
+            ask()
+
+
+CYCLIC2 = {"base_lr": 0.01, "max_lr": 0.1, "mode": "triangular2"}
+
+
+@pytest.mark.parametrize("kw, cycle", [
+    ({"step_size_up": 1}, 2),
+    ({"step_size_up": 2, "step_size_down": 3}, 5),
+    ({"step_size_up": 3, "step_size_down": 0}, 3),  # a sawtooth (LooseCyclic)
+    ({"step_size_up": 1, "base_lr": 0.1, "max_lr": 0.01}, 2),  # a dip (LooseCyclic)
+])
+def test_cyclic_triangular2_raises_at_the_step_torch_overflows(kw, cycle):
+    kw = {**CYCLIC2, **kw}
+    want, k, error = until_torch_raises("CyclicLR", 0.1, kw, 6000)
+    assert isinstance(error, OverflowError) and k == 1024 * cycle  # the first step of cycle 1025
+    s = lrlab.from_torch("CyclicLR", 0.1, **kw)
+    assert_allclose(s.curve(k), want, **TOL)
+    assert_allclose([s(j) for j in range(k)], want, **TOL)
+    raises_from(s, k)
+
+
+@pytest.mark.parametrize("cls, members, milestones", [
+    ("ChainedScheduler", [("CyclicLR", {**CYCLIC2, "step_size_up": 1}),
+                          ("StepLR", {"step_size": 700, "gamma": 0.5})], None),  # replayed
+    ("ChainedScheduler", [("StepLR", {"step_size": 700, "gamma": 0.5}),
+                          ("CyclicLR", {**CYCLIC2, "step_size_up": 1})], None),  # the last one
+    ("SequentialLR", [("ExponentialLR", {"gamma": 0.9}),
+                      ("CyclicLR", {**CYCLIC2, "step_size_up": 1})], [5]),  # from step 5
+])
+def test_cyclic_triangular2_overflow_inside_combinators(cls, members, milestones):
+    kw = {"schedulers": members, **({"milestones": milestones} if milestones else {})}
+    want, k, error = until_torch_raises(cls, 0.1, kw, 6000)
+    assert isinstance(error, OverflowError) and k == 2048 + (milestones or [0])[0]
+    s = _lrlab(cls, 0.1, kw)
+    assert_allclose(s.curve(k), want, **TOL)
+    assert s(k - 1) == s.curve(k)[-1]
+    with pytest.raises(ValueError, match="torch raises OverflowError .*at step 2048"):
+        s(k)  # (a SequentialLR member names its own step: 2048 steps after its milestone)
+
+
+def torch_cyclic_at(kw, k):
+    """torch's LR at step ``k``: ``CyclicLR.get_lr`` is a closed form of ``last_epoch``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = _optimizer(0.1)
+        sched = TL.CyclicLR(opt, **kw)
+        sched.last_epoch = k - 1
+        opt.step()
+        sched.step()
+        return opt.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("up, down", [(1, None), (7, 2), (2 ** 40, None), (2 ** 50, 2 ** 50 + 1),
+                                      (2 ** 42 + 3, 5), (3 * 2 ** 55, 2 ** 58)])
+def test_cyclic_triangular2_overflow_step_for_any_cycle_length(up, down):
+    # past step 2**53 the float k / L can round up to cycle 1025 a little before 1024 * L
+    # (2**50 up, 2**50 + 1 down: 256 steps before); lrlab uses torch's arithmetic
+    kw = {**CYCLIC2, "step_size_up": up, "step_size_down": down}
+    s = lrlab.from_torch("CyclicLR", 0.1, **kw)
+    try:
+        s(2 ** 62 - 1)
+    except ValueError as e:
+        k = int(re.search(r"at step (\d+)", str(e)).group(1))
+    else:  # cycle 1025 starts past 2**62: torch computes every step lrlab takes
+        assert_allclose(s(2 ** 62 - 1), torch_cyclic_at(kw, 2 ** 62 - 1), **TOL)
+        return
+    assert_allclose(s(k - 1), torch_cyclic_at(kw, k - 1), **TOL)
+    with pytest.raises(OverflowError):
+        torch_cyclic_at(kw, k)
+    raises_from(s, k)
 
 
 def test_sequential_refusals_match_torch_failures():

@@ -20,6 +20,16 @@ def test_triangular2_halves_each_cycle():
     assert_allclose(s.curve(13)[[2, 6, 10]], [1, .5, .25])
 
 
+def test_triangular2_past_cycle_1024_is_base_lr():
+    # torch and Paddle raise OverflowError there (lrlab.from_torch / from_paddle too); the
+    # canonical schedule takes the limit of the halving
+    s = lrlab.create("cyclic", base_lr=0.0, max_lr=1.0, step_size=1, mode="triangular2")
+    assert s(2047) == 2.0 ** -1023  # the peak of cycle 1024
+    assert s(2049) == s(10 ** 9 + 1) == 0.0  # peaks of cycles 1025 and later
+    t = lrlab.create("cyclic", base_lr=0.25, max_lr=1.0, step_size=1, mode="triangular2")
+    assert t.curve(2060)[2048:].tolist() == [0.25] * 12
+
+
 def test_exp_range_scales_by_gamma_per_step():
     s = lrlab.create("cyclic", base_lr=0.0, max_lr=1.0, step_size=2, mode="exp_range", gamma=0.9)
     assert_allclose(s.curve(7)[[2, 6]], [0.9 ** 2, 0.9 ** 6])

@@ -8,12 +8,15 @@ canonical schedules deliberately do not share, a small private schedule below re
 
 Paddle arguments lrlab refuses although Paddle takes them (each would give a negative or
 meaningless LR, or is a clear user error): negative ``gamma`` / ``end_lr`` / ``eta_min`` /
-``threshold``, fractional ``NoamDecay.warmup_steps`` / ``LinearLR.total_steps``,
-``ReduceOnPlateau.factor <= 0``, ``PiecewiseDecay`` boundaries that are not increasing.
+``threshold``, fractional ``LinearLR.total_steps``, a NaN or infinite
+``NoamDecay.warmup_steps``, ``ReduceOnPlateau.factor <= 0``, ``PiecewiseDecay`` boundaries
+that are not increasing.
 
     >>> from lrlab import from_paddle
     >>> from_paddle("NoamDecay", d_model=16, warmup_steps=2).curve(4).round(4).tolist()
     [0.0, 0.0884, 0.1768, 0.1443]
+    >>> from_paddle("NoamDecay", d_model=16, warmup_steps=2.5).curve(4).round(4).tolist()
+    [0.0, 0.0632, 0.1265, 0.1443]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ..schedules import params as P
 from ..schedules.base import Schedule
 from ..schedules.cyclic import anneal_phases
 from .base import PADDLE, FromPaddle, builder
-from .quirks import CosineAnnealing, LooseCyclic, WarmRestarts
+from .quirks import CosineAnnealing, LooseCyclic, WarmRestarts, halving_overflows
 
 # ---- argument rules, named after the Paddle class ------------------------------------------
 
@@ -215,15 +218,47 @@ class _PaddleOneCycle(Schedule):
         return anneal_phases(np.minimum(k, self.total_steps), self._phases(), self.anneal_strategy)
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class _PaddleNoam(Schedule):
+    """Paddle's ``NoamDecay`` with a fractional ``warmup_steps`` (Paddle takes any number > 0;
+    the canonical ``noam`` takes a step count):
+    ``learning_rate * d_model ** -0.5 * min(k ** -0.5, warmup_steps ** -1.5 * k)``, in Paddle's
+    float order, with ``k ** -0.5`` read as 1 at ``k = 0`` (so step 0 has LR 0).
+
+    >>> from lrlab.compat.paddle import _PaddleNoam
+    >>> _PaddleNoam(16, 0.5).curve(4).round(4).tolist()  # at or below 1: no warmup at all
+    [0.0, 0.25, 0.1768, 0.1443]
+    """
+
+    name: ClassVar[str] = "paddle_noam"
+    d_model: Annotated[float, P.real(0.0)]
+    warmup_steps: Annotated[float, P.real(0.0)]
+    learning_rate: Annotated[float, P.lr()] = 1.0
+
+    def _at(self, k):
+        n = k.astype(np.float64)
+        decay, ramp = np.maximum(n, 1.0) ** -0.5, self.warmup_steps ** -1.5 * n
+        return self.learning_rate * self.d_model ** -0.5 * np.minimum(decay, ramp)
+
+
 # ---- the builders, one per class ------------------------------------------------------------
 
 
-@_paddle("NoamDecay", d_model=P.real(0.0), warmup_steps=P.integer(1), learning_rate=LR)
+@_paddle("NoamDecay", d_model=P.real(0.0), warmup_steps=P.real(0.0), learning_rate=LR)
 def noam_decay(d_model, warmup_steps, learning_rate=1.0):
     """Paddle's step ``k`` is the paper's ``n`` (canonical ``noam`` uses ``n = k + 1``), so
-    step 0 has LR 0: a join of ``constant(0)`` and ``noam`` from step 1."""
+    step 0 has LR 0: a join of ``constant(0)`` and ``noam`` from step 1. A fractional
+    ``warmup_steps`` (Paddle takes any number > 0) is ``_PaddleNoam``; one so small that
+    ``warmup_steps ** -1.5`` overflows a float is refused, as Paddle raises there."""
+    try:
+        warmup_steps ** -1.5
+    except OverflowError:
+        P.fail("NoamDecay", "warmup_steps", "such that warmup_steps ** -1.5 fits a float (Paddle "
+               "raises OverflowError)", warmup_steps)
+    if not (warmup_steps.is_integer() and warmup_steps < P.LIMIT):
+        return _PaddleNoam(d_model, warmup_steps, learning_rate)
     zero = create("constant", base_lr=0.0)
-    noam = create("noam", d_model=d_model, warmup_steps=warmup_steps, base_lr=learning_rate)
+    noam = create("noam", d_model=d_model, warmup_steps=int(warmup_steps), base_lr=learning_rate)
     return create("join", schedules=[zero, noam], milestones=[1])
 
 
@@ -365,8 +400,10 @@ def cyclic_lr(base_learning_rate, max_learning_rate, step_size_up, step_size_dow
     Paddle passes the cycle number to ``scale_fn`` as a float (1.0, 2.0, ...), lrlab as an int.
     ``max_learning_rate < base_learning_rate`` (the cycle dips) and ``exp_gamma`` outside
     (0, 1] are Paddle's too (``LooseCyclic``): a growing ``exp_range`` is an error at the step
-    where its LR overflows or turns negative, as in Paddle. ``triangular2`` past cycle 1024
-    (Paddle raises ``OverflowError``) stays at ``base_learning_rate``: the limit."""
+    where its LR overflows or turns negative, as in Paddle. ``triangular2``: Paddle's scale
+    ``1 / 2.0 ** (cycle - 1)`` overflows from cycle 1025, so its ``step()`` raises
+    ``OverflowError`` at step ``1024 * (step_size_up + step_size_down)``; evaluating that step
+    or a later one raises a ValueError (``halving_overflows``)."""
     where = "CyclicLR"
     if step_size_down is not None:
         step_size_down = _int(1)(where, "step_size_down", step_size_down)
@@ -379,8 +416,13 @@ def cyclic_lr(base_learning_rate, max_learning_rate, step_size_up, step_size_dow
         if mode == "exp_range":
             params["gamma"] = exp_gamma
     if max_learning_rate >= base_learning_rate and 0.0 < params.get("gamma", 1.0) <= 1.0:
-        return create("cyclic", **params)
-    return LooseCyclic(**params)  # a dip (max < base), or exp_gamma outside (0, 1]
+        s = create("cyclic", **params)
+    else:
+        s = LooseCyclic(**params)  # a dip (max < base), or exp_gamma outside (0, 1]
+    if params.get("mode") != "triangular2":
+        return s
+    total = float(step_size_up) + float(step_size_up if step_size_down is None else step_size_down)
+    return halving_overflows(s, lambda k: 1 + k.astype(np.float64) // total, "Paddle")
 
 
 @_paddle("LinearLR", learning_rate=LR, total_steps=P.integer(1),

@@ -5,7 +5,8 @@
 - ``WarmRestarts``: ``CosineAnnealingWarmRestarts`` with ``eta_min`` above the LR (each cycle
   runs upwards), and Paddle's explicit-epoch cycle lookup;
 - ``LooseCyclic``: ``CyclicLR`` with the ranges the canonical ``cyclic`` refuses;
-- ``Raises``: the steps from which a framework raises (a piece of a ``join``).
+- ``Raises``: the steps from which a framework raises (a piece of a ``join``), e.g. where
+  ``CyclicLR``'s ``triangular2`` scale overflows (``halving_overflows``).
 
 Both are numpy only, like the rest of ``lrlab.compat``.
 """
@@ -16,12 +17,13 @@ import collections
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 from typing import Annotated, ClassVar
 
 import numpy as np
 
 from ..schedules import params as P
-from ..schedules.base import ROUNDING, Schedule
+from ..schedules.base import ROUNDING, Schedule, create
 from ..schedules.cyclic import Cyclic
 from ..schedules.decay import restart_cycle
 
@@ -275,3 +277,41 @@ class Raises(Schedule):
         if k.size:
             raise ValueError(self.message)
         return np.zeros(0)
+
+
+def halving_overflows(schedule: Schedule, cycle: Callable[[np.ndarray], np.ndarray],
+                      framework: str) -> Schedule:
+    """``schedule``, a ``CyclicLR`` in ``triangular2`` mode, until the first step whose cycle
+    number is above 1024; evaluating that step or a later one raises (a ``Raises`` piece).
+
+    Quirk: torch and Paddle scale the cycle by ``1 / (2.0 ** (cycle - 1))``, and ``2.0 ** 1024``
+    overflows a float: their ``step()`` raises ``OverflowError`` at the first step of cycle
+    1025 (step ``1024 * (step_size_up + step_size_down)``). ``cycle`` is the framework's own
+    cycle arithmetic for an int64 array of steps (torch ``floor(1 + k / L)``, Paddle
+    ``1 + k // L``), which never decreases, so the step is found by bisection (exactly, also
+    where a huge cycle length makes the float division round). Unchanged when no step below
+    2**62 reaches cycle 1025.
+
+    >>> from lrlab import create
+    >>> from lrlab.compat.quirks import halving_overflows
+    >>> s = halving_overflows(create("cyclic", base_lr=0.5, max_lr=1.0, step_size=1,
+    ...                              mode="triangular2"), lambda k: 1 + k // 2.0, "Paddle")
+    >>> s(2047), s.curve(2048).tolist()[-1]
+    (0.5, 0.5)
+    >>> s(2048)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: CyclicLR: Paddle raises OverflowError at step 2048 (mode='triangular2': ...)
+    """
+
+    def over(k: int) -> bool:
+        return bool(cycle(np.array([k], dtype=np.int64))[0] > 1024)
+
+    if not over(P.LIMIT - 1):
+        return schedule
+    lo, hi = 0, P.LIMIT - 1  # not over at lo (cycle 1), over at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if over(mid) else (mid, hi)
+    why = Raises(f"CyclicLR: {framework} raises OverflowError at step {hi} (mode='triangular2': "
+                 f"its scale 1 / 2.0 ** (cycle - 1) overflows a float from cycle 1025)")
+    return create("join", schedules=[schedule, why], milestones=[hi])

@@ -9,7 +9,8 @@ Most classes are canonical schedules. The private classes below hold torch's qui
   computed by torch's own recursion (``compat.quirks.CosineAnnealing``, shared with Paddle);
 - ``OneCycleLR`` extrapolates its last phase at ``k == total_steps`` (and raises after it);
   a first phase shorter than one step is skipped, as torch skips it;
-- ``CyclicLR`` accepts ``max_lr < base_lr``, ``step_size_down=0`` and ``gamma > 1``;
+- ``CyclicLR`` accepts ``max_lr < base_lr``, ``step_size_down=0`` and ``gamma > 1``, and
+  raises where torch's ``triangular2`` overflows (cycle 1025);
 - ``CosineAnnealingWarmRestarts`` accepts ``eta_min`` above the LR (cycles run upwards);
 - ``SequentialLR`` / ``ChainedScheduler`` share one optimizer between their members, which
   changes what each member starts from: closed forms where they exist (see their builders),
@@ -44,7 +45,7 @@ from ..schedules import params as P
 from ..schedules.base import Schedule
 from ..schedules.cyclic import OneCycle, anneal_phases
 from .base import IGNORED, TORCH, FromTorch, build, builder
-from .quirks import CosineAnnealing, LooseCyclic, Raises, WarmRestarts
+from .quirks import CosineAnnealing, LooseCyclic, Raises, WarmRestarts, halving_overflows
 from .torch_steps import TorchSteps
 
 _FACTOR = P.real(0.0, strict=False)  # a decay factor: torch accepts 0 (the LR drops to 0)
@@ -280,8 +281,9 @@ def cyclic_lr(lr, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode=
 
     ``mode`` is ignored when ``scale_fn`` is given, and ``gamma`` unless ``mode='exp_range'``
     (as in torch). Parameters the canonical ``cyclic`` refuses use ``LooseCyclic``.
-    ``triangular2`` past cycle 1024: torch raises ``OverflowError``; lrlab stays at
-    ``base_lr`` (the limit of the halving).
+    ``triangular2``: torch's scale ``1 / 2.0 ** (cycle - 1)`` overflows from cycle 1025, so its
+    ``step()`` raises ``OverflowError`` at step ``1024 * (step_size_up + step_size_down)``;
+    evaluating that step or a later one raises a ValueError (``halving_overflows``).
     """
     where = "CyclicLR"
     params = {"base_lr": P.lr()(where, "base_lr", base_lr),
@@ -298,8 +300,14 @@ def cyclic_lr(lr, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode=
             params["gamma"] = P.real(0.0)(where, "gamma", gamma)
     if (params["max_lr"] >= params["base_lr"] and params["step_size_down"] != 0
             and params.get("gamma", 1.0) <= 1.0):
-        return _canonical(where, "cyclic", **params)
-    return _canonical(where, LooseCyclic, **params)
+        s = _canonical(where, "cyclic", **params)
+    else:
+        s = _canonical(where, LooseCyclic, **params)
+    if params.get("mode") != "triangular2":
+        return s
+    up, down = params["step_size"], params["step_size_down"]
+    total = float(up) + (float(down) if down is not None else float(up))
+    return halving_overflows(s, lambda k: np.floor(1 + k / total), "torch")
 
 
 @builder(TORCH, "OneCycleLR")

@@ -11,12 +11,11 @@ dict standing for the param group, in torch's float order. ``TorchSteps`` is the
 that yields the group's LR after each step; ``s(k)`` equals torch's
 ``optimizer.param_groups[0]['lr']`` after ``k`` steps.
 
-Two departures, both lrlab rules for the classes on their own too: a ``OneCycleLR`` stepped
-past ``total_steps`` (torch raises) holds its value at ``total_steps``; a ``CyclicLR`` in
-``triangular2`` mode past cycle 1024 (torch raises ``OverflowError``) scales by 0, its limit.
-Where torch itself raises (a division by zero, an overflow), the schedule raises a
-``ValueError`` naming that step, at construction if torch raises there; a negative LR is an
-error at its step, as everywhere in lrlab.
+One departure, an lrlab rule for the class on its own too: a ``OneCycleLR`` stepped past
+``total_steps`` (torch raises) holds its value at ``total_steps``. Where torch itself raises
+(a division by zero, an overflow such as ``CyclicLR``'s ``triangular2`` scale from cycle
+1025), the schedule raises a ``ValueError`` naming that step, at construction if torch raises
+there; a negative LR is an error at its step, as everywhere in lrlab.
 """
 
 from __future__ import annotations
@@ -229,8 +228,8 @@ class _CyclicLR(_Scheduler):
             self.scale_fn, self.scale_mode = fn, a["scale_mode"]
         elif mode == "triangular":
             self.scale_fn, self.scale_mode = (lambda x: 1.0), "cycle"
-        elif mode == "triangular2":  # past cycle 1024 torch overflows; lrlab takes the limit
-            self.scale_fn, self.scale_mode = (lambda x: 1 / (2.0 ** (x - 1)) if x <= 1024 else 0.0), "cycle"
+        elif mode == "triangular2":  # OverflowError from cycle 1025, as in torch
+            self.scale_fn, self.scale_mode = (lambda x: 1 / (2.0 ** (x - 1))), "cycle"
         else:
             gamma = a["gamma"]
             self.scale_fn, self.scale_mode = (lambda x: gamma ** x), "iterations"

@@ -54,6 +54,8 @@ MAX_REPLAY = 2 ** 24
 
 _REGISTRY: dict[str, type[Schedule]] = {}
 _ALIASES: dict[str, str] = {}
+# loaders of the configs of lrlab values that are not schedules, by name (see register_config)
+_LOADERS: dict[str, Callable[[dict], Any]] = {}
 
 
 def _norm(name: str) -> str:
@@ -74,6 +76,13 @@ def register(name: str, *aliases: str, hidden: bool = False):
         return cls
 
     return deco
+
+
+def register_config(name: str, load: Callable[[dict], Any]) -> None:
+    """Make ``from_config`` rebuild a config named ``name`` with ``load(config)``: for the
+    lrlab values that write a config but are not schedules (``lrlab.control`` registers
+    ``Plateau`` and ``EarlyStopping``, which this package must not import)."""
+    _LOADERS[name] = load
 
 
 def lookup(name: str) -> type[Schedule]:
@@ -142,12 +151,16 @@ def create(name: str, **params: Any) -> Schedule:
     return cls(**params)
 
 
-def from_config(config: dict | str) -> Schedule:
-    """Rebuild a schedule from ``to_config()`` output (a dict, or its JSON text)."""
+def from_config(config: dict | str) -> Schedule | Any:
+    """Rebuild a schedule from ``to_config()`` output (a dict, or its JSON text); also the
+    other values that write one (``Plateau``, ``EarlyStopping``: see ``register_config``)."""
     if isinstance(config, str):
         config = json.loads(config)
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a schedule config is a dict with a 'name', got {P.show(config)}")
+    load = _LOADERS.get(config["name"]) if isinstance(config["name"], str) else None
+    if load is not None:
+        return load(config)
     config = dict(config)
     return create(config.pop("name"), **{k: decode(v) for k, v in config.items()})
 
