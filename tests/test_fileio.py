@@ -1,5 +1,9 @@
 """atomic_write: all or nothing."""
 
+import re
+import subprocess
+import sys
+
 import pytest
 
 from lrlab.fileio import atomic_write
@@ -22,10 +26,30 @@ def test_a_failing_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         f.write(b"half")
         raise RuntimeError("crash")
 
-    with pytest.raises(RuntimeError):
-        atomic_write(target, boom)
+    with pytest.raises(OSError, match=rf"^{re.escape(str(target))}: cannot write \(RuntimeError; "
+                                      rf"\d+ MiB free on its disk\)$"):
+        atomic_write(target, boom)  # torch.save reports a full disk as a RuntimeError
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_a_write_past_the_disk_or_file_size_limit_is_one_line_naming_the_file(tmp_path):
+    """A real failing write: a file size limit (RLIMIT_FSIZE) in a child process."""
+    code = f"""
+import resource, signal
+from lrlab.fileio import atomic_write
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+atomic_write({str(tmp_path / "small.bin")!r}, b"x" * 100)
+try:
+    atomic_write({str(tmp_path / "big.bin")!r}, b"x" * 10000)
+except OSError as e:
+    print(e)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{tmp_path / 'big.bin'}: cannot write (File too large)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.bin"]  # no temporary left
 
 
 def test_files_get_the_mode_the_umask_gives(tmp_path):

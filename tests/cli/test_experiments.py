@@ -150,3 +150,170 @@ def test_a_second_compare_on_the_same_folder_is_refused(tmp_path, one_line_error
         held.claim()
         one_line_error(run("compare", "--schedule", "cosine", "--epochs", 1, "--seeds", 1,
                            "--out", tmp_path, "--quiet"), "is in use by another lrlab process")
+
+
+# ---- promises on compare (issue: what a hostile battery and a newcomer broke) --------------------
+def _small(csv, out, *more):
+    return ["compare", "--task", f"csv:{csv}", "--schedule", "cosine", "--seeds", 1, "--epochs", 1,
+            "--batch-size", 16, "--out", out, "--quiet", *more]
+
+
+def _trials(out):
+    import sqlite3
+
+    db = sqlite3.connect(Path(out) / "results.sqlite")
+    try:
+        return db.execute("SELECT name, status FROM trial ORDER BY name").fetchall()
+    finally:
+        db.close()
+
+
+def test_one_configuration_under_two_labels_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    Path("two.yaml").write_text("schedules: [cosine, {name: cosine, label: cosine2}]\nseeds: 1\nepochs: 2\n")
+    for engine in ("vectorized", "sequential"):
+        one_line_error(run("compare", "--config", "two.yaml", "--out", "X", "--engine", engine),
+                       "schedules[1]: cosine2 is the same configuration as schedules[0] (cosine)")
+        assert not Path("X").exists()
+
+
+@pytest.mark.parametrize("name", ["cmp%41", "hash#x", "q?x=1", "sp ace", "ünï cødé", "a%2Fb"])
+def test_any_folder_name_works(tiny_csv, tmp_path, name):
+    other = tmp_path / "cmpA"  # what 'cmp%41' decoded would be: never read in its place
+    assert run(*_small(tiny_csv, other, "--schedule", "step")).exit_code == 0
+    out = tmp_path / name
+    r = run(*_small(tiny_csv, out))
+    assert r.exit_code == 0, r.stderr
+    assert _trials(out) == [("cosine-seed0", "finished")]
+    page = (out / "report.html").read_text()
+    assert 'data-name="cosine"' in page and 'data-name="step"' not in page
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cmpA", name])  # nothing beside it
+    r = run("report", out)
+    assert r.exit_code == 0 and r.stdout.strip() == str(out / "report.html")
+
+
+@pytest.mark.parametrize("device, says", [("cuda:7", "device 'cuda:7' is not available"),
+                                          ("junk", "device must be cpu, cuda, cuda:N or mps, got 'junk'")])
+def test_a_refused_device_writes_nothing_and_the_corrected_command_runs(
+        tiny_csv, tmp_path, device, says, one_line_error):
+    out = tmp_path / "dev"
+    one_line_error(run(*_small(tiny_csv, out, "--device", device, "--epochs", 2)), says)
+    assert not out.exists()
+    assert run(*_small(tiny_csv, out)).exit_code == 0
+
+
+def test_defaults_are_recorded_resolved_so_giving_them_explicitly_is_the_same_experiment(tiny_csv, tmp_path):
+    import sqlite3
+
+    out = tmp_path / "o"
+    assert run(*_small(tiny_csv, out)).exit_code == 0
+    db = sqlite3.connect(out / "results.sqlite")
+    exp = json.loads(db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()[0])
+    db.close()
+    assert exp["lr"] == 0.05 and exp["optimizer"] == "momentum" and exp["weight_decay"] == 0.0
+    r = run(*_small(tiny_csv, out, "--lr", 0.05, "--optimizer", "momentum", "--json"))
+    assert r.exit_code == 0, r.stderr
+    r = run(*_small(tiny_csv, out, "--lr", 0.1))
+    assert r.exit_code == 2 and "holds an experiment with lr=0.05, not 0.1" in r.stderr
+
+
+@pytest.mark.parametrize("text, says", [
+    ("task: 5\nschedules: [cosine]\n", "task: must be digits, imagefolder:PATH or csv:PATH, got 5"),
+    ("schedules: [cosine]\nsedes: 2\nepoch: 3\n", "sedes: unknown key; did you mean 'seeds'?; "
+                                                  "epoch: unknown key; did you mean 'epochs'?"),
+    ("schedules: [cosine\nseeds: 2\n", "e.yaml:2:6: not valid YAML (while parsing a flow sequence"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi")), "expands to more than 100000 values"),
+])
+def test_bad_config_files_are_one_line_naming_the_file(text, says, tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    Path("e.yaml").write_text(text)
+    one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"), says)
+    assert not Path("cmp").exists()
+
+
+def test_a_json_config_error_gives_the_line_and_column(tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    Path("e.json").write_text('{"schedules": ["cosine"],\n  seeds: 2}')
+    one_line_error(run("compare", "--config", "e.json", "--out", "cmp"),
+                   "e.json:2:3: not valid JSON (Expecting property name enclosed in double quotes)")
+
+
+def test_huge_configs_are_refused_early_with_their_limit(tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    Path("many.json").write_text(json.dumps({"schedules": ["cosine"] * 200_000}))
+    one_line_error(run("compare", "--config", "many.json", "--out", "cmp"),
+                   "bytes; a config file is at most 1048576 bytes")
+    Path("some.json").write_text(json.dumps({"schedules": [{"name": "step", "label": f"s{i}"}
+                                                           for i in range(1001)]}))
+    one_line_error(run("compare", "--config", "some.json", "--out", "cmp"),
+                   "schedules: at most 1000 in one experiment, got 1001")
+
+
+def test_schedules_is_an_alias_and_plot_reads_a_compare_folder(tiny_csv, tmp_path):
+    out = tmp_path / "o"
+    r = run("compare", "--task", f"csv:{tiny_csv}", "--schedules", "cosine,step", "--seeds", 1,
+            "--epochs", 2, "--batch-size", 16, "--out", out, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert _trials(out) == [("cosine-seed0", "finished"), ("step-seed0", "finished")]
+    r = run("plot", "--run", out, "-o", tmp_path / "p.png")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_report_removes_what_a_killed_report_write_left(tiny_csv, tmp_path):
+    from lrlab.fileio import TMP_SUFFIX
+
+    out = tmp_path / "o"
+    assert run(*_small(tiny_csv, out)).exit_code == 0
+    left = [out / f"report.html.x1{TMP_SUFFIX}", out / "report" / f"lr.png.x2{TMP_SUFFIX}"]
+    for p in left:
+        p.write_text("half")
+    assert run("report", out).exit_code == 0
+    assert not any(p.exists() for p in left)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (root and mount allowed), or a skip; ``grow()`` frees space."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (the store's write failure is tested by a "
+                    "failing connection in tests/experiments/test_store.py)")
+
+    class Disk:
+        path = disk
+
+        @staticmethod
+        def grow():
+            subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+
+    yield Disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_the_same_command_continues_identical(tiny_csv, tmp_path,
+                                                                          small_disk):
+    args = ["compare", "--task", f"csv:{tiny_csv}", "--schedule", "cosine,step", "--seeds", 2,
+            "--epochs", 3, "--batch-size", 16, "--quiet", "--json", "--out"]
+    whole = run(*args, tmp_path / "whole")
+    assert whole.exit_code == 0, whole.stderr
+    out = small_disk.path / "cmp"
+    full = run(*args, out)
+    assert full.exit_code == 2 and full.stderr.count("\n") == 1, full.stderr
+    assert full.stderr.startswith(f"lrlab: error: {out}") and "cannot write" in full.stderr
+    assert "No space left on device" in full.stderr or "disk is full" in full.stderr, full.stderr
+    small_disk.grow()
+    done = run(*args, out)
+    assert done.exit_code == 0, done.stderr
+    counts = lambda r: (json.loads(r.stdout)["trials_total"], json.loads(r.stdout)["trials_finished"])  # noqa: E731
+    assert counts(done) == counts(whole) == (4, 4)
+    accs = lambda r: [(s["name"], s["per_seed"]) for s in json.loads(r.stdout)["schedules"]]  # noqa: E731
+    strip = lambda rows: [(n, [(p["seed"], p["test_acc"]) for p in ps]) for n, ps in rows]  # noqa: E731
+    assert strip(accs(done)) == strip(accs(whole))

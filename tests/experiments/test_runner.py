@@ -50,3 +50,43 @@ def test_a_refused_experiment_writes_nothing(small, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="schedules\\[0\\].params.gamma"):
         compare("digits", [{"name": "step", "params": {"gamma": -1}}], out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_store_recorded_before_defaults_were_resolved_is_the_same_experiment(small, tmp_path, monkeypatch):
+    import json
+    import sqlite3
+
+    import lrlab.training.tasks as tasks
+
+    monkeypatch.setattr(tasks, "load_task", lambda spec, **kw: small)
+    compare("digits", ["constant"], seeds=1, epochs=1, out=tmp_path)
+    db = sqlite3.connect(tmp_path / "results.sqlite")
+    (text,) = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
+    old = {k: v for k, v in json.loads(text).items() if k not in ("lr", "optimizer", "batch_size")}
+    db.execute("UPDATE meta SET value = ? WHERE key = 'experiment'", (json.dumps(old),))
+    db.commit()
+    db.close()
+    result = compare("digits", ["constant"], seeds=1, epochs=1, lr=0.05, out=tmp_path)
+    assert result.to_json()["trials_finished"] == 1
+
+
+def test_the_report_is_written_while_the_folder_is_held(small, tmp_path, monkeypatch):
+    import lrlab.training.tasks as tasks
+    from lrlab.experiments.lock import OutputFolder
+
+    monkeypatch.setattr(tasks, "load_task", lambda spec, **kw: small)
+    import lrlab.report.html as html
+
+    held = []
+    real = html._files
+
+    def spy(data):
+        other = OutputFolder(tmp_path)
+        with pytest.raises(ValueError, match="in use by another lrlab process"):
+            other.claim()  # the compare still holds its folder while its report is written
+        held.append(True)
+        return real(data)
+
+    monkeypatch.setattr(html, "_files", spy)
+    result = compare("digits", ["constant"], seeds=1, epochs=1, out=tmp_path, report=True)
+    assert held == [True] and result.page == tmp_path / "report.html" and result.page.is_file()

@@ -1,6 +1,7 @@
 """The SQLite store as a sink: plain tables, one trial per configuration, resume after a kill
 (simulated and SIGKILL) identical to an uninterrupted run, one process at a time, damage named."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -200,3 +201,187 @@ def test_versions_are_recorded(small, tmp_path):
         train_trial(small, TrialConfig(epochs=1), store)
     meta = dict(rows(tmp_path, "SELECT key, value FROM meta"))
     assert meta["lrlab_version"] == lrlab.__version__ and meta["torch_version"] == torch.__version__
+
+
+# ---- a store's values are checked whenever it is opened ---------------------------------------
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A finished store: 2 schedules x 2 seeds x 2 epochs on a tiny CSV task."""
+    from lrlab.experiments.runner import compare
+
+    base = tmp_path_factory.mktemp("made")
+    csv = base / "t.csv"
+    csv.write_text("a,b,label\n" + "\n".join(
+        f"{(i * 37) % 100 / 100},{(i * 11) % 50 / 50},{'yes' if (i * 37) % 100 > 50 else 'no'}"
+        for i in range(80)) + "\n")
+    compare(f"csv:{csv}", ["cosine", "step"], seeds=2, epochs=2, batch_size=16, out=base / "out")
+    return base / "out"
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lrlab.lock"))
+    return dst
+
+
+def _sql(out, *statements):
+    db = sqlite3.connect(out / "results.sqlite")
+    for s in statements:
+        db.execute(s)
+    db.commit()
+    db.close()
+
+
+DAMAGE = {  # what a forged or damaged store holds -> what the one line says
+    "null metrics": ("UPDATE trial SET test_acc = NULL, test_loss = NULL WHERE id = 1",
+                     "is finished but incomplete"),
+    "accuracy 2.0": ("UPDATE trial SET test_acc = 2.0 WHERE id = 2", "has test_acc 2.0"),
+    "accuracy a string": ("UPDATE trial SET test_acc = 'high' WHERE id = 2", "has test_acc 'high'"),
+    "negative loss": ("UPDATE trial SET test_loss = -1 WHERE id = 2", "test_loss -1.0"),
+    "forged config": ("UPDATE trial SET config = json_set(config, '$.lr', 9.0) WHERE id = 1",
+                      "does not match its key"),
+    "config not JSON": ("UPDATE trial SET config = '{bad' WHERE id = 1", "configuration is not lrlab's"),
+    "config a list": ("UPDATE trial SET config = '[]' WHERE id = 1", "configuration is not lrlab's"),
+    "deleted steps": ("DELETE FROM step WHERE trial_id = 1 AND step > 3", "step rows"),
+    "deleted epoch": ("DELETE FROM epoch WHERE trial_id = 3 AND epoch = 0", "epoch rows"),
+    "bogus status": ("UPDATE trial SET status = 'bogus' WHERE id = 1", "has status 'bogus'"),
+    "val acc 7": ("UPDATE epoch SET val_acc = 7 WHERE trial_id = 1", "epoch metrics out of range"),
+    "inf LR": ("UPDATE step SET lr = 1e999 WHERE trial_id = 2 AND step = 0", "step LR out of range"),
+    "renamed": ("UPDATE trial SET name = 'other-seed0' WHERE id = 1", "name, schedule or seed differ"),
+    "experiment a list": ("UPDATE meta SET value = '[]' WHERE key = 'experiment'",
+                          "recorded experiment is not a JSON mapping"),
+    "schema v2": ("UPDATE meta SET value = '2' WHERE key = 'schema_version'", "store schema version 2"),
+    "foreign trial table": ("DROP TABLE trial", "table trial has columns id, name, not id, key"),
+    "orphan rows": ("INSERT INTO epoch VALUES (99, 0, 1, 0.5, 1, 0.5, 0.1, 1)",
+                    "rows of trial id 99, which is not in the trial table"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_store_is_named_and_neither_read_nor_extended(made, tmp_path, damage,
+                                                                one_line_error):
+    from click.testing import CliRunner
+
+    from lrlab.cli import cli
+    from lrlab.experiments.store import read_records
+
+    out = _copy(made, tmp_path / "out")
+    sql, says = DAMAGE[damage]
+    _sql(out, sql)
+    if damage == "foreign trial table":
+        _sql(out, "CREATE TABLE trial (id INTEGER, name TEXT)")
+    before = (out / "results.sqlite").read_bytes()
+    for opened in (lambda: Store(out).connect(), lambda: read_records(out)):
+        with pytest.raises(ValueError, match=str(out / "results.sqlite")) as e:
+            opened()
+        assert says in str(e.value) and "\n" not in str(e.value)
+    one_line_error(CliRunner().invoke(cli, ["report", str(out)]), says)
+    assert not (out / "report.html").exists()
+    csv = json.loads(rows(out, "SELECT value FROM meta WHERE key = 'experiment'")[0][0])["task"] \
+        if damage not in ("experiment a list",) else None
+    if csv is not None:  # the same compare is refused before it writes anything
+        one_line_error(CliRunner().invoke(cli, ["compare", "--task", csv, "--schedule", "cosine,step",
+                                                "--seeds", 2, "--epochs", 2, "--batch-size", 16,
+                                                "--out", str(out), "--quiet"]), says)
+    assert (out / "results.sqlite").read_bytes() == before
+
+
+def test_bytes_overwritten_in_the_file_are_named(made, tmp_path, one_line_error):
+    from click.testing import CliRunner
+
+    from lrlab.cli import cli
+
+    out = _copy(made, tmp_path / "out")
+    path = out / "results.sqlite"
+    data = bytearray(path.read_bytes())
+    page = 4096 if len(data) > 8192 else len(data) // 2  # past the header: a table's page
+    data[page:page + 2048] = os.urandom(2048)
+    path.write_bytes(bytes(data))
+    r = CliRunner().invoke(cli, ["report", str(out)])
+    assert r.exit_code == 2 and str(path) in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "results.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+    db.execute("INSERT INTO users VALUES (1, 'ada')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"results.sqlite: not an lrlab store \(tables users\)"):
+        Store(tmp_path).connect()
+    assert path.read_bytes() == before
+    assert rows(tmp_path, "SELECT name FROM sqlite_master") == [("users",)]
+
+
+def test_a_checkpoint_left_by_a_kill_after_the_last_write_is_removed(made, tmp_path):
+    out = _copy(made, tmp_path / "out")
+    keys = [k for (k,) in rows(out, "SELECT key FROM trial")]
+    (out / "checkpoints").mkdir(exist_ok=True)
+    (out / "checkpoints" / f"{keys[0]}.pt").write_bytes(b"left by a kill")
+    with Store(out) as store:
+        store.connect()
+    assert not (out / "checkpoints" / f"{keys[0]}.pt").exists()
+
+
+def test_a_full_disk_while_writing_is_one_line_and_nothing_half_written(small, tmp_path, monkeypatch):
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    cfg = TrialConfig(epochs=2, batch_size=128)
+    with Store(tmp_path) as store:
+        store.connect()
+        real = store._db
+        monkeypatch.setattr(store, "_db", _Failing(real, after=3))
+        with pytest.raises(OSError, match=r"results.sqlite: cannot write \(database or disk is full\); "
+                                          r"free space"):
+            train_trial(small, cfg, store)
+        store._db = real
+    with Store(tmp_path) as store:  # what was written is whole; the same run continues
+        rec = train_trial(small, cfg, store)
+    assert rec.status == "finished" and len(rec.epochs) == 2
+
+
+class _Failing:
+    """A connection whose n-th write statement fails like a full disk (SQLite rolls back)."""
+
+    def __init__(self, db, after):
+        self.db, self.after = db, after
+
+    def execute(self, sql, *args):
+        if sql.startswith(("INSERT", "UPDATE", "DELETE")):
+            self.after -= 1
+            if self.after == 0:
+                self.db.execute("ROLLBACK")  # what SQLite does itself on SQLITE_FULL
+                raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_records_of_a_store_for_plotting(made):
+    from lrlab.experiments.store import read_records
+
+    recs = read_records(made)
+    assert sorted(r.name for r in recs) == ["cosine-seed0", "cosine-seed1", "step-seed0", "step-seed1"]
+    assert all(r.status == "finished" and len(r.epochs) == 2 and len(r.lrs) == 2 * 4 for r in recs)
+
+
+def test_a_pickled_checkpoint_is_one_line_naming_the_file_and_the_trial_without_a_warning(
+        small, tmp_path, recwarn):
+    import pickle
+
+    cfg = TrialConfig(epochs=3, batch_size=128)
+    with pytest.raises(_Killed):
+        train_trial(small, cfg, _DiesAfter(tmp_path, 1))
+    (path,) = (tmp_path / "checkpoints").glob("*.pt")
+    path.write_bytes(pickle.dumps(object()))
+    with pytest.raises(ValueError) as e, Store(tmp_path) as store:
+        train_trial(small, cfg, store)
+    assert str(e.value) == (f"trial cosine-seed0: {path}: not a readable lrlab checkpoint "
+                            f"(UnpicklingError); delete it to train the trial from the start")
+    assert not [w for w in recwarn if "torch" in str(w.filename)]

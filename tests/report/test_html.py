@@ -203,3 +203,41 @@ def test_the_report_renders_in_headless_chromium(store, report, tmp_path):
     subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}",
                     (store / "report.html").as_uri()], capture_output=True, timeout=600)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_a_report_of_a_store_that_changes_under_a_running_compare_never_replaces_the_final_one(
+        store, tmp_path, monkeypatch):
+    import lrlab.report.html as html
+    from lrlab.experiments.lock import OutputFolder
+
+    out = _copy(store, tmp_path / "racing")
+    real = html._files
+    writes = {"n": 0}
+
+    def compare_writes_meanwhile(data):  # a compare holding the folder writes the store
+        files = real(data)
+        if writes["n"] < writes["limit"]:
+            writes["n"] += 1
+            db = sqlite3.connect(out / "results.sqlite")
+            text = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()[0]
+            db.execute("UPDATE meta SET value = ? WHERE key = 'experiment'",
+                       (json.dumps(json.loads(text), indent=writes["n"]),))
+            db.commit()
+            db.close()
+        return files
+
+    monkeypatch.setattr(html, "_files", compare_writes_meanwhile)
+    with OutputFolder(out) as running:
+        running.claim()
+        writes["limit"] = 100  # it never stops changing: nothing is written
+        with pytest.raises(ValueError, match="kept changing while its report was written"):
+            write_report(out)
+        assert not (out / "report.html").exists() and not (out / "report").exists()
+        writes["n"], writes["limit"] = 0, 1  # one change: read again, then written
+        assert write_report(out).is_file() and writes["n"] == 1
+
+
+def test_a_store_path_with_uri_characters_is_read_as_written(store, tmp_path):
+    for name in ("c%41", "h#x", "q?mode=rw", "sp ace", "ünï"):
+        copy = _copy(store, tmp_path / name)
+        assert sorted(_rows(write_report(copy).read_text())) == ["constant", "cosine", "step-half"]

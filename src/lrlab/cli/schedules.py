@@ -141,8 +141,9 @@ def show(name, params, torch_classes, paddle_classes, lr, steps, width):
               help="Number of steps to evaluate (binds lengths like '50%'); required with NAMES, "
                    "--torch, --paddle.")
 @click.option("--run", "run_folder", type=click.Path(file_okay=False), default=None,
-              help="Plot a run folder (lrlab train --out) instead: every trial's LR per step, "
-                   "train/val loss and val accuracy per epoch.")
+              help="Plot a run folder (lrlab train --out) or a compare folder (lrlab compare "
+                   "--out) instead: every trial's LR per step, train/val loss and val accuracy "
+                   "per epoch.")
 @click.option("--log", is_flag=True,
               help="Log-scale y axis for learning rates (and losses with --run); an LR of 0 is "
                    "not drawn.")
@@ -156,9 +157,10 @@ def plot(names, params, torch_classes, paddle_classes, lr, steps, run_folder, lo
     With --lr, schedule NAMES get the defaults `lrlab train` gives them for a run of --steps
     steps (-p overrides them); without it, give every required parameter as -p.
 
-    --run DIR plots what `lrlab train --out DIR` recorded, trial by trial (a folder of one
-    trial works too); an unfinished trial (still training, or killed) is drawn as far as its
-    steps.csv and epochs.jsonl go and labelled "(unfinished)". The legend sits below the plots.
+    --run DIR plots what `lrlab train --out DIR` (or `lrlab compare --out DIR`: its store)
+    recorded, trial by trial (a folder of one trial works too); an unfinished trial (still
+    training, or killed) is drawn as far as it got and labelled "(unfinished)". The legend
+    sits below the plots.
 
     \b
     lrlab plot cosine linear -p base_lr=0.1 -p total_steps=100% --steps 500 -o lr.png
@@ -191,11 +193,15 @@ def plot(names, params, torch_classes, paddle_classes, lr, steps, run_folder, lo
 
 
 def run_records(folder) -> list:
-    """The records of every trial of a run folder for ``plots.run``, named with their status
-    when it is not ``finished`` (an unfinished trial as far as its files go)."""
+    """The records of every trial of a run folder, or of a compare folder's store, for
+    ``plots.run``, named with their status when it is not ``finished`` (an unfinished trial as
+    far as it got)."""
     from dataclasses import replace
+    from pathlib import Path
 
     from lrlab.experiments.runfolder import read_trials
+    from lrlab.experiments.store import STORE, read_records
 
     said = {"finished": "", "running": " (unfinished)"}
-    return [replace(r, name=r.name + said.get(r.status, f" ({r.status})")) for r in read_trials(folder)]
+    records = read_records(folder) if (Path(folder) / STORE).is_file() else read_trials(folder)
+    return [replace(r, name=r.name + said.get(r.status, f" ({r.status})")) for r in records]

@@ -80,6 +80,7 @@ class RunFolder(OutputFolder, RecordSink):
             record = read_record(folder)
             _same_config(folder, "finished run", record.config, cfg.to_dict())
             _check_weights(folder / "model.pt")
+            ckpt.unlink(missing_ok=True)  # killed between the summary and the checkpoint's removal
             return record
         if not ckpt.exists():
             return None

@@ -277,6 +277,16 @@ class Store(OutputFolder, RecordSink):
 
 
 # ---- reading ---------------------------------------------------------------------------------
+def read_records(out: str | Path) -> list[TrialRecord]:
+    """Every trial of the store in ``out`` (checked, read-only), in the order they started; an
+    unfinished one as far as it got (status ``running``)."""
+    db = open_store(out)
+    try:
+        return [read_record(db, tid) for (tid,) in db.execute("SELECT id FROM trial ORDER BY id")]
+    finally:
+        db.close()
+
+
 def read_record(db: sqlite3.Connection, trial_id: int, steps: int | None = None,
                 epochs: int | None = None) -> TrialRecord:
     """A trial's ``TrialRecord`` from the store (its first ``steps`` steps and ``epochs``
