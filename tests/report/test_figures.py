@@ -38,15 +38,21 @@ def test_metrics_mean_line_and_band_per_schedule():
     assert len(regression.axes) == 2
 
 
-def test_accuracy_bars_with_intervals():
+def test_accuracy_points_with_intervals_on_an_axis_that_spans_the_data():
     rows = _rows()
     fig = F.accuracy_figure(rows)
     ax = fig.axes[0]
-    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
-    assert len(bars) == 3  # 'gone' diverged: named, no bar
-    widths = sorted(round(b.get_width(), 6) for b in bars)
-    assert widths == [0.85, 0.905, 0.93]
+    points = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert len(points) == 3  # 'gone' diverged: named, no point
+    assert sorted(round(p.get_xdata()[0], 6) for p in points) == [0.85, 0.905, 0.93]
+    intervals = [ln for ln in ax.lines if ln.get_marker() != "o"]
+    assert len(intervals) == 3 and all(len(ln.get_xdata()) == 2 for ln in intervals)
+    low, high = ax.get_xlim()
+    lows = [r["ci_low"] for r in rows if r["ci_low"] is not None]
+    highs = [r["ci_high"] for r in rows if r["ci_high"] is not None]
+    assert 0.0 < low <= min(lows) and max(highs) <= high <= 1.0  # the data, not 0 to 1
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cosine", "step", "const", "gone"]
+    assert not [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() > 0]
 
 
 def test_forest_one_point_per_compared_schedule():
@@ -55,6 +61,9 @@ def test_forest_one_point_per_compared_schedule():
     points = [ln for ln in ax.lines if ln.get_marker() == "o"]
     assert len(points) == 3
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cosine (best)", "step", "const"]
+    band = [p for p in ax.patches if isinstance(p, Rectangle) or p.__class__.__name__ == "Polygon"]
+    assert len(band) == 1  # the critical difference, shaded left of 0
+    assert "critical difference" in ax.get_legend().get_texts()[0].get_text()
     assert len(F.forest_figure([]).axes) == 1
 
 

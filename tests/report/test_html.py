@@ -61,7 +61,11 @@ def test_one_row_per_schedule_and_the_files(store, report):
     assert report.count('src="data:image/png;base64,') == 4
     definition = json.loads((store / "report" / "experiment.json").read_text())
     assert [s["label"] for s in definition["schedules"]] == ["cosine", "constant", "step-half"]
-    assert "Winner: " in report and "Partial results" not in report
+    verdict = report.split('id="verdict">')[1].split("</div>")[0]
+    assert ("Best group (" in verdict or "Best: " in verdict) and "Partial results" not in report
+    assert "Winner" not in report and "equally good" not in verdict.replace(
+        "This is not a finding that they are equally good", "")
+    assert "pooled over all schedules" in verdict and "seeds would resolve" in verdict
     assert "Nothing was tuned" in report and "lrlab compare --config" in report
 
 
@@ -127,14 +131,16 @@ def test_a_store_without_its_definition_groups_the_trials_by_name(store, tmp_pat
     db.commit()
     db.close()
     page = write_report(bare).read_text()
-    assert sorted(_rows(page)) == ["constant", "cosine", "step-half"] and "Winner: " in page
+    assert sorted(_rows(page)) == ["constant", "cosine", "step-half"]
+    assert "Best group (" in page or "Best: " in page
 
 
 def test_one_seed_says_the_ranking_is_a_single_sample(tmp_path_factory):
     out = _compare(tmp_path_factory, "one", ["cosine", "constant"], seeds=1, epochs=1)
     page = write_report(out).read_text()
     assert sorted(_rows(page)) == ["constant", "cosine"]
-    assert "the ranking is a single sample" in page
+    assert "this ordering is of single samples" in page and "no verdict" in page
+    assert "Best" not in page.split('id="verdict">')[1].split("</div>")[0]
     assert "single sample" in page.split('id="ranking"')[1].split("</table>")[0]
 
 
@@ -142,7 +148,8 @@ def test_everything_diverged(tmp_path_factory):
     out = _compare(tmp_path_factory, "div", ["constant", "cosine"], seeds=1, epochs=1, lr=1e6)
     page = write_report(out).read_text()
     assert sorted(_rows(page)) == ["constant", "cosine"]
-    assert "Every trial diverged" in page and "Winner" not in page
+    assert "Every trial diverged" in page
+    assert "Best" not in page.split('id="verdict">')[1].split("</div>")[0]
     assert page.count('src="data:image/png;base64,') == 4
 
 

@@ -128,21 +128,35 @@ def report(folder, open_):
 
 
 def _table(result) -> None:
-    """The ranking as a rich table on stdout."""
+    """The ranking as a rich table on stdout, then the verdict in words (the report's)."""
     from rich.console import Console
     from rich.table import Table
+
+    from lrlab.report.html import words
+    from lrlab.report.stats import accuracies, resolution
 
     fmt = lambda x, spec=".4f": "-" if x is None else format(x, spec)  # noqa: E731
     n, k = len(result.ranking), len(result.experiment.seeds)
     t = Table(title=f"{n} schedule{'s' * (n != 1)} x {k} seed{'s' * (k != 1)} ({result.out})",
-              caption="one seed: no intervals, every schedule ties; the ranking is a single "
-                      "sample" if k == 1 else "tie: not distinguishable from the best (paired t, "
-                      "Holm, 5 %)")
-    for col in ("#", "schedule", "test acc", "95% CI", "seeds", "diverged", "vs best", "tie"):
+              caption="gap: to the best, points, Tukey simultaneous 95% interval; best group: "
+                      "not told apart from the best (which is not 'equally good')")
+    for col in ("#", "schedule", "test acc", "95% CI", "seeds", "diverged", "gap [interval]",
+                "verdict"):
         t.add_column(col)
     for r in result.ranking:
         ci = f"{fmt(r['ci_low'])}..{fmt(r['ci_high'])}" if r.get("ci_low") is not None else "-"
+        gap = "-" if r["is_best"] or r["diff_mean"] is None else f"{100 * r['diff_mean']:+.2f}"
+        if r.get("diff_ci_low") is not None and not r["is_best"]:
+            gap += f" [{100 * r['diff_ci_low']:+.2f}, {100 * r['diff_ci_high']:+.2f}]"
+        verdict = ("best" if r["is_best"] else "-" if r["test_acc_mean"] is None else
+                   "worse" if not r["tied_with_best"] else
+                   "best group" if r["comparable"] else "no verdict")
         t.add_row(str(r["rank"]), r["name"], fmt(r.get("test_acc_mean")), ci, str(r["n_seeds"]),
-                  str(r["diverged"]), fmt(r.get("diff_mean"), "+.4f"),
-                  "yes" if r["tied_with_best"] else "")
-    Console(width=120).print(t)
+                  str(r["diverged"]), gap, verdict)
+    console = Console(width=120)
+    console.print(t)
+    ranked = [r for r in result.ranking if r["test_acc_mean"] is not None]
+    if ranked:
+        res = resolution(accuracies(result.ranking), n_test=result.n_test)
+        for line in words(ranked, res):
+            console.print(line, markup=False, highlight=False)

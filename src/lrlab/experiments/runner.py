@@ -42,6 +42,7 @@ class CompareResult:
     ranking: list[dict[str, Any]]
     out: Path
     page: Path | None = None  # the report, when one was written
+    n_test: int | None = None  # the size of the test set the ranking used
 
     def row(self, label: str) -> dict[str, Any]:
         return next(r for r in self.ranking if r["name"] == label)
@@ -52,13 +53,15 @@ class CompareResult:
                 "trials_finished": done}
 
 
-def ranking(exp: Experiment, records: Sequence[TrialRecord]) -> list[dict[str, Any]]:
-    """``stats.rank_trials`` over the experiment's schedules (by label) and seeds."""
+def ranking(exp: Experiment, records: Sequence[TrialRecord],
+            n_test: int | None = None) -> list[dict[str, Any]]:
+    """``stats.rank_trials`` over the experiment's schedules (by label) and seeds;
+    ``n_test``: the size of the test set."""
     from ..report.stats import rank_trials
 
     return rank_trials([e.label for e in exp.entries], (
         (cfg.name.rsplit("-seed", 1)[0], cfg.seed, rec.status, rec.test_acc, rec.epochs)
-        for cfg, rec in zip(exp.trials(), records)))
+        for cfg, rec in zip(exp.trials(), records)), n_test=n_test)
 
 
 def _same_experiment(store: Store, exp: Experiment) -> None:
@@ -102,9 +105,11 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
         make_plan(cfg, len(task.train), task.kind)
     with Store(out) as store:
         _same_experiment(store, exp)
+        store.set_meta("test_size", str(len(task.test)))  # floors the verdict's noise estimate
         records = train_population(task, trials, store, engine=engine, device=device,
                                    on_event=on_event)
-        result = CompareResult(exp, records, ranking(exp, records), Path(out))
+        result = CompareResult(exp, records, ranking(exp, records, len(task.test)), Path(out),
+                               n_test=len(task.test))
         if report:
             from ..report import write_report
 

@@ -4,7 +4,8 @@ population, readable with the ``sqlite3`` shell and without lrlab.
 Tables (schema version 1, in ``meta``):
 
 - ``meta(key, value)``: ``schema_version``, ``lrlab_version``, ``torch_version`` (of the last
-  trial started), ``experiment`` (the definition, JSON, when written by ``compare``);
+  trial started), ``experiment`` (the definition, JSON, when written by ``compare``),
+  ``test_size`` (examples in the task's test split, written by ``compare``);
 - ``trial(id, key, name, schedule, seed, task, config, resolved, status, test_loss, test_acc,
   best_epoch, diverged_step, epochs, steps, seconds, started, finished)``: one row per trial;
   ``key`` identifies it by its task and full configuration (seed included; the name does not

@@ -146,10 +146,10 @@ def metrics_figure(series: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]
 
 # ---- test accuracy -----------------------------------------------------------------------
 def accuracy_figure(rows: Sequence[dict[str, Any]]):
-    """Mean test accuracy per schedule (rows of ``stats.rank``, best first) as horizontal
-    bars, the Student-t 95% interval as error bars (none with one seed); schedules tied with
-    the best in blue, the others grey; a schedule without a finite accuracy is named, with no
-    bar."""
+    """Mean test accuracy per schedule (rows of ``stats.rank``, best first) as points with
+    their Student-t 95% interval (none with one seed, none drawn when of zero width) on an
+    axis that spans the data; the best group in blue, the others grey; a schedule without a
+    finite accuracy is named, with no point."""
     n = max(1, len(rows))
     fig, _ = _figure(8, 0.9 + 0.32 * n)
     ax = fig.subplots()
@@ -158,35 +158,35 @@ def accuracy_figure(rows: Sequence[dict[str, Any]]):
         return fig
     y = np.arange(len(rows))[::-1]
     means = [r["test_acc_mean"] for r in rows]
-    lo = [r["test_acc_mean"] - r["ci_low"] if r.get("ci_low") is not None else 0.0 for r in rows
-          if r["test_acc_mean"] is not None]
-    hi = [r["ci_high"] - r["test_acc_mean"] if r.get("ci_high") is not None else 0.0 for r in rows
-          if r["test_acc_mean"] is not None]
     ok = [i for i, m in enumerate(means) if m is not None]
-    if ok:
-        ax.barh(y[ok], [means[i] for i in ok],
-                xerr=np.array([lo, hi]), capsize=3,
-                color=[TIE_COLOR if rows[i]["tied_with_best"] else OTHER_COLOR for i in ok],
-                error_kw={"lw": 1, "ecolor": "0.2"})
+    lows = [rows[i]["ci_low"] if rows[i].get("ci_low") is not None else means[i] for i in ok]
+    highs = [rows[i]["ci_high"] if rows[i].get("ci_high") is not None else means[i] for i in ok]
+    if ok:  # points with their intervals on an axis that spans the data (not 0 to 1)
+        for i, lo, hi in zip(ok, lows, highs):
+            color = TIE_COLOR if rows[i]["tied_with_best"] else OTHER_COLOR
+            if hi > lo:
+                ax.plot([lo, hi], [y[i], y[i]], color=color, lw=2)
+            ax.plot([means[i]], [y[i]], "o", color=color, ms=6)
+        span = max(max(highs) - min(lows), 0.002)
+        ax.set_xlim(max(0.0, min(lows) - 0.08 * span), min(1.0, max(highs) + 0.08 * span))
     for i, r in enumerate(rows):
         if r["test_acc_mean"] is None:
             ax.text(0.01, y[i], "no finite test accuracy (diverged or not finished)",
                     va="center", fontsize="x-small", color="0.35", transform=ax.get_yaxis_transform())
     ax.set_yticks(y, [r["name"] for r in rows], fontsize="small")
-    top = max((r["ci_high"] or r["test_acc_mean"] for r in rows if r["test_acc_mean"] is not None),
-              default=1.0)
-    ax.set_xlim(0, max(1.0, top))
-    ax.set_xlabel("test accuracy (mean over seeds, 95% Student-t interval)")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.1f}%")
+    ax.set_xlabel("test accuracy: mean over seeds, 95% Student-t interval within [0, 1]")
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title("test accuracy per schedule (blue: tied with the best)", fontsize="medium")
+    ax.set_title("test accuracy per schedule (blue: the best group)", fontsize="medium")
     return fig
 
 
 # ---- paired differences ------------------------------------------------------------------
 def forest_figure(rows: Sequence[dict[str, Any]]):
-    """The paired difference of each schedule to the best (``diff_mean`` with its interval
-    ``diff_ci_low .. diff_ci_high``, rows of ``stats.rank``) as a forest plot: one point per
-    schedule with a paired difference (the best itself at 0), a vertical line at 0."""
+    """The paired difference of each schedule to the best (``diff_mean`` with its simultaneous
+    interval ``diff_ci_low .. diff_ci_high``, rows of ``stats.rank``) as a forest plot: one
+    point per schedule with a paired difference (the best itself at 0), a vertical line at 0
+    and a shaded band of the run's critical difference (a gap inside it is not resolved)."""
     rows = [r for r in rows if r.get("diff_mean") is not None]
     fig, _ = _figure(8, 0.9 + 0.32 * max(1, len(rows)))
     ax = fig.subplots()
@@ -200,9 +200,16 @@ def forest_figure(rows: Sequence[dict[str, Any]]):
             ax.plot([r["diff_ci_low"], r["diff_ci_high"]], [yi, yi], color=color, lw=1.5)
         ax.plot([r["diff_mean"]], [yi], "o", color=color, ms=5)
     ax.axvline(0.0, color="0.3", lw=1, ls="--")
+    cd = rows[0].get("critical_difference") if rows[0]["is_best"] else None
+    if cd:
+        ax.axvspan(-cd, 0.0, color=TIE_COLOR, alpha=0.12, lw=0,
+                   label=f"critical difference ({100 * cd:.2f} points)")
+        ax.legend(loc="lower left", fontsize="x-small", frameon=False)
     ax.set_yticks(y, [r["name"] + (" (best)" if r["is_best"] else "") for r in rows],
                   fontsize="small")
-    ax.set_xlabel("test accuracy minus the best's, paired by seed (mean, 95% t interval)")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:+.1f}")
+    ax.set_xlabel("test accuracy minus the best's, points, paired by seed "
+                  "(Tukey simultaneous 95% intervals)")
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title("paired difference to the best (blue: tied at 5%, Holm)", fontsize="medium")
+    ax.set_title("gap to the best (blue: the best group, not told apart)", fontsize="medium")
     return fig

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import stats
 from .tables import ReportData, changed, load
 
 FIGURES = (("accuracy", "Test accuracy per schedule"),
@@ -73,25 +74,7 @@ def verdict(data: ReportData) -> list[str]:
         else:
             out.append("No trial has ended yet: there is nothing to rank.")
         return out
-    best = ranked[0]
-    n_best = best["n_seeds"]
-    interval = (f" (95% CI {_pct(best['ci_low'])} to {_pct(best['ci_high'])})"
-                if best["ci_low"] is not None else "")
-    out.append(f"Winner: {best['name']}, mean test accuracy {_pct(best['test_acc_mean'])}"
-               f"{interval} over {n_best} seed{'s' * (n_best != 1)}.")
-    single = all(r["n_seeds"] <= 1 for r in ranked)
-    ties = [r["name"] for r in ranked[1:] if r["tied_with_best"]]
-    if single:
-        out.append("With one seed the ranking is a single sample: there is no interval and no "
-                   "test, and the order may be noise. Run more seeds (--seeds 3 or more) to "
-                   "tell the schedules apart.")
-    elif ties:
-        shown = ", ".join(ties[:12]) + (f" and {len(ties) - 12} more" if len(ties) > 12 else "")
-        out.append(f"It cannot be told apart from {shown} (paired t-test over seeds, Holm-"
-                   f"corrected, 5%): treat {'it' if len(ties) == 1 else 'them'} as equally good.")
-    elif len(ranked) > 1:
-        out.append("Every other schedule is worse by a margin the seeds make significant "
-                   "(paired t-test over seeds, Holm-corrected, 5%).")
+    out += words(ranked, data.resolution)
     diverged = [r for r in rows if r["diverged"]]
     if diverged:
         out.append("Diverged: " + ", ".join(
@@ -103,6 +86,57 @@ def verdict(data: ReportData) -> list[str]:
         out.append("Underfit (mean test accuracy more than "
                    f"{100 * UNDERFIT_POINTS:.0f} points below the best): "
                    + ", ".join(f"{r['name']} ({_pct(r['test_acc_mean'])})" for r in under) + ".")
+    return out
+
+
+def words(ranked: list[dict[str, Any]], res: dict[str, Any]) -> list[str]:
+    """The verdict in words, from the ranked rows (those with a finite mean) and the run's
+    ``stats.resolution``: a best group and the critical difference, the schedules separated
+    from it with their simultaneous intervals, what more seeds would resolve; with one seed an
+    ordering and no verdict. Never a claim that schedules are equally good."""
+    best = ranked[0]
+    cd = res.get("critical_difference")
+    n = res.get("n") or best["n_seeds"]
+    if cd is None:
+        return [f"One seed per schedule: {best['name']} scored highest "
+                f"({_pct(best['test_acc_mean'])}), but this ordering is of single samples: "
+                f"there is no estimate of the noise, so no interval and no verdict. Run 3 or "
+                f"more seeds (--seeds 3) to tell schedules apart."]
+    group = [r for r in ranked if r["tied_with_best"]]
+    worse = [r for r in ranked if not r["tied_with_best"]]
+    method = (f"Tukey's studentised range over {res['k']} schedules, 5% family-wise, the "
+              f"choice of the best included; noise {100 * res['sigma']:.2f} points per trial, "
+              f"pooled over all schedules with seed effects removed")
+    out = []
+    if len(group) == 1:
+        out.append(f"Best: {best['name']}, {_pct(best['test_acc_mean'])} mean test accuracy "
+                   f"over {best['n_seeds']} seeds; every other schedule is resolved below it "
+                   f"({method}).")
+    else:
+        names = ", ".join(r["name"] for r in group[:12]) + (
+            f" and {len(group) - 12} more" if len(group) > 12 else "")
+        out.append(f"Best group ({len(group)} of {len(ranked)}): {names}. They cannot be told "
+                   f"apart at {n} seeds: gaps under {100 * cd:.2f} points are not resolvable "
+                   f"by this run ({method}). This is not a finding that they are equally good: "
+                   f"a real gap smaller than that would look the same.")
+    if worse:
+        out.append("Worse than the best: " + "; ".join(
+            f"{r['name']} by {-100 * r['diff_mean']:.2f} points "
+            f"[{-100 * r['diff_ci_high']:.2f}, {-100 * r['diff_ci_low']:.2f}]"
+            for r in worse) + " (gap to the best, simultaneous 95% interval).")
+    fewer = [r["name"] for r in group if not r["comparable"] and not r["is_best"]]
+    if fewer:
+        out.append("Not compared (fewer than 2 seeds shared with the best): "
+                   + ", ".join(fewer) + ".")
+    gaps = sorted({g for g in (0.01, 0.005, float(f"{cd / 2:.1g}")) if 0 < g < cd}, reverse=True)
+    said = []
+    for gap in gaps:
+        k, pts = stats.seeds_needed(gap, res), f"{100 * gap:.2g}"
+        said.append(f"{pts} point{'s' * (pts != '1')}: " + (f"{k} seeds" if k else
+                                                              "more than 200 seeds"))
+    if said:
+        out.append(f"To resolve a smaller gap with {100 * res['power']:.0f}% power (per schedule, "
+                   f"now {n}): " + "; ".join(said) + ".")
     return out
 
 
@@ -194,9 +228,9 @@ pre,code{background:#f7fafc;font-size:12px}pre{padding:8px;overflow-x:auto;white
 
 
 def _ranking_table(data: ReportData) -> str:
-    head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "vs best (paired) [95% CI]",
-            "P(improve)", "tie with best", "p (Holm)", "diverged", "seeds ended", "best seed", "worst seed",
-            "best val epoch", "wall time / trial", "epochs to 95% / 99%",
+    head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "gap to best [simultaneous]",
+            "verdict", "P(improve)", "diverged", "seeds ended", "best seed", "worst seed",
+            "best val epoch", "train time", "epochs to 95% / 99%",
             "seconds to 95% / 99%", "val AUC"]
     out = ['<div class="scroll"><table id="ranking"><thead><tr>']
     out += [f'<th class="{"l" if h == "schedule" else ""}">{_e(h)}</th>' for h in head]
@@ -233,13 +267,13 @@ def _ranking_table(data: ReportData) -> str:
             diff = _pts(r["diff_mean"])
             if r["diff_ci_low"] is not None:
                 diff += f" [{100 * r['diff_ci_low']:+.2f}, {100 * r['diff_ci_high']:+.2f}]"
-        tie = ("best" if r["is_best"] else "yes" if r["tied_with_best"] else
-               "no" if r["test_acc_mean"] is not None else "–")
-        if r["tied_with_best"] and not r["is_best"] and not r["comparable"]:
-            tie = "yes (under 2 shared seeds)"
+        tie = ("best" if r["is_best"] else "best group" if r["tied_with_best"] else
+               "worse" if r["test_acc_mean"] is not None else "–")
+        if r["tied_with_best"] and not r["comparable"] and r["test_acc_mean"] is not None:
+            tie = "no verdict (single sample)" if r["single_sample"] else "not compared"
         cells = [
-            str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff,
-            _num(r["prob_improvement"]), tie, _num(r.get("p_value_holm"), ".3g"),
+            str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff, tie,
+            _num(r["prob_improvement"]),
             str(r["diverged"]), seeds,
             f"{best_seed['seed']}: {_pct(best_seed['test_acc'])}" if best_seed else "–",
             f"{worst_seed['seed']}: {_pct(worst_seed['test_acc'])}" if worst_seed else "–",
@@ -254,6 +288,22 @@ def _ranking_table(data: ReportData) -> str:
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
+
+
+def _same_curves(data: ReportData) -> str:
+    """A note naming the labels whose trials ran the same LR at every step (one seed's
+    curve each): two names for one curve compare nothing."""
+    firsts: dict[tuple, str] = {}
+    same = []
+    for label, (_, lrs) in data.lrs.items():
+        key = tuple(lrs)
+        if key and key in firsts:
+            same.append(f"{label} (same curve as {firsts[key]})")
+        firsts.setdefault(key, label)
+    if not same:
+        return ""
+    return ('<p class="note" id="same-curves">Same LR at every step: '
+            + _e("; ".join(same)) + ". Their differences are noise, not the schedule.</p>")
 
 
 def _trials_table(data: ReportData) -> str:
@@ -301,17 +351,23 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
     parts.append('<h2>Verdict</h2><div class="verdict" id="verdict">'
                  + "".join(f"<p>{_e(s)}</p>" for s in verdict(data)) + "</div>")
     parts.append("<h2>Ranking</h2>" + _ranking_table(data) + (
-        '<p class="note">Test accuracy: mean over seeds ± sample std; 95% CI: Student-t '
-        "interval of the mean. vs best: this schedule minus the best, paired by seed (same "
-        "initial weights and batches), in accuracy points, with its Student-t interval. "
-        "P(improve): fraction of seeds on which it beats the best (ties ½). Tie with best: "
-        "not distinguishable from the best by a paired t-test at 5% after a Holm correction "
-        "(p (Holm): its adjusted p-value). With few seeds an interval is wide and can pass "
-        "100%: the t interval does not know that accuracy is bounded. "
-        "Time to 95% / 99%: epochs and seconds until the validation accuracy reaches that "
-        "fraction of the best final validation accuracy (– when a seed never reaches it). "
-        "val AUC: mean validation accuracy over the epochs (anytime performance). "
-        "Best val epoch: the epoch of the lowest validation loss (1-based).</p>"))
+        '<p class="note">Test accuracy: mean over seeds ± sample std; 95% CI: the Student-t '
+        "interval of the mean (its sd at least the test set's rounding to whole examples), "
+        "intersected with [0, 100%], where an accuracy lies. Gap to best: this schedule minus "
+        "the best, paired by seed (same initial weights and batches), in points, with Tukey's "
+        "simultaneous 95% interval: all of them hold together, the choice of the best "
+        "included. Verdict: best group: its gap does not exceed the critical difference, so "
+        "this run cannot tell it from the best (which is not the same as equally good); worse: "
+        "resolved below the best. P(improve): fraction of seeds on which it beats the best "
+        "(ties ½). Train time: mean over seeds of a trial's training seconds; under the "
+        "vectorised engine a trial trains inside a population, and this is the population's "
+        "wall time, the same for all its trials: it compares schedules within this run, not "
+        "engines or runs. Time to 95% / 99%: epochs and seconds until the validation accuracy "
+        "reaches that fraction of the best final validation accuracy (– when a seed never "
+        "reaches it). val AUC: mean validation accuracy over the epochs (anytime performance). "
+        "Best val epoch: the epoch of the lowest validation loss (1-based). Nothing here was "
+        "chosen on the test set: the schedules and their parameters were fixed before "
+        "training, and test accuracy only ranks them.</p>"))
     for name, title in FIGURES:
         if name in images:
             uri = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
@@ -323,12 +379,14 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
     parts.append("<p>Varied: the schedule, one trial per schedule and seed. For each seed every "
                  "schedule starts from the same initial weights and sees the same batches.</p>"
                  '<table id="schedules"><thead><tr><th class="l">label</th><th class="l">'
-                 'schedule</th><th class="l">parameters</th><th class="l">interval</th></tr>'
+                 'schedule</th><th class="l">given parameters</th><th class="l">ran as '
+                 '(resolved for the run)</th><th class="l">interval</th></tr>'
                  "</thead><tbody>" + "".join(
                      f'<tr><td class="l">{_e(label)}</td><td class="l">{_e(e.get("name"))}</td>'
                      f'<td class="l"><code>{_e(json.dumps(e.get("params") or {}))}</code></td>'
+                     f'<td class="l"><code>{_e(data.ran_as(label))}</code></td>'
                      f'<td class="l">{_e(e.get("interval") or "default")}</td></tr>'
-                     for label, e in data.entries.items()) + "</tbody></table>")
+                     for label, e in data.entries.items()) + "</tbody></table>" + _same_curves(data))
     parts.append("<p>Nothing was tuned: every schedule ran with the parameters above, fixed "
                  "before training (the reference LR and the preset's or the schedule's "
                  "run-relative defaults); no parameter was searched on these results.</p>")

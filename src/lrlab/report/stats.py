@@ -30,6 +30,7 @@ order of the seeds, bit for bit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -37,16 +38,20 @@ from typing import Any
 from scipy import stats as _scipy_stats
 
 __all__ = [
+    "accuracies",
     "curve_auc",
     "diverged_count",
-    "holm_adjust",
-    "holm_reject",
     "paired_difference",
+    "quantisation_sd",
+    "range_quantile",
     "rank",
     "rank_trials",
+    "resolution",
+    "seeds_needed",
     "summarize",
     "t_quantile",
     "time_to_target",
+    "two_way",
 ]
 
 
@@ -110,7 +115,8 @@ def t_quantile(confidence: float, df: int) -> float:
 # --------------------------------------------------------------------------- one schedule
 
 
-def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+def summarize(values: Sequence[float], confidence: float = 0.95,
+              floor: float = 0.0) -> dict[str, Any]:
     """Mean, sample std and Student-t confidence interval of the mean of ``values``.
 
     With ``n`` values, mean ``m`` and sample standard deviation
@@ -123,10 +129,12 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, An
     distribution; with 3 to 5 seeds it is wide, and honestly so. ``n = 1`` gives ``std``,
     ``ci_low`` and ``ci_high`` ``None`` (one sample has no spread) and ``single_sample`` True;
     ``n = 0`` gives ``mean`` ``None`` too. Identical values give ``s = 0`` and an interval of
-    zero width.
+    zero width, unless ``floor`` > 0: the interval then uses ``max(s, floor)`` (a measurement
+    quantised to 1/N examples has at least :func:`quantisation_sd` of noise).
 
     ``values``: finite numbers (one per seed; leave diverged trials out, or use :func:`rank`,
-    which does); ``confidence``: the coverage of the interval, in (0, 1), 0.95 by default.
+    which does); ``confidence``: the coverage of the interval, in (0, 1), 0.95 by default;
+    ``floor``: the smallest sd the interval uses (``std`` is reported as computed).
 
     Returns ``{"n", "mean", "std", "ci_low", "ci_high", "single_sample"}``.
 
@@ -153,7 +161,7 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, An
     mean, std = _mean_std(values)
     out["mean"], out["std"] = mean, std
     if n >= 2:
-        half = t_quantile(confidence, n - 1) * std / math.sqrt(n)
+        half = t_quantile(confidence, n - 1) * max(std, floor) / math.sqrt(n)
         out["ci_low"], out["ci_high"] = mean - half, mean + half
     return out
 
@@ -302,50 +310,160 @@ def paired_difference(
     return out
 
 
-def holm_adjust(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given.
+# --------------------------------------------------------------------------- the verdict
 
-    Sort the ``m`` p-values ascending, ``p_(1) <= ... <= p_(m)``; the adjusted value of the
-    ``i``-th smallest is ``min(1, max_{j <= i} (m - j + 1) · p_(j))``. Rejecting every
-    hypothesis whose adjusted p-value is ``<= alpha`` is Holm's procedure (Holm 1979, "A
-    simple sequentially rejective multiple test procedure"), which controls the family-wise
-    error rate at ``alpha`` and rejects at least what Bonferroni rejects.
 
-    ``p_values``: numbers in [0, 1], one per comparison (may be empty).
+def quantisation_sd(n_test: int) -> float:
+    """The standard deviation of rounding to a count of ``n_test`` test examples:
+    ``1 / (sqrt(12) · n_test)``, the sd of a uniform error one example wide. An accuracy is a
+    count over the test set, so no run measures a trial's noise below it: it floors the
+    noise estimate (a schedule one image behind on every seed does not get zero variance).
 
-    >>> # sorted 0.01, 0.03, 0.04 -> 3·0.01, max(0.03, 2·0.03), max(0.06, 1·0.04)
-    >>> [round(p, 12) for p in holm_adjust([0.01, 0.04, 0.03])]
-    [0.03, 0.06, 0.06]
+    >>> round(quantisation_sd(360) * 360 * math.sqrt(12), 12)
+    1.0
     """
-    ps = [float(p) for p in p_values]
-    bad = [p for p in ps if not (0.0 <= p <= 1.0)]  # also catches NaN
-    if bad:
-        raise ValueError(f"holm: p-values must be in [0, 1], got {bad[0]!r}")
-    m = len(ps)
-    order = sorted(range(m), key=lambda i: ps[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank_, i in enumerate(order):  # rank_ = j - 1
-        running = max(running, min(1.0, (m - rank_) * ps[i]))
-        adjusted[i] = running
-    return adjusted
+    if isinstance(n_test, bool) or int(n_test) != n_test or n_test < 1:
+        raise ValueError(f"n_test must be an int >= 1, got {n_test!r}")
+    return 1.0 / (math.sqrt(12.0) * n_test)
 
 
-def holm_reject(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
-    """Which hypotheses Holm's procedure rejects at family-wise level ``alpha``, in order given.
+@functools.lru_cache(maxsize=4096)
+def range_quantile(k: int, df: int, alpha: float = 0.05) -> float:
+    """Tukey's critical value ``q_{1-alpha}(k, df)``: the ``1 - alpha`` quantile of the
+    studentised range of ``k`` means with ``df`` degrees of freedom for their common variance
+    (``scipy.stats.studentized_range``). Two means ``n`` seeds each differ beyond chance,
+    for all ``k(k-1)/2`` pairs at once, when ``|ȳ_i - ȳ_j| > q · σ / sqrt(n)``; so choosing the
+    best from the same data costs nothing. ``k >= 2``, ``df >= 1``; cached.
 
-    Step down through the sorted p-values: reject ``H_(i)`` while
-    ``p_(i) <= alpha / (m - i + 1)``; at the first one that fails, stop and keep it and all
-    larger ones. Equivalently, reject where :func:`holm_adjust` is ``<= alpha``.
-
-    ``p_values``: numbers in [0, 1]; ``alpha``: the family-wise error rate, in (0, 1).
-
-    >>> holm_reject([0.01, 0.04, 0.03])   # 0.01 <= 0.05/3 rejects; 0.03 > 0.05/2 stops
-    [True, False, False]
+    >>> round(range_quantile(3, 10), 2), round(range_quantile(10, 30), 2)   # tables: 3.88, 4.82
+    (3.88, 4.82)
+    >>> round(range_quantile(2, 20) / math.sqrt(2), 4) == round(t_quantile(0.95, 20), 4)
+    True
     """
     if not (_is_finite(alpha) and 0.0 < alpha < 1.0):
-        raise ValueError(f"holm: alpha must be in (0, 1), got {alpha!r}")
-    return [p <= alpha for p in holm_adjust(p_values)]
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if k < 2 or df < 1:
+        raise ValueError(f"range_quantile needs k >= 2 and df >= 1, got k={k}, df={df}")
+    return float(_scipy_stats.studentized_range.ppf(1.0 - alpha, k, df))
+
+
+def two_way(test_acc: Mapping[str, Mapping[Hashable, float | None]]) -> tuple[float, int]:
+    """The residual sum of squares and its degrees of freedom of the additive model
+    ``acc[schedule][seed] = mu + a_schedule + b_seed + e`` fitted by least squares to the
+    finite accuracies (the two-way analysis of a randomised block design: each seed is a
+    block, as every schedule of a seed starts from the same weights and batches). With every
+    cell present, ``SS = sum (y_ij - ȳ_i. - ȳ_.j + ȳ..)^2`` and ``df = (k - 1)(n - 1)``; with
+    missing cells (a diverged or unfinished trial) the least-squares fit of the same model,
+    ``df`` = cells - rank of the design. ``SS / df`` is the pooled per-trial noise variance.
+
+    >>> ss, df = two_way({"a": {0: 0.90, 1: 0.92}, "b": {0: 0.88, 1: 0.91}})
+    >>> round(ss, 12), df                 # residuals ±0.0025: 4 x 0.0025² = 2.5e-05
+    (2.5e-05, 1)
+    """
+    import numpy as np
+
+    cells = [(name, seed, float(v)) for name, per in test_acc.items() for seed, v in per.items()
+             if _is_finite(v)]
+    if not cells:
+        return 0.0, 0
+    names = {n: i for i, n in enumerate(sorted({c[0] for c in cells}, key=str))}
+    seeds = {s: i for i, s in enumerate(_sorted_seeds({c[1] for c in cells}))}
+    cells.sort(key=lambda c: (names[c[0]], seeds[c[1]]))  # one order: the same bits, any input order
+    k, n = len(names), len(seeds)
+    if len(cells) == k * n:  # every cell: the closed form, exactly rounded
+        if k < 2 or n < 2:
+            return 0.0, 0
+        y = [[c[2] for c in cells[i * n:(i + 1) * n]] for i in range(k)]
+        rows = [math.fsum(r) / n for r in y]
+        cols = [math.fsum(y[i][j] for i in range(k)) / k for j in range(n)]
+        grand = math.fsum(rows) / k
+        return (math.fsum((y[i][j] - rows[i] - cols[j] + grand) ** 2
+                          for i in range(k) for j in range(n)), (k - 1) * (n - 1))
+    x = np.zeros((len(cells), len(names) + len(seeds)))
+    for row, (name, seed, _) in enumerate(cells):
+        x[row, names[name]] = x[row, len(names) + seeds[seed]] = 1.0
+    y = np.array([c[2] for c in cells])
+    coef, _, rank_, _ = np.linalg.lstsq(x, y, rcond=None)
+    df = len(cells) - int(rank_)
+    if df < 1:
+        return 0.0, 0
+    return math.fsum((y - x @ coef) ** 2), df
+
+
+def resolution(test_acc: Mapping[str, Mapping[Hashable, float | None]], *,
+               n_test: int | None = None, alpha: float = 0.05,
+               power: float = 0.8) -> dict[str, Any]:
+    """What the run can resolve: the pooled noise, Tukey's critical value and the smallest
+    differences it detects.
+
+    ``sigma = max(sqrt(SS / df), quantisation_sd(n_test))`` from :func:`two_way` (the noise
+    of one trial, seed effects removed, pooled over every schedule); ``q`` =
+    :func:`range_quantile` ``(k, df, alpha)`` for the ``k`` schedules with a finite accuracy;
+    with ``n`` seeds per schedule (the most common count):
+
+    - ``critical_difference = q · sigma / sqrt(n)``: a gap to the best below it is never
+      resolved (it is where detection is a coin toss);
+    - ``resolvable = (q + sqrt(2) · z_power) · sigma / sqrt(n)``: the gap resolved with
+      probability ``power`` (the observed paired gap has sd ``sqrt(2) · sigma / sqrt(n)``);
+    - ``seeds_for(gap)`` (:func:`seeds_needed`) tells how many seeds would resolve ``gap``.
+
+    Without any degree of freedom (one seed, or one schedule) ``sigma``, ``q`` and the
+    differences are ``None``: the run resolves nothing; with most schedules at one seed the
+    differences are ``None``.
+
+    Returns ``{"k", "n", "df", "sigma", "sigma_pooled", "sigma_floor", "q", "alpha", "power",
+    "critical_difference", "resolvable"}``.
+    """
+    finite = {name: {s: v for s, v in per.items() if _is_finite(v)} for name, per in test_acc.items()}
+    finite = {name: per for name, per in finite.items() if per}
+    counts = [len(per) for per in finite.values()]
+    n = max(set(counts), key=lambda c: (counts.count(c), c)) if counts else 0
+    ss, df = two_way(finite)
+    floor = quantisation_sd(n_test) if n_test else 0.0
+    out: dict[str, Any] = {"k": len(finite), "n": n, "df": df, "sigma": None,
+                           "sigma_pooled": math.sqrt(ss / df) if df else None,
+                           "sigma_floor": floor or None, "q": None, "alpha": alpha,
+                           "power": power, "critical_difference": None, "resolvable": None}
+    if df < 1 or len(finite) < 2:
+        return out
+    sigma = max(out["sigma_pooled"], floor)
+    q = range_quantile(len(finite), df, alpha)
+    out.update(sigma=sigma, q=q)
+    if n >= 2:
+        out.update(critical_difference=q * sigma / math.sqrt(n),
+                   resolvable=_power_gap(q, sigma, n, power))
+    return out
+
+
+def _power_gap(q: float, sigma: float, n: int, power: float) -> float:
+    z = float(_scipy_stats.norm.ppf(power))
+    return (q + math.sqrt(2.0) * z) * sigma / math.sqrt(n)
+
+
+def seeds_needed(gap: float, res: Mapping[str, Any], max_seeds: int = 200) -> int | None:
+    """The fewest seeds per schedule with which a true gap ``gap`` to the best is resolved
+    with probability ``res["power"]``, for the noise ``res["sigma"]`` and the ``k`` schedules
+    of :func:`resolution` ``res`` (the critical value shrinks as the degrees of freedom
+    ``(k - 1)(n - 1)`` grow); ``None`` when the run has no noise estimate or more than
+    ``max_seeds`` would be needed.
+
+    >>> res = {"sigma": 0.003, "k": 15, "alpha": 0.05, "power": 0.8}
+    >>> seeds_needed(0.01, res), seeds_needed(0.005, res)
+    (4, 14)
+    """
+    if res.get("sigma") is None or not gap > 0:
+        return None
+    k, sigma, z = res["k"], res["sigma"], float(_scipy_stats.norm.ppf(res["power"]))
+    # q falls towards q(k, inf) as the degrees of freedom grow: that bound gives the first
+    # candidate (cheap), then a few exact steps up
+    q_inf = float(_scipy_stats.studentized_range.ppf(1.0 - res["alpha"], k, math.inf))
+    n = max(2, math.ceil(((q_inf + math.sqrt(2.0) * z) * sigma / gap) ** 2))
+    while n <= max_seeds:
+        if _power_gap(range_quantile(k, (k - 1) * (n - 1), res["alpha"]), sigma, n,
+                      res["power"]) <= gap:
+            return n
+        n += 1
+    return None
 
 
 # --------------------------------------------------------------------------- the ranking
@@ -364,6 +482,7 @@ def rank(
     alpha: float = 0.05,
     confidence: float = 0.95,
     targets: Sequence[float] = (0.95, 0.99),
+    n_test: int | None = None,
 ) -> list[dict[str, Any]]:
     """The ranking of a comparison, as plain data (a list of JSON-ready dicts).
 
@@ -372,8 +491,23 @@ def rank(
     trial maps to ``{}``. ``val_acc``: name -> {seed -> validation accuracy after each epoch};
     ``epoch_seconds``: name -> {seed -> wall seconds of each epoch}; both optional, both only
     read for the finished, non-diverged seeds of ``test_acc``. ``alpha``: the family-wise
-    level of the tie test; ``confidence``: the coverage of the intervals; ``targets``:
-    fractions of the best final validation accuracy for time-to-target.
+    rate of false "not tied" verdicts; ``confidence``: the coverage of each schedule's own
+    interval; ``targets``: fractions of the best final validation accuracy for
+    time-to-target; ``n_test``: the size of the test set (its quantisation floors the noise,
+    :func:`quantisation_sd`), when known.
+
+    **The verdict** (``tied_with_best``). The accuracies are fitted with schedule + seed
+    effects (:func:`two_way`: seeds are blocks, so seed-to-seed variation cancels); the
+    residual noise is pooled over all schedules and floored at the test set's quantisation:
+    ``sigma`` of :func:`resolution`. A schedule is compared with the best (highest mean)
+    over the ``n`` seeds both finished, with ``s = max(sigma, s_d / sqrt(2))`` (``s_d``: the
+    sd of that pair's own paired differences, so one unstable schedule cannot hide behind a
+    quiet pool) and Tukey's studentised-range critical value ``q`` for all ``k`` schedules
+    (:func:`range_quantile`): it is *not tied* when its mean paired gap exceeds
+    ``q · s / sqrt(n)``. As Tukey's intervals hold for all pairs at once, picking the best from
+    the same data is covered: the family-wise rate of calling a truly equal schedule worse is
+    at most ``alpha`` (measured by simulation in ``bench/verdict.py``). A non-rejection is
+    not equivalence: ``critical_difference`` says how large a gap could hide in the tie.
 
     Rows are sorted by mean test accuracy, highest first (ties by more seeds, then by name);
     schedules without a finite test accuracy come last, by name. The *best* schedule is the
@@ -382,22 +516,23 @@ def rank(
     - ``name``, ``rank`` (1-based), ``is_best``;
     - ``n_seeds`` (finished, not diverged), ``seeds``, ``diverged`` (count), ``missing_seeds``
       (seeds some other schedule has a result for and this one has none: not finished);
-    - ``test_acc_mean``, ``test_acc_std`` (``ddof=1``), ``ci_low``, ``ci_high`` (Student-t,
-      see :func:`summarize`), ``single_sample`` (``n_seeds == 1``: no interval, the ranking of
-      this schedule rests on one sample), ``test_acc_min``, ``test_acc_max``;
-    - the paired difference to the best (:func:`paired_difference`, this minus best):
-      ``n_shared``, ``diff_mean``, ``diff_ci_low``, ``diff_ci_high``, ``p_value``,
-      ``p_value_holm``, ``prob_improvement`` (fraction of shared seeds where this schedule
-      beats the best, ties 1/2). For the best itself the formulas give a difference of 0,
-      ``p_value`` 1 and ``prob_improvement`` 0.5; ``p_value_holm`` is ``None`` as it is no
-      comparison;
-    - ``comparable`` (at least 2 shared seeds with the best) and ``tied_with_best``: the best,
-      every comparable schedule whose Holm-adjusted p-value over the family of all comparable
-      schedules' comparisons to the best exceeds ``alpha``, and every schedule with a mean but
-      fewer than 2 shared seeds (it *cannot be distinguished* from the best, so it is shown as
-      a tie; it is not part of the Holm family). A schedule without any finite test accuracy
-      is never tied. With one seed everywhere, every schedule ties with the best and
-      ``single_sample`` says why;
+    - ``test_acc_mean``, ``test_acc_std`` (``ddof=1``), ``ci_low``, ``ci_high`` (the Student-t
+      interval of :func:`summarize`, its sd floored at the quantisation, intersected with
+      [0, 1], where an accuracy lies: the coverage is unchanged), ``single_sample``
+      (``n_seeds == 1``: no interval, the ranking of this schedule rests on one sample),
+      ``test_acc_min``, ``test_acc_max``;
+    - the paired comparison with the best (this minus best, over ``n_shared`` seeds):
+      ``diff_mean``, ``diff_ci_low`` .. ``diff_ci_high`` (Tukey's simultaneous interval
+      ``diff_mean ± critical_difference``, within [-1, 1]), ``critical_difference``
+      (``q · s / sqrt(n_shared)``), ``prob_improvement`` (fraction of shared seeds where this
+      schedule beats the best, ties 1/2); for the best itself the difference is 0 and its
+      ``critical_difference`` the pooled one;
+    - ``comparable`` (at least 2 shared seeds with the best and a noise estimate) and
+      ``tied_with_best``: the best, every comparable schedule whose gap does not exceed its
+      critical difference, and every schedule with a mean that is not comparable (one seed, or
+      no degree of freedom: it *cannot be told apart*, not "as good"). A schedule without any
+      finite test accuracy is never tied. With one seed everywhere, every schedule ties with
+      the best and ``single_sample`` says why;
     - ``val_acc_final_mean`` (mean over seeds of the last validation accuracy; a non-finite
       one counts as 0, as in :func:`curve_auc`), ``auc_mean`` (mean over seeds of
       :func:`curve_auc`);
@@ -415,10 +550,12 @@ def rank(
 
     >>> rows = rank({"cosine": {0: 0.92, 1: 0.94, 2: 0.93},
     ...              "step": {0: 0.90, 1: 0.91, 2: None},
-    ...              "const": {0: 0.85, 1: 0.86, 2: 0.84}})
+    ...              "const": {0: 0.85, 1: 0.86, 2: 0.84}}, n_test=360)
     >>> [(r["name"], round(r["test_acc_mean"], 6), r["diverged"], r["tied_with_best"])
     ...  for r in rows]
     [('cosine', 0.93, 0, True), ('step', 0.905, 1, True), ('const', 0.85, 0, False)]
+    >>> round(rows[2]["diff_mean"], 6), round(rows[2]["critical_difference"], 4)
+    (-0.08, 0.0241)
     """
     _check_confidence(confidence)
     if not (_is_finite(alpha) and 0.0 < alpha < 1.0):
@@ -436,6 +573,7 @@ def rank(
     all_seeds = set()
     for per_seed in test_acc.values():
         all_seeds.update(per_seed)
+    floor = quantisation_sd(n_test) if n_test else 0.0
 
     # Per schedule: the test accuracy summary and the per-seed curve statistics.
     rows: dict[str, dict[str, Any]] = {}
@@ -443,7 +581,7 @@ def rank(
     for name, per_seed in test_acc.items():
         finite = {s: float(v) for s, v in per_seed.items() if _is_finite(v)}
         seeds = _sorted_seeds(finite)
-        summary = summarize([finite[s] for s in seeds], confidence)
+        summary = summarize([finite[s] for s in seeds], confidence, floor=floor)
         row: dict[str, Any] = {
             "name": name,
             "rank": None,
@@ -454,8 +592,8 @@ def rank(
             "missing_seeds": _sorted_seeds(all_seeds - set(per_seed)),
             "test_acc_mean": summary["mean"],
             "test_acc_std": summary["std"],
-            "ci_low": summary["ci_low"],
-            "ci_high": summary["ci_high"],
+            "ci_low": None if summary["ci_low"] is None else max(0.0, summary["ci_low"]),
+            "ci_high": None if summary["ci_high"] is None else min(1.0, summary["ci_high"]),
             "single_sample": summary["single_sample"],
             "test_acc_min": min(finite.values()) if finite else None,
             "test_acc_max": max(finite.values()) if finite else None,
@@ -537,35 +675,35 @@ def rank(
     for position, row in enumerate(ranked, start=1):
         row["rank"] = position
 
-    # Paired differences to the best, Holm over the comparable ones.
+    # The verdict: every schedule against the best, Tukey's critical value (see above).
     best = ranked[0] if ranked and ranked[0]["test_acc_mean"] is not None else None
-    family: list[dict[str, Any]] = []
+    res = resolution(test_acc, n_test=n_test, alpha=alpha)
     for row in ranked:
         diff = (paired_difference(test_acc[row["name"]], test_acc[best["name"]], confidence)
                 if best is not None else paired_difference({}, {}, confidence))
+        n = diff["n_shared"]
         row["is_best"] = row is best
-        row["n_shared"] = diff["n_shared"]
+        row["n_shared"] = n
         row["diff_mean"] = diff["mean"]
-        row["diff_ci_low"] = diff["ci_low"]
-        row["diff_ci_high"] = diff["ci_high"]
-        row["p_value"] = diff["p_value"]
-        row["p_value_holm"] = None
         row["prob_improvement"] = diff["prob_improvement"]
-        row["comparable"] = diff["n_shared"] >= 2
+        row["comparable"] = n >= 2 and res["q"] is not None and row["test_acc_mean"] is not None
+        row["diff_ci_low"] = row["diff_ci_high"] = row["critical_difference"] = None
+        if row["comparable"]:
+            s = max(res["sigma"], (diff["std"] or 0.0) / math.sqrt(2.0))
+            half = res["q"] * s / math.sqrt(n)
+            row["critical_difference"] = half
+            row["diff_ci_low"] = max(-1.0, diff["mean"] - half)
+            row["diff_ci_high"] = min(1.0, diff["mean"] + half)
         has_mean = row["test_acc_mean"] is not None
-        row["tied_with_best"] = has_mean and (row is best or not row["comparable"])
-        if row is not best and has_mean and row["comparable"]:
-            family.append(row)
-    for row, adjusted in zip(family, holm_adjust([r["p_value"] for r in family])):
-        row["p_value_holm"] = adjusted
-        row["tied_with_best"] = adjusted > alpha
+        row["tied_with_best"] = has_mean and (
+            row is best or not row["comparable"] or -diff["mean"] <= row["critical_difference"])
 
     # Key order for readers of the JSON: identity, test accuracy, comparison, curves, seeds.
     order = [
         "name", "rank", "is_best", "tied_with_best", "n_seeds", "seeds", "diverged",
         "missing_seeds", "single_sample", "test_acc_mean", "test_acc_std", "ci_low",
         "ci_high", "test_acc_min", "test_acc_max", "n_shared", "comparable", "diff_mean",
-        "diff_ci_low", "diff_ci_high", "p_value", "p_value_holm", "prob_improvement",
+        "diff_ci_low", "diff_ci_high", "critical_difference", "prob_improvement",
         "n_curves", "val_acc_final_mean", "auc_mean",
     ]
     for fraction in targets:
@@ -575,12 +713,18 @@ def rank(
     return [{k: row[k] for k in order} for row in ranked]
 
 
-def rank_trials(labels: Sequence[str], trials) -> list[dict[str, Any]]:
+def accuracies(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[Hashable, float | None]]:
+    """``{schedule: {seed: test accuracy}}`` back from :func:`rank`'s rows (``None``: diverged),
+    e.g. for :func:`resolution` of a ranking."""
+    return {r["name"]: {p["seed"]: p["test_acc"] for p in r["per_seed"]} for r in rows}
+
+
+def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> list[dict[str, Any]]:
     """:func:`rank` over trials given one by one: ``labels`` (every schedule, in order) and
     ``trials``, an iterable of ``(label, seed, status, test_acc, epochs)`` with ``status`` a
     trial status (``running`` ones are left out, ``diverged`` ones count as diverged) and
     ``epochs`` the per-epoch dicts holding ``val_acc`` and ``seconds``. What ``lrlab compare``
-    and the report both rank.
+    and the report both rank; ``n_test``: the test set's size (see :func:`rank`).
 
     >>> e = [{"val_acc": 0.5, "seconds": 1.0}]
     >>> rows = rank_trials(["a", "b"], [("a", 0, "finished", 0.5, e), ("b", 0, "running", None, [])])
@@ -599,4 +743,4 @@ def rank_trials(labels: Sequence[str], trials) -> list[dict[str, Any]]:
     if not test:
         return []
     has_acc = any(v is not None for row in val.values() for vs in row.values() for v in vs)
-    return rank(test, val if has_acc else None, secs if has_acc else None)
+    return rank(test, val if has_acc else None, secs if has_acc else None, n_test=n_test)

@@ -38,6 +38,7 @@ class Trial:
     n_epochs: int
     steps: int
     seconds: float
+    resolved: str | None = None  # the concrete schedule that ran, in words
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -55,9 +56,22 @@ class ReportData:
     ranking: list[dict[str, Any]]
     lrs: dict[str, tuple[int, list[float]]]  # label -> (seed, LR of every step)
     fingerprint: tuple = ()            # the store's state when read (store.fingerprint)
+    resolution: dict[str, Any] = field(default_factory=dict)  # stats.resolution of the ranking
+
+    @property
+    def n_test(self) -> int | None:
+        """The test set's size, when the store recorded it."""
+        value = self.meta.get("test_size")
+        return int(value) if value and value.isdigit() and int(value) > 0 else None
 
     def trial(self, label: str, seed: int) -> Trial | None:
         return self.trials.get((label, seed))
+
+    def ran_as(self, label: str) -> str:
+        """The concrete schedule a label's trials ran (its parameters resolved for the run),
+        from its first stored trial; "–" before any started."""
+        t = next((self.trials[(label, s)] for s in self.seeds if (label, s) in self.trials), None)
+        return t.resolved if t is not None and t.resolved else "–"
 
     def state(self, label: str, seed: int) -> str:
         """``finished``, ``early-stopped``, ``diverged``, ``running`` or ``not started``."""
@@ -117,14 +131,15 @@ def load(out: str | Path) -> ReportData:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         rows = db.execute(
             "SELECT id, name, status, config, test_acc, test_loss, best_epoch, diverged_step, "
-            "epochs, steps, seconds FROM trial ORDER BY id").fetchall()
+            "epochs, steps, seconds, resolved FROM trial ORDER BY id").fetchall()
         definition = json.loads(meta["experiment"]) if "experiment" in meta else None
         all_trials = []
-        for (tid, name, status, config, acc, loss, best, div, n_ep, steps, secs) in rows:
+        for (tid, name, status, config, acc, loss, best, div, n_ep, steps, secs, res) in rows:
             label, seed = _label(name)
             cfg = json.loads(config)
             all_trials.append(Trial(tid, name, label, cfg.get("seed", seed) if seed is None else seed,
-                                    status, cfg, acc, loss, best, div, n_ep, steps, secs or 0.0))
+                                    status, cfg, acc, loss, best, div, n_ep, steps, secs or 0.0,
+                                    res))
         if definition is None:  # a store without its definition: what the trials say
             labels = list(dict.fromkeys(t.label for t in all_trials))
             seeds = sorted({t.seed for t in all_trials})
@@ -161,6 +176,7 @@ def load(out: str | Path) -> ReportData:
         db.close()
     data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs, version)
     data.ranking = ranking(data)
+    data.resolution = stats.resolution(stats.accuracies(data.ranking), n_test=data.n_test)
     return data
 
 
@@ -168,4 +184,5 @@ def ranking(data: ReportData) -> list[dict[str, Any]]:
     """``stats.rank_trials`` over the ended trials, grouped by label (as ``lrlab compare``
     ranks)."""
     return stats.rank_trials(data.labels, ((label, seed, t.status, t.test_acc, t.epochs)
-                                           for (label, seed), t in data.trials.items()))
+                                           for (label, seed), t in data.trials.items()),
+                             n_test=data.n_test)
