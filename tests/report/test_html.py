@@ -65,7 +65,7 @@ def test_one_row_per_schedule_and_the_files(store, report):
     assert ("Best group (" in verdict or "Best: " in verdict) and "Partial results" not in report
     assert "Winner" not in report and "equally good" not in verdict.replace(
         "This is not a finding that they are equally good", "")
-    assert "pooled over all schedules" in verdict and "seeds would resolve" in verdict
+    assert "pooled over all schedules" in verdict and "To resolve a smaller gap" in verdict
     assert "Nothing was tuned" in report and "lrlab compare --config" in report
 
 
