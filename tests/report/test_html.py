@@ -248,3 +248,14 @@ def test_a_store_path_with_uri_characters_is_read_as_written(store, tmp_path):
     for name in ("c%41", "h#x", "q?mode=rw", "sp ace", "ünï"):
         copy = _copy(store, tmp_path / name)
         assert sorted(_rows(write_report(copy).read_text())) == ["constant", "cosine", "step-half"]
+
+
+def test_two_labels_running_one_curve_are_named(tmp_path_factory):
+    out = _compare(tmp_path_factory, "same", [
+        {"name": "exponential", "label": "E"},
+        {"name": "natural_exp", "label": "N"}, "cosine"], seeds=2, epochs=3)
+    page = write_report(out).read_text()
+    note = page.split('id="same-curves">')[1].split("</p>")[0]
+    assert "N (same curve as E)" in note and "cosine" not in note
+    ran = page.split('id="schedules"')[1].split("</table>")[0]
+    assert "exponential(base_lr=0.05, gamma=0.01, step_size=3)" in ran  # what ran, never {}

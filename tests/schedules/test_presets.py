@@ -194,3 +194,50 @@ def test_unknown_preset_suggests():
     with pytest.raises(ValueError, match="lr"):
         preset("paddle", lr=0)
     assert [e.label for e in preset(" Torch ")] == [e.label for e in preset("torch")]
+
+
+# ---- the rule of the presets (schedules/presets.py, top) ------------------------------------------
+SAME_FAMILY = {("ExponentialDecay", "NaturalExpDecay")}  # kept both: the source ran both
+
+
+@pytest.mark.parametrize("name", ["paddle", "torch", "modern"])
+def test_no_decay_loses_half_its_lr_in_the_first_tenth_of_the_run(name):
+    for entry in preset(name, LR):
+        cfg = TrialConfig(**entry.trial_args(), epochs=20)
+        t = np.array(make_plan(cfg, n_train=1347).table)
+        if len(t) == 0:
+            continue  # the plateau: no table
+        peak = int(np.argmax(t))
+        if not np.all(np.diff(t[peak:]) <= 1e-15):
+            continue  # not a decay after its peak: a cycle (CLR, SGDR)
+        tenth = peak + len(t) // 10  # 10 % of the run after the peak (warmups ramp first)
+        assert t[min(tenth, len(t) - 1)] >= 0.5 * t.max(), entry.label
+
+
+@pytest.mark.parametrize("name", ["paddle", "torch", "modern"])
+def test_entries_with_the_same_lr_table_are_only_the_documented_family(name):
+    tables = {}
+    for entry in preset(name, LR):
+        cfg = TrialConfig(**entry.trial_args(), epochs=20)
+        t = np.array(make_plan(cfg, n_train=1347).table)
+        for other, u in tables.items():
+            if len(t) and len(t) == len(u) and np.allclose(t, u, rtol=1e-9, atol=0):
+                assert (other, entry.label) in SAME_FAMILY
+        tables[entry.label] = t
+
+
+def test_the_documented_table_is_what_the_paddle_entries_run():
+    import lrlab.schedules.presets as presets
+
+    doc = presets.__doc__
+    for entry in preset("paddle", LR):
+        if entry.schedule == "plateau":
+            continue
+        cfg = TrialConfig(**entry.trial_args(), epochs=20)
+        resolved = make_plan(cfg, n_train=1347).resolved
+        assert f"| {entry.label} | {resolved}" in doc, (entry.label, resolved)
+
+
+def test_inverse_time_ends_at_a_tenth_and_keeps_half_at_a_tenth_of_the_run():
+    s = lrlab.from_config({"name": "inverse_time", **defaults("inverse_time", 1.0, 100)}).bind(100)
+    assert s(100) == pytest.approx(0.1) and s(10) == pytest.approx(0.5, rel=0.06)

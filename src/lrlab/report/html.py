@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -291,15 +292,18 @@ def _ranking_table(data: ReportData) -> str:
 
 
 def _same_curves(data: ReportData) -> str:
-    """A note naming the labels whose trials ran the same LR at every step (one seed's
-    curve each): two names for one curve compare nothing."""
-    firsts: dict[tuple, str] = {}
+    """A note naming the labels whose trials ran the same LR at every step, up to rounding
+    (one seed's curve each; ``gamma ** k`` and ``exp(-k ln(1/gamma))`` differ in the last
+    bits): two names for one curve compare nothing."""
+    firsts: list[tuple[str, list[float]]] = []
     same = []
     for label, (_, lrs) in data.lrs.items():
-        key = tuple(lrs)
-        if key and key in firsts:
-            same.append(f"{label} (same curve as {firsts[key]})")
-        firsts.setdefault(key, label)
+        first = next((f for f, other in firsts if len(other) == len(lrs) and all(
+            math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0) for a, b in zip(lrs, other))), None)
+        if lrs and first is not None:
+            same.append(f"{label} (same curve as {first})")
+        elif lrs:
+            firsts.append((label, lrs))
     if not same:
         return ""
     return ('<p class="note" id="same-curves">Same LR at every step: '

@@ -12,7 +12,8 @@ lengths but depend on the run stay in steps: noam's scale (its peak is ``lr``), 
 | constant | ``lr`` |
 | step | x0.1 every 30 % |
 | multistep / piecewise | x0.1 at 50 % and 75 % |
-| exponential / natural_exp / inverse_time | ``lr / 100`` at the end |
+| exponential / natural_exp | ``lr / 100`` at the end |
+| inverse_time | ``lr / 10`` at the end (``gamma`` 9: half of ``lr`` at 11 % of the run) |
 | polynomial | power 2 to 0 at the end; linear: ``lr`` to 0 |
 | cosine | ``lr`` to 0 over the run |
 | cosine_restarts | restarts every 25 % |
@@ -37,6 +38,44 @@ builds the trial directly and the entry is stored as JSON. Parameters are relati
 (``'30%'``, or left to the defaults above where a value depends on the run's length), so a
 preset fits any budget. Every entry peaks at ``lr``, except as noted (``Entry.note``).
 
+**The rule the presets follow**, so that a ranking measures schedules and not accidents of
+their defaults (tested for every entry of ``paddle``, ``torch`` and ``modern`` bound to a
+20-epoch run):
+
+1. every entry peaks at ``lr`` (exceptions below);
+2. no decay loses more than half its LR in the first 10 % of the run (a shape that does is
+   decided by its first epoch); this is why ``inverse_time`` ends at ``lr/10``: a hyperbola
+   ``1 / (1 + gamma t)`` that reaches ``lr/100`` has lost 91 % by 10 % of the run;
+3. decays to a floor end near ``lr/100`` (exponential, natural_exp, multistep and piecewise
+   x0.1 twice; step x0.1 every 30 % ends at ``lr/1000``); cosine, linear and polynomial end
+   at 0 by definition; the write-ups' absolute factors (x0.95 per epoch or per 2 epochs, the
+   plateau's patience in epochs) keep their definition;
+4. two entries of one preset never make the same trial; two with the same LR table are
+   named in the report ("same curve as ...": ExponentialDecay and NaturalExpDecay are one
+   family, ``gamma ** t = exp(-t ln(1/gamma))``, and run the same curve here; both are kept
+   because the source experiment ran both).
+
+What each ``paddle`` entry becomes for a 20-epoch run on digits (1,347 training images, batch
+64: 22 steps per epoch), as ``lrlab.training.plan`` resolves it:
+
+| label | ran as |
+|---|---|
+| CosineAnnealingDecay | cosine(base_lr=0.05, total_steps=20) |
+| ExponentialDecay | exponential(base_lr=0.05, gamma=0.01, step_size=20) |
+| InverseTimeDecay | inverse_time(base_lr=0.05, gamma=9, step_size=20) |
+| LambdaDecay | exponential(base_lr=0.05, gamma=0.95) |
+| LinearWarmup | warmup(schedule=0.05, warmup_steps=1) |
+| MultiStepDecay | multistep(base_lr=0.05, milestones=[10, 15], gamma=0.5) |
+| NaturalExpDecay | natural_exp(base_lr=0.05, gamma=4.60517, step_size=20) |
+| NoamDecay | noam(d_model=1, warmup_steps=1, base_lr=0.05) |
+| PiecewiseDecay | piecewise(milestones=[10, 15], values=[0.05, 0.005, 0.0005]) |
+| PolynomialDecay | polynomial(base_lr=0.05, total_steps=20, power=2) |
+| ReduceOnPlateau | Plateau(lr=0.05, factor=0.5, patience=2, paddle semantics) on val_loss |
+| StepDecay | step(base_lr=0.05, step_size=6) |
+| CLR | cyclic(base_lr=0.00833333, max_lr=0.05, step_size=55), per step |
+| Adjust_lr | step(base_lr=0.05, step_size=2, gamma=0.95) |
+| Constant | constant(base_lr=0.05) |
+
 ``paddle``: the source experiment (the 12 Paddle schedules it ran, CLR, Adjust_lr, a constant
 baseline), per epoch except CLR (per step):
 
@@ -44,7 +83,7 @@ baseline), per epoch except CLR (per step):
 |---|---|
 | CosineAnnealingDecay | cosine ``lr`` to 0 over the run |
 | ExponentialDecay | exponential to ``lr/100`` at the end |
-| InverseTimeDecay | inverse_time to ``lr/100`` at the end |
+| InverseTimeDecay | inverse_time to ``lr/10`` at the end |
 | LambdaDecay | 0.95 ** epoch, as exponential gamma 0.95, step_size 1 (absolute: per epoch) |
 | LinearWarmup | warmup over 5 % into the constant ``lr`` (Paddle's LinearWarmup around a float) |
 | MultiStepDecay | multistep x0.5 at 50 % and 75 % (x0.1 would repeat PiecewiseDecay) |
@@ -158,7 +197,7 @@ _TABLE: dict[str, Callable[[float, int], dict[str, Any]]] = {
     "piecewise": _piecewise,
     "exponential": lambda lr, T: {"base_lr": lr, "gamma": 0.01, "step_size": "100%"},
     "natural_exp": lambda lr, T: {"base_lr": lr, "gamma": math.log(100), "step_size": "100%"},
-    "inverse_time": lambda lr, T: {"base_lr": lr, "gamma": 99.0, "step_size": "100%"},
+    "inverse_time": lambda lr, T: {"base_lr": lr, "gamma": 9.0, "step_size": "100%"},
     "polynomial": lambda lr, T: {"base_lr": lr, "total_steps": "100%", "power": 2.0},
     "linear": lambda lr, T: {"base_lr": lr, "total_steps": "100%"},
     "cosine": lambda lr, T: {"base_lr": lr, "total_steps": "100%"},
