@@ -31,9 +31,11 @@ def _umask() -> int:
     return mask
 
 
-def remove_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporaries that killed ``atomic_write`` calls left in ``folder``."""
-    found = sorted(Path(folder).glob(f"*{TMP_SUFFIX}")) if Path(folder).is_dir() else []
+def remove_temporaries(folder: Path, name: str = "") -> list[Path]:
+    """Delete the temporaries that killed ``atomic_write`` calls left in ``folder`` (only those
+    of the file ``name`` when given: a folder the user shares keeps their other files)."""
+    pattern = f"{name}.*{TMP_SUFFIX}" if name else f"*{TMP_SUFFIX}"
+    found = sorted(Path(folder).glob(pattern)) if Path(folder).is_dir() else []
     for p in found:
         p.unlink(missing_ok=True)
     return found

@@ -317,3 +317,54 @@ def test_a_full_disk_is_one_line_and_the_same_command_continues_identical(tiny_c
     accs = lambda r: [(s["name"], s["per_seed"]) for s in json.loads(r.stdout)["schedules"]]  # noqa: E731
     strip = lambda rows: [(n, [(p["seed"], p["test_acc"]) for p in ps]) for n, ps in rows]  # noqa: E731
     assert strip(accs(done)) == strip(accs(whole))
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("e.json", '{"schedules": ["cosine"], "seeds": 2, "seeds": 3}', "the key 'seeds' is given twice"),
+    ("e.yaml", "schedules: [cosine]\nseeds: 2\nseeds: 3\n", "e.yaml:1:1: the key 'seeds' is given twice"),
+])
+def test_a_key_given_twice_is_refused(name, text, says, tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_text(text)
+    one_line_error(run("compare", "--config", name, "--out", "cmp"), says)
+
+
+def test_a_relative_folder_named_like_a_uri_works(tiny_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run(*_small(tiny_csv, "file:x"))
+    assert r.exit_code == 0, r.stderr
+    assert _trials(tmp_path / "file:x") == [("cosine-seed0", "finished")]
+
+
+def test_a_store_on_a_read_only_mount_reports_and_plots(tiny_csv, tmp_path):
+    import shutil
+    import subprocess
+
+    src = tmp_path / "src"
+    assert run(*_small(tiny_csv, src)).exit_code == 0
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    for f in ("results.sqlite",):
+        shutil.copy(src / f, ro / f)
+    if subprocess.run(["mount", "--bind", str(ro), str(ro)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True, capture_output=True)
+        r = run("plot", "--run", ro, "-o", tmp_path / "p.png")
+        assert r.exit_code == 0, r.stderr
+        from lrlab.report.tables import load
+
+        assert [row["name"] for row in load(ro).ranking] == ["cosine"]
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+
+def test_the_python_api_takes_one_schedule_and_refuses_odd_seeds_in_one_line(tiny_csv, tmp_path):
+    import lrlab
+
+    result = lrlab.compare(f"csv:{tiny_csv}", "cosine", seeds=1, epochs=1, batch_size=16,
+                           out=tmp_path / "one")
+    assert [r["name"] for r in result.ranking] == ["cosine"]
+    with pytest.raises(ValueError, match="seeds: must be a count or a non-empty list of seeds, got 2.5"):
+        lrlab.compare(f"csv:{tiny_csv}", "cosine", seeds=2.5, out=tmp_path / "two")
+    assert not (tmp_path / "two").exists()

@@ -90,3 +90,25 @@ def test_the_report_is_written_while_the_folder_is_held(small, tmp_path, monkeyp
     monkeypatch.setattr(html, "_files", spy)
     result = compare("digits", ["constant"], seeds=1, epochs=1, out=tmp_path, report=True)
     assert held == [True] and result.page == tmp_path / "report.html" and result.page.is_file()
+
+
+@pytest.mark.parametrize("a, b", [
+    ({"name": "cosine", "label": "a"}, {"name": "cos", "label": "b"}),                 # an alias
+    ({"name": "cosine", "label": "a"}, {"name": "cosine", "label": "b",
+                                        "params": {"base_lr": 0.05}}),                # the default
+    ({"name": "step", "label": "a", "params": {"step_size": 2}},
+     {"name": "step", "label": "b", "params": {"step_size": 2.0}}),                   # 2 == 2.0
+    ({"name": "plateau", "label": "a"}, {"name": "plateau", "label": "b",
+                                         "params": {"factor": 0.1}}),                  # Plateau's default
+])
+def test_two_labels_that_run_the_same_trials_are_refused_before_the_store(small, tmp_path,
+                                                                           monkeypatch, a, b):
+    import lrlab.training.tasks as tasks
+
+    monkeypatch.setattr(tasks, "load_task", lambda spec, **kw: small)
+    with pytest.raises(ValueError, match="schedules: b runs the same trials as a"):
+        compare("digits", [a, b], seeds=1, epochs=2, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    other = dict(b, params={"factor": 0.5}) if a["name"] == "plateau" else {"name": "step", "label": "b"}
+    assert compare("digits", [a, other], seeds=1, epochs=2, out=tmp_path / "y").to_json()[
+        "trials_finished"] == 2

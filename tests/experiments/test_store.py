@@ -237,7 +237,7 @@ DAMAGE = {  # what a forged or damaged store holds -> what the one line says
     "null metrics": ("UPDATE trial SET test_acc = NULL, test_loss = NULL WHERE id = 1",
                      "is finished but incomplete"),
     "accuracy 2.0": ("UPDATE trial SET test_acc = 2.0 WHERE id = 2", "has test_acc 2.0"),
-    "accuracy a string": ("UPDATE trial SET test_acc = 'high' WHERE id = 2", "has test_acc 'high'"),
+    "accuracy a string": ("UPDATE trial SET test_acc = 'high' WHERE id = 2", "table trial holds a value"),
     "negative loss": ("UPDATE trial SET test_loss = -1 WHERE id = 2", "test_loss -1.0"),
     "forged config": ("UPDATE trial SET config = json_set(config, '$.lr', 9.0) WHERE id = 1",
                       "does not match its key"),
@@ -250,7 +250,24 @@ DAMAGE = {  # what a forged or damaged store holds -> what the one line says
     "inf LR": ("UPDATE step SET lr = 1e999 WHERE trial_id = 2 AND step = 0", "step LR out of range"),
     "renamed": ("UPDATE trial SET name = 'other-seed0' WHERE id = 1", "name, schedule or seed differ"),
     "experiment a list": ("UPDATE meta SET value = '[]' WHERE key = 'experiment'",
-                          "recorded experiment is not a JSON mapping"),
+                          "recorded experiment is not one lrlab writes"),
+    "experiment task 5": ("""UPDATE meta SET value = '{"task": 5}' WHERE key = 'experiment'""",
+                          "recorded experiment is not one lrlab writes (task: must be"),
+    "trigger": ("CREATE TRIGGER t AFTER INSERT ON meta BEGIN DELETE FROM epoch; END",
+                "it holds trigger 't', which lrlab never creates"),
+    "view": ("CREATE VIEW v AS SELECT 1", "it holds view 'v'"),
+    "extra table": ("CREATE TABLE notes (x)", "it holds table 'notes'"),
+    "seconds a string": ("UPDATE trial SET seconds = 'zz' WHERE id = 1", "table trial holds a value"),
+    "negative seconds": ("UPDATE trial SET seconds = -1e300 WHERE id = 1", "table trial holds a value"),
+    "epoch seconds a string": ("UPDATE epoch SET seconds = 'zz'", "table epoch holds a value"),
+    "val loss a string": ("UPDATE epoch SET val_loss = 'zz' WHERE epoch = 1", "table epoch holds"),
+    "epoch lr a string": ("UPDATE epoch SET lr = 'abc'", "table epoch holds a value"),
+    "step lr a string": ("UPDATE step SET lr = 'abc'", "table step holds a value"),
+    "negative step loss": ("UPDATE step SET loss = -5", "table step holds a value"),
+    "step loss a string": ("UPDATE step SET loss = 'zz'", "table step holds a value"),
+    "step of epoch 999": ("UPDATE step SET epoch = 999", "table step holds a value"),
+    "fractional step": ("UPDATE step SET step = step + 0.5 WHERE step > 0 AND step < 3",
+                        "table step holds a value"),
     "schema v2": ("UPDATE meta SET value = '2' WHERE key = 'schema_version'", "store schema version 2"),
     "foreign trial table": ("DROP TABLE trial", "table trial has columns id, name, not id, key"),
     "orphan rows": ("INSERT INTO epoch VALUES (99, 0, 1, 0.5, 1, 0.5, 0.1, 1)",
@@ -278,13 +295,18 @@ def test_a_damaged_store_is_named_and_neither_read_nor_extended(made, tmp_path, 
         assert says in str(e.value) and "\n" not in str(e.value)
     one_line_error(CliRunner().invoke(cli, ["report", str(out)]), says)
     assert not (out / "report.html").exists()
-    csv = json.loads(rows(out, "SELECT value FROM meta WHERE key = 'experiment'")[0][0])["task"] \
-        if damage not in ("experiment a list",) else None
-    if csv is not None:  # the same compare is refused before it writes anything
+    csv = json.loads(rows(made, "SELECT value FROM meta WHERE key = 'experiment'")[0][0])["task"]
+    (out / "mine.lrlab-tmp").write_text("the user's")
+    before_files = sorted(p.name for p in out.iterdir())
+    # the same compare, and one that adds a schedule, are refused before they write anything
+    for more in ([], ["--schedule", "linear"]):
         one_line_error(CliRunner().invoke(cli, ["compare", "--task", csv, "--schedule", "cosine,step",
                                                 "--seeds", 2, "--epochs", 2, "--batch-size", 16,
-                                                "--out", str(out), "--quiet"]), says)
+                                                "--out", str(out), "--quiet", *more]), says)
+    plot = CliRunner().invoke(cli, ["plot", "--run", str(out), "-o", str(tmp_path / "p.png")])
+    one_line_error(plot, says)
     assert (out / "results.sqlite").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == before_files  # no lock file, nothing removed
 
 
 def test_bytes_overwritten_in_the_file_are_named(made, tmp_path, one_line_error):
@@ -303,18 +325,19 @@ def test_bytes_overwritten_in_the_file_are_named(made, tmp_path, one_line_error)
     assert r.stderr.count("\n") == 1
 
 
-def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
+@pytest.mark.parametrize("what", ["table users", "view v"])
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path, what):
     path = tmp_path / "results.sqlite"
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
-    db.execute("INSERT INTO users VALUES (1, 'ada')")
+    db.execute("CREATE TABLE users (id INTEGER, name TEXT)" if what == "table users"
+               else "CREATE VIEW v AS SELECT 1")
     db.commit()
     db.close()
     before = path.read_bytes()
-    with pytest.raises(ValueError, match=r"results.sqlite: not an lrlab store \(tables users\)"):
+    with pytest.raises(ValueError, match=rf"results.sqlite: not an lrlab store \(it holds {what}\)"):
         Store(tmp_path).connect()
     assert path.read_bytes() == before
-    assert rows(tmp_path, "SELECT name FROM sqlite_master") == [("users",)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]  # not even a lock
 
 
 def test_a_checkpoint_left_by_a_kill_after_the_last_write_is_removed(made, tmp_path):

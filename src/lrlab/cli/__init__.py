@@ -44,7 +44,7 @@ class _Cli(click.Group):
             sys.exit(2)
         except click.Abort:  # Ctrl-C
             click.echo("lrlab: interrupted; finished trials and checkpoints are kept: run the "
-                       "same command with --resume to continue", err=True)
+                       "same command again to continue (lrlab train: with --resume)", err=True)
             sys.exit(130)
         except (click.ClickException, ValueError, TypeError, OSError, MemoryError, RecursionError,
                 ModuleNotFoundError) as e:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..training.plan import make_plan
+from ..training.trial import PLATEAU
 from ..training.records import Progress, TrialRecord
 from .spec import Experiment, experiment
 from .store import Store
@@ -101,8 +102,18 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     torch_device(device)
     trials = exp.trials()
     task = load_task(exp.task, **exp.task_options)
+    same: dict[str, str] = {}  # what a trial does -> the label that does it first
     for cfg in trials:  # every trial can run on this task, before the store is touched
-        make_plan(cfg, len(task.train), task.kind)
+        plan = make_plan(cfg, len(task.train), task.kind)
+        label = cfg.name.rsplit("-seed", 1)[0]
+        does = json.dumps({**cfg.to_dict(), "name": None, "schedule": None, "params": None,
+                           "table": list(plan.table),
+                           "plateau": cfg.plateau().to_config() if cfg.schedule == PLATEAU
+                           else None}, sort_keys=True)
+        first = same.setdefault(does, label)
+        if first != label:
+            raise ValueError(f"schedules: {label} runs the same trials as {first} (the same LR "
+                             f"at every step and the same settings); drop one of them")
     with Store(out) as store:
         _same_experiment(store, exp)
         store.set_meta("test_size", str(len(task.test)))  # floors the verdict's noise estimate
@@ -129,8 +140,11 @@ def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | P
     write ``out/report.html``.
     Trials and results go to the store in ``out``; ``on_event`` receives the engine's
     ``Progress`` events (the Python API draws nothing)."""
-    data = {"task": task, "task_options": task_options or {}, "schedules": list(schedules),
-            "seeds": list(seeds) if not isinstance(seeds, int) else seeds, **settings}
+    if isinstance(schedules, (str, dict)):  # one schedule given alone
+        schedules = [schedules]
+    data = {"task": task, "task_options": task_options or {},
+            "schedules": list(schedules) if isinstance(schedules, (list, tuple)) else schedules,
+            "seeds": list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, **settings}
     if preset is not None:
         data["preset"] = preset
     return run_experiment(experiment(data), out, device=device, engine=engine,

@@ -101,9 +101,11 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read the config ({type(e).__name__}: {e})") from None
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+        except ValueError as e:  # a repeated key
+            raise ValueError(f"{path}: not valid here ({e})") from None
         except RecursionError:
             raise ValueError(f"{path}: nested too deeply") from None
     else:
@@ -112,6 +114,15 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: the config must be a mapping of keys (task, schedules, "
                          f"seeds, ...), got {type(data).__name__}")
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (a repeated key would silently win)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ValueError(f"the key {twice!r} is given twice in one object")
+    return out
 
 
 def _yaml(path: Path, text: str) -> Any:
@@ -130,6 +141,13 @@ def _yaml(path: Path, text: str) -> Any:
             def size(n) -> int:  # values once every alias is expanded, memoised per node
                 if id(n) not in sizes:
                     sizes[id(n)] = 0  # a recursive alias: refused by the constructor below
+                    if isinstance(n, yaml.MappingNode):  # a repeated key would silently win
+                        keys = [k.value for k, _ in n.value if isinstance(k, yaml.ScalarNode)]
+                        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+                        if twice is not None:
+                            m = n.start_mark
+                            raise ValueError(f"{path}:{m.line + 1}:{m.column + 1}: the key "
+                                             f"{twice!r} is given twice in one mapping")
                     kids = (n.value if isinstance(n, yaml.SequenceNode) else
                             [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode)
                             else [])

@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -117,19 +118,23 @@ class Store(OutputFolder, RecordSink):
 
     # ---- the database ------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
-        """The open database (created with its schema on first use; one writer: this process),
-        checked (:func:`check`) before anything is written to it."""
+        """The open database (created with its schema on first use; one writer: this process).
+        An existing file is checked (:func:`check`) read-only before the folder is touched, so
+        a refused store gets no lock file and loses nothing."""
         if self._db is None:
+            if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+                raise ValueError(f"{self.path}: not a file; move it away or choose another --out")
+            if self.path.is_file() and self.path.stat().st_size:
+                open_store(self.out).close()
             self.claim()
-            for folder in (self.out, self.out / "report", self.out / "checkpoints",
-                           self.out / "models"):  # what killed atomic writes left there
-                remove_temporaries(folder)
+            remove_temporaries(self.out, "report.html")  # what killed atomic writes left
+            for folder in ("report", "checkpoints", "models"):
+                remove_temporaries(self.out / folder)
             db = None
             try:
-                db = sqlite3.connect(self.path, isolation_level=None)  # transactions: _write
-                if _tables(db, self.path):
-                    check(db, self.path)
-                else:  # a new (or empty) file: ours to set up
+                db = sqlite3.connect(self.path.resolve().as_uri(), uri=True,
+                                     isolation_level=None)  # transactions: _write
+                if not _objects(db):  # a new (or empty) file: ours to set up
                     db.execute("PRAGMA journal_mode=WAL")
                     from .. import __version__
 
@@ -320,9 +325,14 @@ def _unwritable(path: Path, e: sqlite3.DatabaseError) -> Exception:
                       f"another --out")
 
 
-def _tables(db: sqlite3.Connection, path: Path) -> set[str]:
-    """The tables in ``db`` (none: a new file)."""
-    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _objects(db: sqlite3.Connection) -> set[tuple[str, str]]:
+    """``(type, name)`` of everything in ``db``'s schema (none: a new file)."""
+    return set(db.execute("SELECT type, name FROM sqlite_master"))
+
+
+_OBJECTS = {("table", "meta"), ("table", "trial"), ("table", "epoch"), ("table", "step"),
+            ("index", "sqlite_autoindex_meta_1"), ("index", "sqlite_autoindex_trial_1"),
+            ("index", "sqlite_autoindex_epoch_1")}
 
 
 def _damaged(path: Path, what: str) -> ValueError:
@@ -333,14 +343,23 @@ def _damaged(path: Path, what: str) -> ValueError:
 def open_store(out: str | Path) -> sqlite3.Connection:
     """The store in folder ``out``, opened read-only and checked (:func:`check`); one-line
     ``ValueError`` when there is none or it fails. Any path works (``%``, ``#``, ``?``, spaces,
-    unicode): the SQLite URI is built by ``Path.as_uri``, which escapes them."""
+    unicode, ``file:``): the SQLite URI is built by ``Path.as_uri``, which escapes them. In a
+    folder nobody can write (a read-only mount) the file is read as immutable."""
     path = Path(out) / STORE
     if not path.is_file():
         raise ValueError(f"{out}: no {STORE} here (not a folder of `lrlab compare`)")
+    uri = path.resolve().as_uri()
     try:
-        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        db = sqlite3.connect(uri + "?mode=ro", uri=True)
+        try:
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            db.close()
+            if os.access(path.parent, os.W_OK):
+                raise
+            db = sqlite3.connect(uri + "?immutable=1", uri=True)  # no writer can exist here
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: cannot open ({e})") from None
+        raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose another --out") from None
     try:
         check(db, path)
     except BaseException:
@@ -357,10 +376,11 @@ def check(db: sqlite3.Connection, path: Path) -> None:
         result = [r[0] for r in db.execute("PRAGMA quick_check")]
         if result != ["ok"]:
             raise _damaged(path, f"SQLite's quick_check says {result[0]!r}")
-        tables = _tables(db, path)
-        if "meta" not in tables:
-            raise ValueError(f"{path}: not an lrlab store (tables {', '.join(sorted(tables))}); "
-                             f"move it away or choose another --out")
+        objects = _objects(db)
+        if ("table", "meta") not in objects:
+            names = ", ".join(f"{t} {n}" for t, n in sorted(objects)) or "nothing"
+            raise ValueError(f"{path}: not an lrlab store (it holds {names}); move it away or "
+                             f"choose another --out")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is None or version[0] != str(SCHEMA_VERSION):
             raise ValueError(f"{path}: store schema version {version and version[0]}, this lrlab "
@@ -370,10 +390,42 @@ def check(db: sqlite3.Connection, path: Path) -> None:
             if have != columns:
                 raise _damaged(path, f"table {table} has columns {', '.join(have) or 'none'}, "
                                      f"not {', '.join(columns)}")
+        extra = sorted(objects - _OBJECTS)  # a trigger or view would run or lie on our reads
+        if extra:
+            raise _damaged(path, f"it holds {extra[0][0]} {extra[0][1]!r}, which lrlab never "
+                                 f"creates")
+        _check_types(db, path)
         _check_trials(db, path)
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose "
                          f"another --out") from None
+
+
+_TYPES = (  # (table, what must hold of every row): types and ranges SQL checks in one pass each
+    ("trial", "typeof(seed) = 'integer' AND typeof(epochs) = 'integer' AND "
+              "typeof(steps) = 'integer' AND typeof(seconds) IN ('real', 'integer') AND "
+              "seconds >= 0 AND seconds < 1e300 AND typeof(test_acc) IN ('real', 'integer', 'null') "
+              "AND typeof(test_loss) IN ('real', 'integer', 'null') AND "
+              "typeof(best_epoch) IN ('integer', 'null') AND "
+              "typeof(diverged_step) IN ('integer', 'null')"),
+    ("epoch", "typeof(epoch) = 'integer' AND "
+              + " AND ".join(f"typeof({k}) IN ('real', 'integer', 'null')" for k in _EPOCH_KEYS)
+              + " AND (seconds IS NULL OR (seconds >= 0 AND seconds < 1e300))"),
+    ("step", "typeof(step) = 'integer' AND typeof(epoch) = 'integer' AND "
+             "typeof(lr) IN ('real', 'integer') AND typeof(loss) IN ('real', 'integer', 'null') "
+             "AND (loss IS NULL OR loss >= 0) AND epoch >= 0 AND "
+             "epoch <= (SELECT epochs FROM trial WHERE trial.id = step.trial_id)"),
+)
+
+
+def _check_types(db: sqlite3.Connection, path: Path) -> None:
+    for table, rule in _TYPES:
+        row = db.execute(f"SELECT rowid FROM {table} WHERE NOT ({rule}) LIMIT 1"
+                         if table != "step" else
+                         f"SELECT trial_id, step FROM step WHERE NOT ({rule}) LIMIT 1").fetchone()
+        if row is not None:
+            raise _damaged(path, f"a row of table {table} holds a value of the wrong type or "
+                                 f"out of range ({table} row {row[0] if table != 'step' else row})")
 
 
 def _fraction(x) -> bool:
@@ -441,12 +493,12 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
         raise _damaged(path, f"rows of trial id {min(orphans)}, which is not in the trial table")
     experiment = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
     if experiment is not None:
+        from .spec import experiment as validate
+
         try:
-            ok = isinstance(json.loads(experiment[0]), dict)
-        except (ValueError, RecursionError):
-            ok = False
-        if not ok:
-            raise _damaged(path, "its recorded experiment is not a JSON mapping")
+            validate(json.loads(experiment[0]))
+        except (ValueError, TypeError, RecursionError) as e:
+            raise _damaged(path, f"its recorded experiment is not one lrlab writes ({e})") from None
 
 
 def fingerprint(db: sqlite3.Connection) -> tuple:

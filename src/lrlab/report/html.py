@@ -434,8 +434,8 @@ def write_report(out: str | Path, store=None) -> Path:
         held = False
     try:
         if held:
-            for where in (out, out / "report"):
-                remove_temporaries(where)
+            remove_temporaries(out, "report.html")
+            remove_temporaries(out / "report")
         for _ in range(5):
             data = load(out)
             files = _files(data)

@@ -55,3 +55,12 @@ def test_default_models_fit_their_inputs():
     assert SmallCNN(1, 10)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     assert MLP(5, 1)(torch.zeros(3, 5)).shape == (3, 1)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in SmallCNN(1, 2).modules())
+
+
+def test_an_option_a_loader_does_not_take_is_one_line(tiny_csv):
+    from lrlab.training.tasks import load_task
+
+    with pytest.raises(ValueError, match=r"^task_options: digits takes split_seed, not nope$"):
+        load_task("digits", nope=1)
+    with pytest.raises(ValueError, match=r"^task_options: csv takes .*label.*, not size$"):
+        load_task(f"csv:{tiny_csv}", label="label", size=3)

@@ -46,8 +46,13 @@ def load_task(spec: str, **options) -> Task:
     """A task from its spec string (``digits``, ``imagefolder:PATH``, ``csv:PATH``); the
     ``options`` go to its loader and are remembered in ``task.options``, so
     ``load_task(task.spec, **task.options)`` rebuilds it (from any folder: a PATH is made
-    absolute in ``task.spec``)."""
+    absolute in ``task.spec``); an option the loader does not take is one line naming it."""
     loader, path = _loader(spec)
+    known = list(inspect.signature(loader).parameters)[1 if path is not None else 0:]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"task_options: {spec.partition(':')[0]} takes {', '.join(known) or 'none'}, "
+                         f"not {', '.join(unknown)}")
     if path is None:
         return dataclasses.replace(loader(**options), options=dict(options))
     path = str(Path(path).expanduser().absolute())
