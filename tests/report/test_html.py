@@ -173,7 +173,12 @@ window.addEventListener("load", function () {
   out.textContent = JSON.stringify({
     images: Array.from(document.images).map(function (i) {
       return {id: i.id, complete: i.complete, width: i.naturalWidth}; }),
-    rows: document.querySelectorAll("#ranking tbody tr").length});
+    rows: document.querySelectorAll("#ranking tbody tr").length,
+    measures: document.querySelectorAll("#measures tbody tr").length,
+    verdict: document.getElementById("verdict").textContent,
+    fits: Array.from(document.querySelectorAll(".scroll")).every(function (d) {
+      return d.scrollWidth <= d.clientWidth; }),
+    width: document.body.scrollWidth});
   document.body.appendChild(out);
 });
 </script>"""
@@ -205,7 +210,14 @@ def test_the_report_renders_in_headless_chromium(store, report, tmp_path):
     seen = json.loads(html.unescape(found.group(1)))
     assert len(seen["images"]) == 4
     assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
-    assert seen["rows"] == 3 == len(_rows(report))
+    assert seen["rows"] == 3 == len(_rows(report)) == seen["measures"]
+    assert "Best" in seen["verdict"] and "cannot be told apart" in seen["verdict"] or \
+        "resolved below it" in seen["verdict"]
+    assert "Winner" not in seen["verdict"]
+    wide = subprocess.run([*flags, "--window-size=1280,2400", "--dump-dom", probe.as_uri()],
+                          capture_output=True, text=True, timeout=600)
+    fit = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', wide.stdout, re.S).group(1)))
+    assert fit["fits"] and fit["width"] <= 1280, fit  # the tables fit a 1280-pixel window
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--window-size=1280,2400", f"--screenshot={shot}",
                     (store / "report.html").as_uri()], capture_output=True, timeout=600)
@@ -259,3 +271,19 @@ def test_two_labels_running_one_curve_are_named(tmp_path_factory):
     assert "N (same curve as E)" in note and "cosine" not in note
     ran = page.split('id="schedules"')[1].split("</table>")[0]
     assert "exponential(base_lr=0.05, gamma=0.01, step_size=3)" in ran  # what ran, never {}
+
+
+def test_a_schedule_resolved_below_the_best_is_named_with_its_interval(tmp_path_factory):
+    out = _compare(tmp_path_factory, "far", [
+        "cosine", {"name": "constant", "label": "frozen", "params": {"base_lr": 1e-7}}],
+        seeds=3, epochs=3)
+    page = write_report(out).read_text()
+    verdict = html_text(page.split('id="verdict">')[1].split("</div>")[0])
+    assert "Best: cosine" in verdict and "Worse than the best: frozen by " in verdict
+    assert "Underfit" in verdict and "simultaneous 95% interval" in verdict
+
+
+def html_text(fragment: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", fragment))

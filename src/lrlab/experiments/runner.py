@@ -65,6 +65,20 @@ def ranking(exp: Experiment, records: Sequence[TrialRecord],
         for cfg, rec in zip(exp.trials(), records)), n_test=n_test)
 
 
+def _runs(cfg, plan) -> str:
+    """What a trial runs, whatever its name, label or spelling (an alias, a default given
+    explicitly, 2 for 2.0): its settings and its schedule resolved for the run. Two different
+    schedules that happen to give the same LR table on a short run are not the same trial (the
+    report names them: "same curve as")."""
+    try:
+        schedule = plan.schedule.to_config() if plan.schedule is not None else None
+    except TypeError:  # a Python callable: its repr names it
+        schedule = repr(plan.schedule)
+    return json.dumps({**cfg.to_dict(), "name": None, "schedule": schedule, "params": None,
+                       "plateau": cfg.plateau().to_config() if cfg.schedule == PLATEAU else None},
+                      sort_keys=True)
+
+
 def _same_experiment(store: Store, exp: Experiment) -> None:
     """Refuse other task / run settings than the store's; record the definition."""
     now = exp.to_dict()
@@ -102,18 +116,14 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     torch_device(device)
     trials = exp.trials()
     task = load_task(exp.task, **exp.task_options)
-    same: dict[str, str] = {}  # what a trial does -> the label that does it first
+    same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
     for cfg in trials:  # every trial can run on this task, before the store is touched
         plan = make_plan(cfg, len(task.train), task.kind)
         label = cfg.name.rsplit("-seed", 1)[0]
-        does = json.dumps({**cfg.to_dict(), "name": None, "schedule": None, "params": None,
-                           "table": list(plan.table),
-                           "plateau": cfg.plateau().to_config() if cfg.schedule == PLATEAU
-                           else None}, sort_keys=True)
-        first = same.setdefault(does, label)
+        first = same.setdefault(_runs(cfg, plan), label)
         if first != label:
-            raise ValueError(f"schedules: {label} runs the same trials as {first} (the same LR "
-                             f"at every step and the same settings); drop one of them")
+            raise ValueError(f"schedules: {label} runs the same trials as {first} (the same "
+                             f"schedule, resolved for the run, and settings); drop one of them")
     with Store(out) as store:
         _same_experiment(store, exp)
         store.set_meta("test_size", str(len(task.test)))  # floors the verdict's noise estimate

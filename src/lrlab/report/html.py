@@ -75,6 +75,7 @@ def verdict(data: ReportData) -> list[str]:
         else:
             out.append("No trial has ended yet: there is nothing to rank.")
         return out
+    best = ranked[0]
     out += words(ranked, data.resolution)
     diverged = [r for r in rows if r["diverged"]]
     if diverged:
@@ -230,12 +231,15 @@ pre,code{background:#f7fafc;font-size:12px}pre{padding:8px;overflow-x:auto;white
 
 def _ranking_table(data: ReportData) -> str:
     head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "gap to best [simultaneous]",
-            "verdict", "P(improve)", "diverged", "seeds ended", "best seed", "worst seed",
-            "best val epoch", "train time", "epochs to 95% / 99%",
-            "seconds to 95% / 99%", "val AUC"]
+            "verdict", "P(improve)", "diverged", "seeds ended"]
+    second = ["schedule", "best seed", "worst seed", "best val epoch", "train time",
+              "epochs to 95% / 99%", "seconds to 95% / 99%", "val AUC"]
     out = ['<div class="scroll"><table id="ranking"><thead><tr>']
     out += [f'<th class="{"l" if h == "schedule" else ""}">{_e(h)}</th>' for h in head]
     out.append("</tr></thead><tbody>")
+    more = ['<div class="scroll"><table id="measures"><thead><tr>']
+    more += [f'<th class="{"l" if h == "schedule" else ""}">{_e(h)}</th>' for h in second]
+    more.append("</tr></thead><tbody>")
     for r in data.ranking:
         label = r["name"]
         classes = ["schedule"] + (["tie"] if r["tied_with_best"] else []) + (
@@ -274,8 +278,9 @@ def _ranking_table(data: ReportData) -> str:
             tie = "no verdict (single sample)" if r["single_sample"] else "not compared"
         cells = [
             str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff, tie,
-            _num(r["prob_improvement"]),
-            str(r["diverged"]), seeds,
+            _num(r["prob_improvement"]), str(r["diverged"]), seeds]
+        measures = [
+            f'<td class="l">{_e(label)}</td>',
             f"{best_seed['seed']}: {_pct(best_seed['test_acc'])}" if best_seed else "–",
             f"{worst_seed['seed']}: {_pct(worst_seed['test_acc'])}" if worst_seed else "–",
             best_ep, "–" if wall is None else f"{wall:.1f} s",
@@ -287,6 +292,11 @@ def _ranking_table(data: ReportData) -> str:
         # every cell but the label is built from numbers and escaped pieces
         out += [c if c.startswith("<td") else f"<td>{c}</td>" for c in cells]
         out.append("</tr>")
+        more.append(f'<tr data-name="{_e(label)}">')
+        more += [c if c.startswith("<td") else f"<td>{c}</td>" for c in measures]
+        more.append("</tr>")
+    out.append("</tbody></table></div><h3>Secondary measures</h3>")
+    out += more
     out.append("</tbody></table></div>")
     return "".join(out)
 
