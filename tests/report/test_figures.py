@@ -38,6 +38,19 @@ def test_metrics_mean_line_and_band_per_schedule():
     assert len(regression.axes) == 2
 
 
+def test_metrics_highlight_the_best_group_and_zoom_on_the_last_epochs():
+    ep = lambda a: [{"train_loss": 1 - a * k, "val_loss": 1.1 - a * k, "val_acc": a * k}  # noqa: E731
+                    for k in range(10)]
+    fig = F.metrics_figure([("best", [ep(0.05), ep(0.06)]), ("rest", [ep(0.01)])], {"best"})
+    assert len(fig.axes) == 6  # three metrics, and the same over epochs 8-10
+    full, zoom = fig.axes[0], fig.axes[3]
+    assert zoom.get_title() == "train loss, epochs 8-10 (zoom)"
+    assert [list(ln.get_xdata()) for ln in zoom.lines] == [[8, 9, 10], [8, 9, 10]]
+    grey = [ln for ln in full.lines if ln.get_color() == F.OTHER_COLOR]
+    assert len(grey) == 1 and len(full.lines) == 2  # 'rest' grey, behind
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["best"]
+
+
 def test_accuracy_points_with_intervals_on_an_axis_that_spans_the_data():
     rows = _rows()
     fig = F.accuracy_figure(rows)

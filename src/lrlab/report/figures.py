@@ -83,8 +83,10 @@ def lr_grid_figure(curves: Sequence[tuple[str, Sequence[float]]], ncols: int = 4
 
 
 # ---- curves per epoch --------------------------------------------------------------------
-def _band(ax, per_seed: Sequence[Sequence[float | None]], color: str):
-    """Mean over seeds (per epoch, over the seeds that have it) and a min-max band."""
+def _band(ax, per_seed: Sequence[Sequence[float | None]], color: str, first: int = 0,
+          muted: bool = False):
+    """Mean over seeds (per epoch, over the seeds that have it) and a min-max band, from epoch
+    ``first`` on; ``muted``: a thin line without band (a schedule outside the best group)."""
     length = max((len(c) for c in per_seed), default=0)
     if not length:
         return None
@@ -101,45 +103,65 @@ def _band(ax, per_seed: Sequence[Sequence[float | None]], color: str):
         mean[have] = np.nanmean(grid[:, have], axis=0)
         lo[have] = np.nanmin(grid[:, have], axis=0)
         hi[have] = np.nanmax(grid[:, have], axis=0)
-    (line,) = ax.plot(x, mean, color=color, marker=".", lw=1.3)
+    x, mean, lo, hi = x[first:], mean[first:], lo[first:], hi[first:]
+    if muted:
+        (line,) = ax.plot(x, mean, color=color, lw=0.8, alpha=0.8, zorder=1)
+        return line
+    (line,) = ax.plot(x, mean, color=color, marker=".", lw=1.3, zorder=2)
     if len(per_seed) > 1:
         ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
     return line
 
 
-def metrics_figure(series: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]]):
-    """Train loss, val loss and (when any trial has one) val accuracy per epoch.
+def metrics_figure(series: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]],
+                   highlight: set[str] | None = None):
+    """Train loss, val loss and (when any trial has one) val accuracy per epoch, and below them
+    the same over the last 30 % of the epochs (zoomed: where schedules part ways), when the
+    run has at least 4 epochs.
 
     ``series``: ``[(label, [epochs of seed 1, epochs of seed 2, ...])]``, each seed's epochs a
-    list of dicts with ``train_loss``, ``val_loss``, ``val_acc`` (``None``: a gap). One colour
-    per schedule: the line is the mean over seeds, the band runs from the lowest to the
-    highest seed. One legend below the axes."""
+    list of dicts with ``train_loss``, ``val_loss``, ``val_acc`` (``None``: a gap).
+    ``highlight``: the labels drawn in colour (the best group; default: all), each a line for
+    the mean over seeds and a band from the lowest to the highest seed; the others are thin
+    grey lines behind them. One legend below the axes, for the coloured ones."""
     has_acc = any(e.get("val_acc") is not None for _, seeds in series for s in seeds for e in s)
     keys = [("train_loss", "train loss"), ("val_loss", "val loss")]
     if has_acc:
         keys.append(("val_acc", "val accuracy"))
-    labels = [label for label, _ in series]
-    fig, ncols = _figure(4.3 * len(keys), 3.6, labels)
-    axes = fig.subplots(1, len(keys), squeeze=False).ravel()
+    highlight = {label for label, _ in series} if highlight is None else set(highlight)
+    labels = [label for label, _ in series if label in highlight]
+    length = max((len(s) for _, seeds in series for s in seeds), default=0)
+    zoom = length >= 4
+    fig, ncols = _figure(4.3 * len(keys), 3.6 * (2 if zoom else 1), labels)
+    grid = fig.subplots(2 if zoom else 1, len(keys), squeeze=False)
     handles, names = [], []
+    first = int(length * 0.7) if zoom else 0
     for k, (label, seeds) in enumerate(series):
-        color = color_of(k, len(series))
+        shown = label in highlight
+        color = color_of(k, len(series)) if shown else OTHER_COLOR
         line = None
-        for ax, (key, _) in zip(axes, keys):
-            got = _band(ax, [[e.get(key) for e in s] for s in seeds], color)
-            line = line or got
-        if line is not None:
+        for row, start in enumerate((0, first)[:grid.shape[0]]):
+            for ax, (key, _) in zip(grid[row], keys):
+                got = _band(ax, [[e.get(key) for e in s] for s in seeds], color, start,
+                            muted=not shown)
+                line = line or got
+        if line is not None and shown:
             handles.append(line)
             names.append(label)
-    for ax, (key, title) in zip(axes, keys):
-        ax.set_title(title + " per epoch (mean, min-max band over seeds)", fontsize="small")
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if not ax.lines:
-            _empty(ax, "no epochs stored yet")
+    for row, axes in enumerate(grid):
+        for ax, (key, title) in zip(axes, keys):
+            where = f", epochs {first + 1}-{length} (zoom)" if row else " per epoch"
+            ax.set_title(f"{title}{where}", fontsize="small")
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if not ax.lines:
+                _empty(ax, "no epochs stored yet")
+    fig.suptitle("mean over seeds, band from the lowest to the highest seed"
+                 + ("; grey: outside the best group" if len(labels) < len(series) else ""),
+                 fontsize="small")
     _legend_below(fig, handles, names, ncols)
     return fig
 

@@ -207,7 +207,9 @@ def figures(data: ReportData) -> dict[str, Any]:
     curves = [(f"{label} (seed {data.lrs[label][0]})" if label in data.lrs else label,
                data.lrs.get(label, (None, []))[1]) for label in data.labels]
     return {"accuracy": F.accuracy_figure(data.ranking), "forest": F.forest_figure(data.ranking),
-            "metrics": F.metrics_figure(series), "lr": F.lr_grid_figure(curves)}
+            "metrics": F.metrics_figure(series, {r["name"] for r in data.ranking
+                                                 if r["tied_with_best"]} or None),
+            "lr": F.lr_grid_figure(curves)}
 
 
 # ---- the page -----------------------------------------------------------------------------
