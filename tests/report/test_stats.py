@@ -308,7 +308,7 @@ def test_diverged_count():
 def _tukey_half(acc, name, best="cosine", n_test=None):
     """The critical difference of ``name`` against ``best`` written out: two-way residual
     variance (balanced, with its textbook formula when every cell is there), the pair's own
-    sd, Tukey's q for the schedules with a finite accuracy."""
+    variance moderated toward it, Tukey's q for the schedules with a finite accuracy."""
     import numpy as np
 
     names = [k for k, v in acc.items() if any(x is not None for x in v.values())]
@@ -317,7 +317,8 @@ def _tukey_half(acc, name, best="cosine", n_test=None):
     sigma = max(math.sqrt(ss / df), quantisation_sd(n_test) if n_test else 0.0)
     shared = [s for s in seeds if acc[name].get(s) is not None and acc[best].get(s) is not None]
     d = np.array([acc[name][s] - acc[best][s] for s in shared])
-    s = max(sigma, d.std(ddof=1) / math.sqrt(2))
+    n = len(shared)  # the pair's variance moderated toward the pooled with 1 degree of freedom
+    s = max(sigma, math.sqrt(((n - 1) * d.var(ddof=1) / 2 + sigma ** 2) / n))
     return range_quantile(len(names), df) * s / math.sqrt(len(shared))
 
 

@@ -435,6 +435,24 @@ def resolution(test_acc: Mapping[str, Mapping[Hashable, float | None]], *,
     return out
 
 
+PRIOR_DF = 1  # the pooled variance's weight in a pair's moderated variance (bench/verdict.py)
+
+
+def _pair_sd(sigma: float, s_d: float, n: int) -> float:
+    """The noise a comparison of two schedules over ``n`` paired seeds uses: the pair's own
+    per-trial variance ``s_d² / 2`` moderated toward the pooled ``sigma²`` with ``PRIOR_DF``
+    degrees of freedom (an empirical-Bayes shrinkage, as limma's moderated t), and never below
+    the pooled: ``max(sigma, sqrt(((n - 1) s_d² / 2 + PRIOR_DF sigma²) / (n - 1 + PRIOR_DF)))``.
+    A pair much noisier than the rest (an unstable schedule) widens its own comparison; two
+    degrees of freedom of chance do not, as much.
+
+    >>> round(_pair_sd(0.003, 0.0, 3), 6), round(_pair_sd(0.003, 0.006 * math.sqrt(2), 3), 6)
+    (0.003, 0.005196)
+    """
+    moderated = ((n - 1) * s_d ** 2 / 2.0 + PRIOR_DF * sigma ** 2) / (n - 1 + PRIOR_DF)
+    return max(sigma, math.sqrt(moderated))
+
+
 def _power_gap(q: float, sigma: float, n: int, power: float) -> float:
     z = float(_scipy_stats.norm.ppf(power))
     return (q + math.sqrt(2.0) * z) * sigma / math.sqrt(n)
@@ -500,9 +518,10 @@ def rank(
     effects (:func:`two_way`: seeds are blocks, so seed-to-seed variation cancels); the
     residual noise is pooled over all schedules and floored at the test set's quantisation:
     ``sigma`` of :func:`resolution`. A schedule is compared with the best (highest mean)
-    over the ``n`` seeds both finished, with ``s = max(sigma, s_d / sqrt(2))`` (``s_d``: the
-    sd of that pair's own paired differences, so one unstable schedule cannot hide behind a
-    quiet pool) and Tukey's studentised-range critical value ``q`` for all ``k`` schedules
+    over the ``n`` seeds both finished, with ``s`` = :func:`_pair_sd` (the pair's own noise
+    from its paired differences, moderated toward ``sigma`` and never below it, so one
+    unstable schedule cannot hide behind a quiet pool) and Tukey's studentised-range critical
+    value ``q`` for all ``k`` schedules
     (:func:`range_quantile`): it is *not tied* when its mean paired gap exceeds
     ``q · s / sqrt(n)``. As Tukey's intervals hold for all pairs at once, picking the best from
     the same data is covered: the family-wise rate of calling a truly equal schedule worse is
@@ -555,7 +574,7 @@ def rank(
     ...  for r in rows]
     [('cosine', 0.93, 0, True), ('step', 0.905, 1, True), ('const', 0.85, 0, False)]
     >>> round(rows[2]["diff_mean"], 6), round(rows[2]["critical_difference"], 4)
-    (-0.08, 0.0241)
+    (-0.08, 0.023)
     """
     _check_confidence(confidence)
     if not (_is_finite(alpha) and 0.0 < alpha < 1.0):
@@ -689,7 +708,7 @@ def rank(
         row["comparable"] = n >= 2 and res["q"] is not None and row["test_acc_mean"] is not None
         row["diff_ci_low"] = row["diff_ci_high"] = row["critical_difference"] = None
         if row["comparable"]:
-            s = max(res["sigma"], (diff["std"] or 0.0) / math.sqrt(2.0))
+            s = _pair_sd(res["sigma"], diff["std"] or 0.0, n)
             half = res["q"] * s / math.sqrt(n)
             row["critical_difference"] = half
             row["diff_ci_low"] = max(-1.0, diff["mean"] - half)
