@@ -270,6 +270,9 @@ DAMAGE = {  # what a forged or damaged store holds -> what the one line says
                         "table step holds a value"),
     "schema v2": ("UPDATE meta SET value = '2' WHERE key = 'schema_version'", "store schema version 2"),
     "foreign trial table": ("DROP TABLE trial", "table trial has columns id, name, not id, key"),
+    "forged hits": ("UPDATE example SET hits = zeroblob(length(hits)) WHERE trial_id = 1 AND "
+                    "split = 'test'", "per-example results of trial id 1 ('test') do not match"),
+    "short hits": ("UPDATE example SET hits = X'00' WHERE trial_id = 2", "per-example results"),
     "orphan rows": ("INSERT INTO epoch VALUES (99, 0, 1, 0.5, 1, 0.5, 0.1, 1)",
                     "rows of trial id 99, which is not in the trial table"),
 }
@@ -408,3 +411,32 @@ def test_a_pickled_checkpoint_is_one_line_naming_the_file_and_the_trial_without_
     assert str(e.value) == (f"trial cosine-seed0: {path}: not a readable lrlab checkpoint "
                             f"(UnpicklingError); delete it to train the trial from the start")
     assert not [w for w in recwarn if "torch" in str(w.filename)]
+
+
+def test_which_test_and_val_examples_each_trial_gets_right_is_stored(made, tmp_path):
+    import numpy as np
+
+    from lrlab.experiments.store import open_store, read_examples
+
+    db = open_store(made)
+    try:
+        for tid, acc in db.execute("SELECT id, test_acc FROM trial").fetchall():
+            ex = read_examples(db, tid)
+            assert set(ex) == {"test", "val"}
+            n, hits = ex["test"]
+            right = np.unpackbits(np.frombuffer(hits, np.uint8), count=n)
+            assert right.sum() / n == pytest.approx(acc, abs=1e-12)
+    finally:
+        db.close()
+
+
+def test_a_store_of_an_earlier_lrlab_without_per_example_results_reads_and_extends(made, tmp_path):
+    from lrlab.experiments.runner import compare
+    from lrlab.experiments.store import read_records
+
+    out = _copy(made, tmp_path / "old")
+    _sql(out, "DROP TABLE example")
+    assert len(read_records(out)) == 4  # read as it is
+    csv = json.loads(rows(out, "SELECT value FROM meta WHERE key = 'experiment'")[0][0])["task"]
+    compare(csv, ["cosine", "step", "linear"], seeds=2, epochs=2, batch_size=16, out=out)
+    assert rows(out, "SELECT COUNT(DISTINCT trial_id) FROM example") == [(2,)]  # the new ones

@@ -66,6 +66,9 @@ def test_one_row_per_schedule_and_the_files(store, report):
     assert "Winner" not in report and "equally good" not in verdict.replace(
         "This is not a finding that they are equally good", "")
     assert "pooled over all schedules" in verdict and "To resolve a smaller gap" in verdict
+    assert re.search(r"The test set is a sample too: resampling its \d+ images", verdict)
+    measures = report.split('id="measures"')[1].split("</table>")[0]
+    assert "test-set noise of the gap" in measures and " pts</td>" in measures
     assert "Nothing was tuned" in report and "lrlab compare --config" in report
 
 
@@ -111,7 +114,7 @@ def test_a_partial_store_still_reports_and_marks_what_is_missing(store, tmp_path
     db = sqlite3.connect(part / "results.sqlite")
     db.execute("UPDATE trial SET status = 'running', test_acc = NULL WHERE name = 'cosine-seed1'")
     tid = db.execute("SELECT id FROM trial WHERE name = 'constant-seed1'").fetchone()[0]
-    for table in ("step", "epoch"):
+    for table in ("step", "epoch", "example"):
         db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (tid,))
     db.execute("DELETE FROM trial WHERE id = ?", (tid,))
     db.commit()

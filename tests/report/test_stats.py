@@ -27,6 +27,7 @@ from lrlab.report.stats import (
     seeds_needed,
     summarize,
     t_quantile,
+    test_set_noise,
     time_to_target,
     two_way,
 )
@@ -657,3 +658,19 @@ def test_rank_properties(experiment, rnd):
         assert rows[0]["is_best"] and rows[0]["tied_with_best"]
         assert sum(r["is_best"] for r in rows) == 1
 
+
+
+def test_test_set_noise_is_the_paired_bootstrap_over_test_examples():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n, seeds = 360, 3
+    a = [rng.random(n) < 0.97 for _ in range(seeds)]
+    b = [np.where(rng.random(n) < 0.1, ~x, x) for x in a]  # disagrees on about 10 %
+    r = test_set_noise(a, b)
+    d = np.mean([x.astype(float) - y for x, y in zip(a, b)], axis=0)
+    boot = [d[rng.integers(0, n, n)].mean() for _ in range(4000)]  # resample the test images
+    assert r["n_examples"] == n and r["n_seeds"] == seeds and r["gap"] == pytest.approx(d.mean())
+    assert r["sd"] == pytest.approx(np.std(boot), rel=0.08)
+    assert r["half"] == pytest.approx(1.959964 * r["sd"], rel=1e-6)
+    assert test_set_noise([], [])["sd"] is None

@@ -11,7 +11,11 @@ Tables (schema version 1, in ``meta``):
   ``key`` identifies it by its task and full configuration (seed included; the name does not
   count), ``task`` and ``config`` are JSON, ``status`` is a ``TrialStatus``;
 - ``epoch(trial_id, epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds)``;
-- ``step(trial_id, step, epoch, lr, loss)``: the LR applied and the loss at every step.
+- ``step(trial_id, step, epoch, lr, loss)``: the LR applied and the loss at every step;
+- ``example(trial_id, split, n, hits)``: which of the ``n`` examples of the ``test`` and
+  ``val`` split the trial's final model gets right (``numpy.packbits``, in the split's order;
+  classification only), written with the trial's end: the test set's own sampling noise is
+  measured from it. A store written before this table existed gets it when next extended.
 
 Write-ahead logging; every write is one transaction: a trial's start, each epoch (its steps and
 metrics together) and its end (final metrics and status, the last write). Checkpoints are files
@@ -76,14 +80,19 @@ CREATE TABLE IF NOT EXISTS epoch (
 CREATE TABLE IF NOT EXISTS step (
     trial_id INTEGER NOT NULL REFERENCES trial(id), step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     lr REAL NOT NULL, loss REAL, PRIMARY KEY (trial_id, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS example (
+    trial_id INTEGER NOT NULL REFERENCES trial(id), split TEXT NOT NULL, n INTEGER NOT NULL,
+    hits BLOB NOT NULL, PRIMARY KEY (trial_id, split));
 """
+_EXAMPLE = _SCHEMA.strip().split(";")[-2]  # the table added after the first stores were written
 _EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 _COLUMNS = {"meta": ("key", "value"),
             "trial": ("id", "key", "name", "schedule", "seed", "task", "config", "resolved",
                       "status", "test_loss", "test_acc", "best_epoch", "diverged_step", "epochs",
                       "steps", "seconds", "started", "finished"),
             "epoch": ("trial_id", "epoch", *_EPOCH_KEYS),
-            "step": ("trial_id", "step", "epoch", "lr", "loss")}
+            "step": ("trial_id", "step", "epoch", "lr", "loss"),
+            "example": ("trial_id", "split", "n", "hits")}
 
 
 def trial_key(task, cfg) -> str:
@@ -144,6 +153,8 @@ class Store(OutputFolder, RecordSink):
                     db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                     db.execute("INSERT INTO meta VALUES ('lrlab_version', ?)", (__version__,))
                     db.execute("COMMIT")
+                else:
+                    db.execute(_EXAMPLE)  # IF NOT EXISTS: a store of an earlier lrlab gets it
                 ended = [k for (k,) in db.execute("SELECT key FROM trial WHERE status != 'running'")]
             except sqlite3.DatabaseError as e:
                 if db is not None:
@@ -274,7 +285,9 @@ class Store(OutputFolder, RecordSink):
 
         name = record.name
         atomic_write(self.weights_path(name), lambda f: torch.save(weights, f))
-        self._write(*self._steps(name), (
+        self._write(*self._steps(name), *(
+            ("INSERT OR REPLACE INTO example VALUES (?, ?, ?, ?)", (self._ids[name], split, n, hits))
+            for split, (n, hits) in record.examples.items()), (
             "UPDATE trial SET status = ?, test_loss = ?, test_acc = ?, best_epoch = ?, "
             "diverged_step = ?, seconds = ?, finished = ? WHERE id = ?",
             (str(record.status), record.test_loss, record.test_acc, record.best_epoch,
@@ -283,6 +296,15 @@ class Store(OutputFolder, RecordSink):
 
 
 # ---- reading ---------------------------------------------------------------------------------
+def read_examples(db: sqlite3.Connection, trial_id: int) -> dict[str, tuple[int, bytes]]:
+    """A trial's per-example correctness: ``{split: (n, packed bits)}`` (empty for a
+    regression trial, a diverged one, or a store of an earlier lrlab)."""
+    if ("table", "example") not in _objects(db):
+        return {}
+    return {split: (n, hits) for split, n, hits in db.execute(
+        "SELECT split, n, hits FROM example WHERE trial_id = ?", (trial_id,))}
+
+
 def read_records(out: str | Path) -> list[TrialRecord]:
     """Every trial of the store in ``out`` (checked, read-only), in the order they started; an
     unfinished one as far as it got (status ``running``)."""
@@ -332,7 +354,9 @@ def _objects(db: sqlite3.Connection) -> set[tuple[str, str]]:
 
 _OBJECTS = {("table", "meta"), ("table", "trial"), ("table", "epoch"), ("table", "step"),
             ("index", "sqlite_autoindex_meta_1"), ("index", "sqlite_autoindex_trial_1"),
-            ("index", "sqlite_autoindex_epoch_1")}
+            ("index", "sqlite_autoindex_epoch_1"), ("table", "example"),
+            ("index", "sqlite_autoindex_example_1")}
+_LATER = {"example"}  # tables a store written by an earlier lrlab may lack
 
 
 def _damaged(path: Path, what: str) -> ValueError:
@@ -387,6 +411,8 @@ def check(db: sqlite3.Connection, path: Path) -> None:
                              f"reads version {SCHEMA_VERSION}; choose another --out")
         for table, columns in _COLUMNS.items():
             have = tuple(r[1] for r in db.execute(f"PRAGMA table_info({table})"))
+            if not have and table in _LATER:
+                continue
             if have != columns:
                 raise _damaged(path, f"table {table} has columns {', '.join(have) or 'none'}, "
                                      f"not {', '.join(columns)}")
@@ -488,6 +514,18 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
             raise _damaged(path, f"{where} has best_epoch {best!r}")
         if diverged is not None and not (isinstance(diverged, int) and diverged >= 0):
             raise _damaged(path, f"{where} has diverged_step {diverged!r}")
+    accs = dict(db.execute("SELECT id, test_acc FROM trial"))
+    examples = db.execute("SELECT trial_id, split, n, hits FROM example").fetchall() if (
+        "table", "example") in _objects(db) else []
+    for tid, split, n, hits in examples:
+        ok = (tid in ids and split in ("test", "val") and isinstance(n, int) and n > 0
+              and isinstance(hits, bytes) and len(hits) == (n + 7) // 8)
+        right = int.from_bytes(hits, "big").bit_count() if ok else 0
+        if ok and split == "test" and accs[tid] is not None:
+            ok = abs(right / n - accs[tid]) < 1e-9
+        if not ok:
+            raise _damaged(path, f"its per-example results of trial id {tid} ({split!r}) do not "
+                                 f"match the trial")
     orphans = (set(steps) | set(epochs)) - ids
     if orphans:
         raise _damaged(path, f"rows of trial id {min(orphans)}, which is not in the trial table")

@@ -82,6 +82,16 @@ def verdict(data: ReportData) -> list[str]:
         out.append("Diverged: " + ", ".join(
             f"{r['name']} ({r['diverged']} of {r['diverged'] + r['n_seeds']} seeds)"
             for r in diverged) + ".")
+    halves = sorted(h for h in (data.test_noise(r["name"], best["name"])["half"]
+                                for r in ranked[1:]) if h is not None)
+    if halves:
+        n_test = data.n_test or len(next(t.test_hits for t in data.trials.values()
+                                          if t.test_hits is not None))
+        out.append(f"The test set is a sample too: resampling its {n_test} images would move a "
+                   f"schedule's gap to the best by up to ±{100 * halves[len(halves) // 2]:.2f} "
+                   f"points (95%, the median over the schedules compared; paired over the "
+                   f"images), apart from the seed-to-seed spread above: a gap below that says "
+                   f"as much about these images as about the schedules.")
     under = [r for r in ranked[1:] if not r["tied_with_best"]
              and r["test_acc_mean"] < best["test_acc_mean"] - UNDERFIT_POINTS]
     if under:
@@ -234,8 +244,10 @@ pre,code{background:#f7fafc;font-size:12px}pre{padding:8px;overflow-x:auto;white
 def _ranking_table(data: ReportData) -> str:
     head = ["#", "schedule", "test acc (mean ± std)", "95% CI", "gap to best [simultaneous]",
             "verdict", "P(improve)", "diverged", "seeds ended"]
-    second = ["schedule", "best seed", "worst seed", "best val epoch", "train time",
-              "epochs to 95% / 99%", "seconds to 95% / 99%", "val AUC"]
+    second = ["schedule", "test-set noise of the gap (95%)", "best seed", "worst seed",
+              "best val epoch", "train time", "epochs to 95% / 99%", "seconds to 95% / 99%",
+              "val AUC"]
+    best_label = next((r["name"] for r in data.ranking if r["is_best"]), None)
     out = ['<div class="scroll"><table id="ranking"><thead><tr>']
     out += [f'<th class="{"l" if h == "schedule" else ""}">{_e(h)}</th>' for h in head]
     out.append("</tr></thead><tbody>")
@@ -281,8 +293,11 @@ def _ranking_table(data: ReportData) -> str:
         cells = [
             str(r["rank"]), f'<td class="l">{_e(label)}</td>', mean, ci, diff, tie,
             _num(r["prob_improvement"]), str(r["diverged"]), seeds]
+        noise = (data.test_noise(label, best_label) if best_label and not r["is_best"]
+                 else {"half": None})
         measures = [
             f'<td class="l">{_e(label)}</td>',
+            "–" if noise["half"] is None else f"±{100 * noise['half']:.2f} pts",
             f"{best_seed['seed']}: {_pct(best_seed['test_acc'])}" if best_seed else "–",
             f"{worst_seed['seed']}: {_pct(worst_seed['test_acc'])}" if worst_seed else "–",
             best_ep, "–" if wall is None else f"{wall:.1f} s",

@@ -50,6 +50,7 @@ __all__ = [
     "seeds_needed",
     "summarize",
     "t_quantile",
+    "test_set_noise",
     "time_to_target",
     "two_way",
 ]
@@ -433,6 +434,42 @@ def resolution(test_acc: Mapping[str, Mapping[Hashable, float | None]], *,
         out.update(critical_difference=q * sigma / math.sqrt(n),
                    resolvable=_power_gap(q, sigma, n, power))
     return out
+
+
+def test_set_noise(a: Sequence[Any], b: Sequence[Any], confidence: float = 0.95) -> dict[str, Any]:
+    """How much of a gap in test accuracy the test set's own sampling explains: ``a`` and
+    ``b`` hold, per seed both finished, which of the ``N`` test examples each schedule's model
+    gets right (bool arrays in the split's order). With ``D_e`` the mean over seeds of
+    ``a_e - b_e`` (-1, 0 or 1 per seed), the gap is ``mean(D)`` and resampling the ``N`` test
+    examples (a paired bootstrap, in its normal form; McNemar's variance for one seed) moves
+    it by ``sd = std(D, ddof=1) / sqrt(N)``: ``half = z_{(1+confidence)/2} · sd``. This is
+    apart from the seed-to-seed spread: the same test set serves every seed.
+
+    Returns ``{"n_examples", "n_seeds", "gap", "sd", "half"}`` (``None`` values without data).
+
+    >>> import numpy as np
+    >>> a = np.array([1, 1, 0, 1, 0, 1, 1, 1], bool); b = np.array([1, 0, 0, 1, 1, 1, 1, 0], bool)
+    >>> r = test_set_noise([a], [b]); r["gap"], round(r["sd"], 6)   # D = 0,1,0,0,-1,0,0,1
+    (0.125, 0.226582)
+    >>> round(math.sqrt((3 - 8 / 64) / 7 / 8), 6)                   # (sum D² - n mean²)/(n-1)/n
+    0.226582
+    """
+    import numpy as np
+
+    out: dict[str, Any] = {"n_examples": None, "n_seeds": len(a), "gap": None, "sd": None,
+                           "half": None}
+    if not a or len(a) != len(b):
+        return out
+    d = np.mean([np.asarray(x, float) - np.asarray(y, float) for x, y in zip(a, b)], axis=0)
+    n = len(d)
+    out.update(n_examples=n, gap=float(d.mean()))
+    if n >= 2:
+        out["sd"] = float(d.std(ddof=1) / math.sqrt(n))
+        out["half"] = float(_scipy_stats.norm.ppf((1 + confidence) / 2)) * out["sd"]
+    return out
+
+
+test_set_noise.__test__ = False  # not a pytest test
 
 
 PRIOR_DF = 1  # the pooled variance's weight in a pair's moderated variance (bench/verdict.py)

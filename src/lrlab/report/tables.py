@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.store import fingerprint, open_store
+from ..experiments.store import fingerprint, open_store, read_examples
 from . import stats
 
 _EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -40,6 +40,7 @@ class Trial:
     seconds: float
     resolved: str | None = None  # the concrete schedule that ran, in words
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    test_hits: Any = None  # which test examples its final model gets right (bool array)
 
 
 @dataclass
@@ -66,6 +67,14 @@ class ReportData:
 
     def trial(self, label: str, seed: int) -> Trial | None:
         return self.trials.get((label, seed))
+
+    def test_noise(self, label: str, best: str) -> dict[str, Any]:
+        """``stats.test_set_noise`` of ``label`` against ``best`` over the seeds both have
+        per-example test results for."""
+        pairs = [(self.trials[(label, s)].test_hits, self.trials[(best, s)].test_hits)
+                 for s in self.seeds if (label, s) in self.trials and (best, s) in self.trials]
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None and len(a) == len(b)]
+        return stats.test_set_noise([a for a, _ in pairs], [b for _, b in pairs])
 
     def ran_as(self, label: str) -> str:
         """The concrete schedule a label's trials ran (its parameters resolved for the run),
@@ -163,9 +172,14 @@ def load(out: str | Path) -> ReportData:
                                      and not _matches(entries[t.label], trials[key].config)):
                 trials[key] = t
         cols = ", ".join(_EPOCH_COLS)
+        import numpy as np
+
         for t in trials.values():
             t.epochs = [dict(zip(_EPOCH_COLS, r)) for r in db.execute(
                 f"SELECT {cols} FROM epoch WHERE trial_id = ? ORDER BY epoch", (t.id,))]
+            n, hits = read_examples(db, t.id).get("test", (0, None))
+            if hits is not None:
+                t.test_hits = np.unpackbits(np.frombuffer(hits, np.uint8), count=n).astype(bool)
         lrs = {}
         for label in labels:
             t = next((trials[(label, s)] for s in seeds if (label, s) in trials), None)

@@ -9,7 +9,8 @@ Used by the engines, the LR range test and ``lrlab test``, so that they cannot d
   2**63, so any seed up to TrialConfig's limit works).
 - ``batches(n, batch_size, seed, epoch)``: its consecutive slices (the last may be short).
 - ``forward`` / ``update``: the loss of a batch, then one optimizer step at a given LR.
-- ``evaluate(model, task, split)``: mean loss and accuracy (None for regression).
+- ``evaluate(model, task, split)``: mean loss and accuracy (None for regression);
+  ``evaluate_examples`` also which examples are right (packed bits), for the store.
 
     >>> batch_order(5, seed=0, epoch=0).tolist() == batch_order(5, seed=0, epoch=0).tolist()
     True
@@ -75,14 +76,28 @@ def update(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
 def evaluate(model: torch.nn.Module, task, split) -> tuple[float, float | None]:
     """Mean loss and accuracy (None for regression) of ``model`` on a split, in eval mode
     (the model's mode is restored)."""
+    loss, acc, _ = evaluate_examples(model, task, split)
+    return loss, acc
+
+
+@torch.no_grad()
+def evaluate_examples(model: torch.nn.Module, task, split) -> tuple[float, float | None, bytes | None]:
+    """``evaluate`` and which examples the model gets right: their correctness as packed
+    bits (``numpy.packbits`` of one bool per example, in the split's order; None for
+    regression), so a test set's own sampling noise can be measured later."""
+    import numpy as np
+
     was = model.training
     model.eval()
-    total, correct = 0.0, 0
+    total, hits = 0.0, []
     for i in range(0, len(split), EVAL_BATCH):
         x, y = split.x[i:i + EVAL_BATCH], split.y[i:i + EVAL_BATCH]
         out = model(x)
         total += float(task.loss(out, y)) * len(y)
-        correct += task.correct(out, y) or 0
+        if task.kind == "classification":
+            hits.append((out.argmax(1) == y).cpu().numpy())
     model.train(was)
-    acc = correct / len(split) if task.kind == "classification" else None
-    return total / len(split), acc
+    if task.kind != "classification":
+        return total / len(split), None, None
+    right = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    return total / len(split), int(right.sum()) / len(split), np.packbits(right).tobytes()

@@ -48,6 +48,7 @@ class TrialRecord:
     test_loss: float | None = None
     test_acc: float | None = None
     seconds: float = 0.0
+    examples: dict = field(default_factory=dict)     # split -> (examples, packed correctness bits)
 
     def __post_init__(self):
         self.status = TrialStatus(self.status)

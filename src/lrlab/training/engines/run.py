@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..evaluate import device as torch_device
-from ..evaluate import evaluate
+from ..evaluate import evaluate_examples
 from ..optim import make_optimizer
 from ..plan import Plan, make_plan
 from ..records import Progress, RecordSink, Resume, TrialRecord, TrialStatus
@@ -161,8 +161,11 @@ class TrialRun:
         rec.best_epoch = stopper.best_epoch if stopper and stopper.best_epoch is not None else (
             min(vals)[1] if vals else None)
         if rec.status != TrialStatus.DIVERGED:
-            loss, rec.test_acc = evaluate(self.model, task, task.test)
+            loss, rec.test_acc, hits = evaluate_examples(self.model, task, task.test)
             rec.test_loss = loss if math.isfinite(loss) else None
+            if hits is not None:  # which examples it gets right: the test set's sampling noise
+                rec.examples = {"test": (len(task.test), hits),
+                                "val": (len(task.val), evaluate_examples(self.model, task, task.val)[2])}
         rec.seconds = self.seconds()
         sink.trial_finished(rec, self.model.state_dict())
         self.progress(rec.lrs[-1] if rec.lrs else None)
