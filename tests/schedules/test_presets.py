@@ -226,16 +226,18 @@ def test_entries_with_the_same_lr_table_are_only_the_documented_family(name):
         tables[entry.label] = t
 
 
-def test_the_documented_table_is_what_the_paddle_entries_run():
+@pytest.mark.parametrize("name", ["paddle", "torch", "modern"])
+def test_the_documented_table_is_what_the_entries_run(name):
     import lrlab.schedules.presets as presets
 
     doc = presets.__doc__
-    for entry in preset("paddle", LR):
+    for entry in preset(name, LR):
         if entry.schedule == "plateau":
             continue
         cfg = TrialConfig(**entry.trial_args(), epochs=20)
         resolved = make_plan(cfg, n_train=1347).resolved
-        assert f"| {entry.label} | {resolved}" in doc, (entry.label, resolved)
+        per_step = ", per step" if cfg.interval == "step" else ""
+        assert f"| {entry.label} | {resolved}{per_step} |" in doc, (entry.label, resolved)
 
 
 def test_inverse_time_ends_at_a_tenth_and_keeps_half_at_a_tenth_of_the_run():

@@ -76,6 +76,33 @@ What each ``paddle`` entry becomes for a 20-epoch run on digits (1,347 training 
 | Adjust_lr | step(base_lr=0.05, step_size=2, gamma=0.95) |
 | Constant | constant(base_lr=0.05) |
 
+``torch`` and ``modern``, the same run:
+
+| label | ran as |
+|---|---|
+| StepLR | step(base_lr=0.05, step_size=6) |
+| MultiStepLR | multistep(base_lr=0.05, milestones=[10, 15]) |
+| ConstantLR | piecewise(milestones=[1], values=[0.0166667, 0.05]) |
+| LinearLR | linear(base_lr=0.05, total_steps=20) |
+| ExponentialLR | exponential(base_lr=0.05, gamma=0.01, step_size=20) |
+| PolynomialLR | polynomial(base_lr=0.05, total_steps=20, power=2) |
+| CosineAnnealingLR | cosine(base_lr=0.05, total_steps=20) |
+| CosineAnnealingWarmRestarts | cosine_restarts(base_lr=0.05, step_size=5) |
+| CyclicLR | cyclic(base_lr=0.00833333, max_lr=0.05, step_size=55), per step |
+| OneCycleLR | one_cycle(max_lr=0.05, total_steps=440), per step |
+| LambdaLR | warmup(schedule=cosine(base_lr=0.05, total_steps=18, min_lr=0.005), warmup_steps=2) |
+| MultiplicativeLR | exponential(base_lr=0.05, gamma=0.95) |
+| SequentialLR | join(schedules=[linear(base_lr=0.05, total_steps=1, start_factor=0.333333, end_factor=1), cosine(base_lr=0.05, total_steps=19)], milestones=[1]) |
+| ChainedScheduler | chain(schedules=[linear(base_lr=1, total_steps=1, start_factor=0.333333, end_factor=1), cosine(base_lr=0.05, total_steps=20)]) |
+| ReduceLROnPlateau | Plateau(lr=0.05, factor=0.5, patience=2) on val_loss |
+| OneCycle | one_cycle(max_lr=0.05, total_steps=440), per step |
+| WarmupCosine | warmup(schedule=cosine(base_lr=0.05, total_steps=418), warmup_steps=22), per step |
+| WSD | wsd(base_lr=0.05, total_steps=440, decay_steps=88, warmup_steps=22), per step |
+| SGDR | cosine_restarts(base_lr=0.05, step_size=63, t_mult=2), per step |
+| LinearDecay | linear(base_lr=0.05, total_steps=440), per step |
+| InverseSqrt | inverse_sqrt(base_lr=0.05, warmup_steps=22), per step |
+| Constant | constant(base_lr=0.05) |
+
 ``paddle``: the source experiment (the 12 Paddle schedules it ran, CLR, Adjust_lr, a constant
 baseline), per epoch except CLR (per step):
 
