@@ -20,6 +20,8 @@ paddle = pytest.importorskip("paddle")
 from paddle.optimizer import lr as plr  # noqa: E402
 
 import lrlab  # noqa: E402
+
+from . import test_torch as torch_checks  # noqa: E402
 from lrlab.compat.base import PADDLE  # noqa: E402
 
 RTOL, ATOL = 1e-9, 1e-15
@@ -556,16 +558,8 @@ CYCLIC2 = dict(base_learning_rate=0.01, max_learning_rate=0.1, mode="triangular2
 
 
 def raises_from(s, k):
-    """``s`` raises at step ``k`` and after, naming ``k``; step ``k - 1`` evaluates."""
-    assert s(k - 1) == s.at(np.array([k - 1]))[0] >= 0
-    msg = re.escape(f"CyclicLR: Paddle raises OverflowError at step {k} (mode='triangular2'")
-    asks = [lambda: s(k), lambda: s(k + 5), lambda: s.at(np.array([k - 1, k])),
-            lambda: lrlab.from_config(s.to_config())(k)]
-    if k < 10 ** 5:
-        asks.append(lambda: s.curve(k + 1))
-    for ask in asks:
-        with pytest.raises(ValueError, match=msg):
-            ask()
+    """``s`` raises at step ``k`` and after, naming ``k`` (test_torch's check, for Paddle)."""
+    torch_checks.raises_from(s, k, "Paddle")
 
 
 @pytest.mark.parametrize("kw, cycle", [
