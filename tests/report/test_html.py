@@ -142,7 +142,7 @@ def test_one_seed_says_the_ranking_is_a_single_sample(tmp_path_factory):
     out = _compare(tmp_path_factory, "one", ["cosine", "constant"], seeds=1, epochs=1)
     page = write_report(out).read_text()
     assert sorted(_rows(page)) == ["constant", "cosine"]
-    assert "this ordering is of single samples" in page and "no verdict" in page
+    assert "One seed per schedule: " in page and "no verdict" in page
     assert "Best" not in page.split('id="verdict">')[1].split("</div>")[0]
     assert "single sample" in page.split('id="ranking"')[1].split("</table>")[0]
 

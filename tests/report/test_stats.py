@@ -377,6 +377,24 @@ def test_intervals_of_an_accuracy_stay_within_0_and_1():
     assert same[0]["ci_low"] < 0.9 < same[0]["ci_high"]  # no zero-width interval: the floor
 
 
+def test_the_test_set_size_is_inferred_from_the_accuracies_when_not_given():
+    from lrlab.report.stats import infer_n_test
+
+    assert infer_n_test([0.9, 0.91, 0.92, 0.899]) == 1000
+    assert infer_n_test([k / 1763 for k in (1650, 1700, 1702)]) == 1763
+    assert infer_n_test([0.5, None, float("nan")]) == 2 and infer_n_test([math.pi / 4]) is None
+
+
+def test_a_single_seed_above_the_best_is_not_the_yardstick():
+    rows = rank({"a": {0: .90, 1: .91, 2: .92}, "b": {0: .70, 1: .71, 2: .72},
+                 "hot": {0: .93, 1: None, 2: None}}, n_test=360)
+    by = {r["name"]: r for r in rows}
+    assert [r["name"] for r in rows] == ["hot", "a", "b"]  # still ordered by mean
+    assert by["a"]["is_best"] and not by["hot"]["is_best"]
+    assert by["hot"]["tied_with_best"] and not by["hot"]["comparable"]  # not compared
+    assert by["b"]["tied_with_best"] is False  # 20 points below a, resolved
+
+
 def test_accuracies_round_trip_through_the_rows():
     acc = {"a": {0: 0.9, 1: None}, "b": {0: 0.8, 1: 0.7}}
     assert accuracies(rank(acc)) == acc
@@ -507,19 +525,26 @@ def test_rank_identical_schedules_tie_without_warnings():
         rows = rank({"a": {0: 0.9, 1: 0.9, 2: 0.9}, "b": {0: 0.9, 1: 0.9, 2: 0.9}})
     a, b = rows
     assert a["name"] == "a" and a["is_best"]  # equal means: more seeds, then name
-    assert a["ci_low"] == a["ci_high"] == 0.9 and a["test_acc_std"] == 0.0
-    assert b["diff_mean"] == 0.0 and b["critical_difference"] == 0.0
+    # no test-set size given: 0.9 is a count of at least 10 examples, whose rounding floors
+    # the noise (1/sqrt(12)/10): no zero-width interval, no zero critical difference
+    floor = quantisation_sd(10)
+    assert a["test_acc_std"] == 0.0
+    assert a["ci_high"] - 0.9 == pytest.approx(T2 * floor / math.sqrt(3), rel=1e-9)
+    assert b["diff_mean"] == 0.0
+    assert b["critical_difference"] == pytest.approx(range_quantile(2, 2) * floor / math.sqrt(3))
     assert b["tied_with_best"] is True and b["prob_improvement"] == 0.5
 
 
 def test_rank_constant_gap_without_any_noise_is_distinguished():
-    # b is exactly 0.25 below a on every seed and nothing else varies: no noise at all, so
-    # (without a test-set size to floor it) any gap is resolved; with 4 test examples the
-    # quantisation noise (1/sqrt(12)/4 = 7.2 points) leaves 25 points unresolved at 2 seeds
-    rows = rank({"a": {0: 0.75, 1: 0.5}, "b": {0: 0.5, 1: 0.25}})
-    assert rows[1]["critical_difference"] == 0.0 and rows[1]["tied_with_best"] is False
-    rows = rank({"a": {0: 0.75, 1: 0.5}, "b": {0: 0.5, 1: 0.25}}, n_test=4)
+    # b is exactly 0.25 below a on every seed and nothing else varies: the only noise is the
+    # rounding to whole examples: with 4 test examples (1/sqrt(12)/4 = 7.2 points) 25 points
+    # are not resolved at 2 seeds; given 1000 examples they are; not given, 4 is inferred
+    acc = {"a": {0: 0.75, 1: 0.5}, "b": {0: 0.5, 1: 0.25}}
+    rows = rank(acc, n_test=4)
     assert rows[1]["critical_difference"] > 0.25 and rows[1]["tied_with_best"] is True
+    assert rank(acc) == rows
+    rows = rank(acc, n_test=1000)
+    assert rows[1]["critical_difference"] < 0.25 and rows[1]["tied_with_best"] is False
 
 
 def test_rank_ties_on_mean_prefer_more_seeds():
@@ -655,8 +680,10 @@ def test_rank_properties(experiment, rnd):
         if r["auc_mean"] is not None:
             assert 0.0 <= r["auc_mean"] <= 1.0
     if means:
-        assert rows[0]["is_best"] and rows[0]["tied_with_best"]
-        assert sum(r["is_best"] for r in rows) == 1
+        best = next(r for r in rows if r["is_best"])
+        assert best["tied_with_best"] and sum(r["is_best"] for r in rows) == 1
+        multi = [r for r in rows if r["test_acc_mean"] is not None and r["n_seeds"] >= 2]
+        assert best is (multi[0] if multi else rows[0])
 
 
 

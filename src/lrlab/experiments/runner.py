@@ -153,7 +153,7 @@ def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | P
     if isinstance(schedules, (str, dict)):  # one schedule given alone
         schedules = [schedules]
     data = {"task": task, "task_options": task_options or {},
-            "schedules": list(schedules) if isinstance(schedules, (list, tuple)) else schedules,
+            "schedules": list(schedules) if hasattr(schedules, "__iter__") else schedules,
             "seeds": list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, **settings}
     if preset is not None:
         data["preset"] = preset

@@ -377,11 +377,17 @@ def open_store(out: str | Path) -> sqlite3.Connection:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
         try:
             db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as e:
             db.close()
-            if os.access(path.parent, os.W_OK):
-                raise
+            wal = path.with_name(path.name + "-wal")
+            if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+                # a log nobody may fold in holds committed writes: never read around it
+                raise ValueError(f"{path}: cannot open ({e}); it needs read and write access to "
+                                 f"its folder{' (a write-ahead log is pending)' if wal.exists() else ''}"
+                                 ) from None
             db = sqlite3.connect(uri + "?immutable=1", uri=True)  # no writer can exist here
+    except sqlite3.OperationalError as e:
+        raise ValueError(f"{path}: cannot open ({e})") from None
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose another --out") from None
     try:

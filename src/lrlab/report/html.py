@@ -104,43 +104,56 @@ def verdict(data: ReportData) -> list[str]:
 def words(ranked: list[dict[str, Any]], res: dict[str, Any]) -> list[str]:
     """The verdict in words, from the ranked rows (those with a finite mean) and the run's
     ``stats.resolution``: a best group and the critical difference, the schedules separated
-    from it with their simultaneous intervals, what more seeds would resolve; with one seed an
-    ordering and no verdict. Never a claim that schedules are equally good."""
-    best = ranked[0]
-    cd = res.get("critical_difference")
-    n = res.get("n") or best["n_seeds"]
-    if cd is None:
-        return [f"One seed per schedule: {best['name']} scored highest "
-                f"({_pct(best['test_acc_mean'])}), but this ordering is of single samples: "
-                f"there is no estimate of the noise, so no interval and no verdict. Run 3 or "
-                f"more seeds (--seeds 3) to tell schedules apart."]
-    group = [r for r in ranked if r["tied_with_best"]]
-    worse = [r for r in ranked if not r["tied_with_best"]]
+    from it with their simultaneous intervals, what more seeds would resolve; without a noise
+    estimate an ordering, its reason and no verdict. Never a claim that schedules are equally
+    good, and never a sentence that disagrees with the rows."""
+    best = next(r for r in ranked if r["is_best"])
+    compared = [r for r in ranked if r["comparable"] and not r["is_best"]]
+    if not compared:
+        if len(ranked) == 1:
+            return [f"Only {best['name']} has a finite test accuracy: there is nothing to "
+                    f"compare it with."]
+        why = ("One seed per schedule" if all(r["n_seeds"] <= 1 for r in ranked) else
+               "No schedule shares 2 or more finished seeds with the best")
+        return [f"{why}: {best['name']} scored highest ({_pct(best['test_acc_mean'])}), but "
+                f"this ordering cannot be tested: there is no estimate of the noise of a "
+                f"comparison, so no interval and no verdict. Run 3 or more seeds per schedule "
+                f"(--seeds 3) to tell schedules apart."]
+    group = [r for r in ranked if r["tied_with_best"] and r["comparable"]]  # the best included
+    worse = [r for r in compared if not r["tied_with_best"]]
+    apart = [r["name"] for r in ranked if not r["comparable"] and not r["is_best"]]
+    n, cd = best["n_seeds"], best["critical_difference"]
+    widest = max(r["critical_difference"] for r in group)
     method = (f"Tukey's studentised range over {res['k']} schedules, 5% family-wise, the "
               f"choice of the best included; noise {100 * res['sigma']:.2f} points per trial, "
               f"pooled over all schedules with seed effects removed")
     out = []
-    if len(group) == 1:
+    if cd >= 1.0:
+        out.append(f"This run cannot resolve any gap: with {n} seeds its critical difference "
+                   f"exceeds 100 points ({method}). Run more seeds.")
+    elif len(group) == 1:
         out.append(f"Best: {best['name']}, {_pct(best['test_acc_mean'])} mean test accuracy "
-                   f"over {best['n_seeds']} seeds; every other schedule is resolved below it "
+                   f"over {n} seeds; every other schedule compared is resolved below it "
                    f"({method}).")
     else:
         names = ", ".join(r["name"] for r in group[:12]) + (
             f" and {len(group) - 12} more" if len(group) > 12 else "")
-        out.append(f"Best group ({len(group)} of {len(ranked)}): {names}. They cannot be told "
-                   f"apart at {n} seeds: gaps under {100 * cd:.2f} points are not resolvable "
-                   f"by this run ({method}). This is not a finding that they are equally good: "
-                   f"a real gap smaller than that would look the same.")
+        noisy = (f" (up to {100 * widest:.2f} for the noisiest pair)"
+                 if widest > cd * 1.01 else "")
+        out.append(f"Best group ({len(group)} of {len(compared) + 1} compared): {names}. They "
+                   f"cannot be told apart at {n} seeds: gaps under {100 * cd:.2f} points{noisy} "
+                   f"are not resolvable by this run ({method}). This is not a finding that they "
+                   f"are equally good: a real gap smaller than that would look the same.")
     if worse:
         out.append("Worse than the best: " + "; ".join(
             f"{r['name']} by {-100 * r['diff_mean']:.2f} points "
             f"[{-100 * r['diff_ci_high']:.2f}, {-100 * r['diff_ci_low']:.2f}]"
             for r in worse) + " (gap to the best, simultaneous 95% interval).")
-    fewer = [r["name"] for r in group if not r["comparable"] and not r["is_best"]]
-    if fewer:
-        out.append("Not compared (fewer than 2 seeds shared with the best): "
-                   + ", ".join(fewer) + ".")
-    gaps = sorted({g for g in (0.01, 0.005, float(f"{cd / 2:.1g}")) if 0 < g < cd}, reverse=True)
+    if apart:
+        out.append("Not compared (fewer than 2 finished seeds shared with the best): "
+                   + ", ".join(apart) + ".")
+    pooled = res.get("critical_difference")
+    gaps = [g for g in (0.05, 0.02, 0.01, 0.005) if pooled and g < min(pooled, 1.0)][:3]
     said = []
     for gap in gaps:
         k, pts = stats.seeds_needed(gap, res), f"{100 * gap:.2g}"

@@ -40,6 +40,7 @@ from scipy import stats as _scipy_stats
 __all__ = [
     "accuracies",
     "curve_auc",
+    "infer_n_test",
     "diverged_count",
     "paired_difference",
     "quantisation_sd",
@@ -314,6 +315,27 @@ def paired_difference(
 # --------------------------------------------------------------------------- the verdict
 
 
+def infer_n_test(values, limit: int = 100_000) -> int | None:
+    """The smallest ``N <= limit`` of which every finite value is a multiple of ``1/N``
+    (``N · value`` within 1e-7 of a whole number): accuracies are counts over a test set of
+    ``N`` examples or a multiple of it. ``None`` when there is no value or none fits.
+
+    >>> infer_n_test([0.9, 0.91, 0.92]), infer_n_test([0.5, 0.25]), infer_n_test([])
+    (100, 4, None)
+    """
+    import numpy as np
+
+    vals = np.array([float(v) for v in values if _is_finite(v)])
+    if not len(vals):
+        return None
+    for start in range(1, limit + 1, 5000):  # blocks: a few MB of work at a time
+        n = np.arange(start, min(start + 5000, limit + 1))[:, None]
+        ok = (np.abs(vals * n - np.round(vals * n)) < 1e-7).all(axis=1)
+        if ok.any():
+            return int(n[ok.argmax(), 0])
+    return None
+
+
 def quantisation_sd(n_test: int) -> float:
     """The standard deviation of rounding to a count of ``n_test`` test examples:
     ``1 / (sqrt(12) · n_test)``, the sd of a uniform error one example wide. An accuracy is a
@@ -408,6 +430,7 @@ def resolution(test_acc: Mapping[str, Mapping[Hashable, float | None]], *,
       probability ``power`` (the observed paired gap has sd ``sqrt(2) · sigma / sqrt(n)``);
     - ``seeds_for(gap)`` (:func:`seeds_needed`) tells how many seeds would resolve ``gap``.
 
+    ``n_test``: as in :func:`rank` (inferred from the accuracies when not given).
     Without any degree of freedom (one seed, or one schedule) ``sigma``, ``q`` and the
     differences are ``None``: the run resolves nothing; with most schedules at one seed the
     differences are ``None``.
@@ -420,6 +443,7 @@ def resolution(test_acc: Mapping[str, Mapping[Hashable, float | None]], *,
     counts = [len(per) for per in finite.values()]
     n = max(set(counts), key=lambda c: (counts.count(c), c)) if counts else 0
     ss, df = two_way(finite)
+    n_test = n_test or infer_n_test(v for per in test_acc.values() for v in per.values())
     floor = quantisation_sd(n_test) if n_test else 0.0
     out: dict[str, Any] = {"k": len(finite), "n": n, "df": df, "sigma": None,
                            "sigma_pooled": math.sqrt(ss / df) if df else None,
@@ -549,7 +573,8 @@ def rank(
     rate of false "not tied" verdicts; ``confidence``: the coverage of each schedule's own
     interval; ``targets``: fractions of the best final validation accuracy for
     time-to-target; ``n_test``: the size of the test set (its quantisation floors the noise,
-    :func:`quantisation_sd`), when known.
+    :func:`quantisation_sd`); when not given, the smallest count the accuracies can be
+    fractions of (:func:`infer_n_test`), a lower bound that floors the noise at least as much.
 
     **The verdict** (``tied_with_best``). The accuracies are fitted with schedule + seed
     effects (:func:`two_way`: seeds are blocks, so seed-to-seed variation cancels); the
@@ -567,7 +592,8 @@ def rank(
 
     Rows are sorted by mean test accuracy, highest first (ties by more seeds, then by name);
     schedules without a finite test accuracy come last, by name. The *best* schedule is the
-    first row. Each row holds:
+    first row resting on 2 or more seeds (the first row when none does): a schedule above it
+    with a single finished seed is not compared. Each row holds:
 
     - ``name``, ``rank`` (1-based), ``is_best``;
     - ``n_seeds`` (finished, not diverged), ``seeds``, ``diverged`` (count), ``missing_seeds``
@@ -629,6 +655,7 @@ def rank(
     all_seeds = set()
     for per_seed in test_acc.values():
         all_seeds.update(per_seed)
+    n_test = n_test or infer_n_test(v for per in test_acc.values() for v in per.values())
     floor = quantisation_sd(n_test) if n_test else 0.0
 
     # Per schedule: the test accuracy summary and the per-seed curve statistics.
@@ -732,7 +759,10 @@ def rank(
         row["rank"] = position
 
     # The verdict: every schedule against the best, Tukey's critical value (see above).
-    best = ranked[0] if ranked and ranked[0]["test_acc_mean"] is not None else None
+    with_mean = [r for r in ranked if r["test_acc_mean"] is not None]
+    # the best: the highest mean resting on 2 or more seeds, when any does (a schedule that
+    # finished one seed cannot be compared, so it cannot be the yardstick of the others)
+    best = next((r for r in with_mean if r["n_seeds"] >= 2), with_mean[0] if with_mean else None)
     res = resolution(test_acc, n_test=n_test, alpha=alpha)
     for row in ranked:
         diff = (paired_difference(test_acc[row["name"]], test_acc[best["name"]], confidence)

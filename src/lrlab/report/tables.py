@@ -61,9 +61,13 @@ class ReportData:
 
     @property
     def n_test(self) -> int | None:
-        """The test set's size, when the store recorded it."""
+        """The test set's size: recorded by ``compare``, else the length of a trial's
+        per-example results, else None (``stats.rank`` then infers a lower bound)."""
         value = self.meta.get("test_size")
-        return int(value) if value and value.isdigit() and int(value) > 0 else None
+        if value and value.isdigit() and int(value) > 0:
+            return int(value)
+        return next((len(t.test_hits) for t in self.trials.values() if t.test_hits is not None),
+                    None)
 
     def trial(self, label: str, seed: int) -> Trial | None:
         return self.trials.get((label, seed))
