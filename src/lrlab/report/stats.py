@@ -12,20 +12,21 @@ store and hands these functions plain mappings:
 What is computed, and which choice was made where there is one:
 
 - per schedule the mean, the sample standard deviation (``ddof=1``) and a Student-t confidence
-  interval of the mean test accuracy (:func:`summarize`); one seed gives no interval;
-- the **paired** difference of every schedule to the best one (highest mean test accuracy)
-  over the seeds both finished, its t interval, a two-sided paired t-test p-value and the
-  probability of improvement over seed pairs (:func:`paired_difference`);
-- the tie group: schedules whose difference to the best is not significant at ``alpha`` after
-  a Holm correction over all comparisons to the best (:func:`holm_adjust`,
-  :func:`holm_reject`); a schedule with fewer than 2 shared seeds cannot be told apart from the
-  best and is a tie;
+  interval of the mean test accuracy within [0, 1] (:func:`summarize`); one seed gives none;
+- the **paired** difference of every schedule to the best one over the seeds both finished
+  and the probability of improvement over seed pairs (:func:`paired_difference`);
+- the verdict: a schedule + seed fit (:func:`two_way`), the pooled noise floored at the test
+  set's quantisation (:func:`quantisation_sd`, :func:`infer_n_test`), Tukey's studentised
+  range (:func:`range_quantile`) against the best, the critical difference, simultaneous
+  intervals and the seeds a smaller gap needs (:func:`resolution`, :func:`seeds_needed`);
+  its error rates are measured by ``bench/verdict.py``;
+- how large a gap the test set's own sampling explains (:func:`test_set_noise`);
 - time-to-target in epochs and seconds (:func:`time_to_target`), the area under the
   validation curve (:func:`curve_auc`) and the diverged count (:func:`diverged_count`);
 - :func:`rank` puts it all together as JSON-ready plain data.
 
-Means and sums use :func:`math.fsum` (exactly rounded), so the results do not depend on the
-order of the seeds, bit for bit.
+Means and sums use :func:`math.fsum` (exactly rounded) and the fit sorts its cells, so the
+results do not depend on the order of the schedules or seeds, bit for bit.
 """
 
 from __future__ import annotations
