@@ -72,32 +72,39 @@ def update(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
     opt.step()
 
 
-@torch.no_grad()
 def evaluate(model: torch.nn.Module, task, split) -> tuple[float, float | None]:
     """Mean loss and accuracy (None for regression) of ``model`` on a split, in eval mode
     (the model's mode is restored)."""
-    loss, acc, _ = evaluate_examples(model, task, split)
-    return loss, acc
+    loss, correct = _pass(model, task, split, lambda hits: int(hits.sum()), sum)
+    return loss, None if correct is None else correct / len(split)
 
 
-@torch.no_grad()
 def evaluate_examples(model: torch.nn.Module, task, split) -> tuple[float, float | None, bytes | None]:
     """``evaluate`` and which examples the model gets right: their correctness as packed
     bits (``numpy.packbits`` of one bool per example, in the split's order; None for
     regression), so a test set's own sampling noise can be measured later."""
     import numpy as np
 
+    loss, right = _pass(model, task, split, lambda hits: hits.cpu().numpy(),
+                        lambda parts: np.concatenate(parts))
+    if right is None:
+        return loss, None, None
+    return loss, int(right.sum()) / len(split), np.packbits(right).tobytes()
+
+
+@torch.no_grad()
+def _pass(model: torch.nn.Module, task, split, per_batch, combine):
+    """One pass over ``split`` in eval mode: the mean loss, and ``combine`` of ``per_batch``
+    of every batch's ``task.hits`` (None for regression)."""
     was = model.training
     model.eval()
-    total, hits = 0.0, []
+    total, parts = 0.0, []
     for i in range(0, len(split), EVAL_BATCH):
         x, y = split.x[i:i + EVAL_BATCH], split.y[i:i + EVAL_BATCH]
         out = model(x)
         total += float(task.loss(out, y)) * len(y)
-        if task.kind == "classification":
-            hits.append((out.argmax(1) == y).cpu().numpy())
+        hits = task.hits(out, y)
+        if hits is not None:
+            parts.append(per_batch(hits))
     model.train(was)
-    if task.kind != "classification":
-        return total / len(split), None, None
-    right = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
-    return total / len(split), int(right.sum()) / len(split), np.packbits(right).tobytes()
+    return total / len(split), combine(parts) if parts else None

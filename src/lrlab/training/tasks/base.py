@@ -92,17 +92,22 @@ class Task:
                  for n in ("train", "val", "test")}
         return dataclasses.replace(self, **moved)
 
-    def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
-        """Number of correct predictions in a batch (None for regression)."""
+    def hits(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Which predictions are right: ``out``'s arg-max over the last axis equals ``y``, one
+        bool per example (per trial and example for a population); None for regression."""
         if self.kind != "classification":
             return None
-        return int((out.argmax(1) == y).sum())
+        return out.argmax(-1) == y
+
+    def correct(self, out: torch.Tensor, y: torch.Tensor) -> int | None:
+        """Number of correct predictions in a batch (None for regression)."""
+        hits = self.hits(out, y)
+        return None if hits is None else int(hits.sum())
 
     def corrects(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         """``correct`` of each trial of a population: ``(T,)`` counts (None for regression)."""
-        if self.kind != "classification":
-            return None
-        return (out.argmax(-1) == y).sum(1)
+        hits = self.hits(out, y)
+        return None if hits is None else hits.sum(1)
 
 
 # ---- splitting and scaling -----------------------------------------------------------------
