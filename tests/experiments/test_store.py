@@ -420,8 +420,9 @@ def test_which_test_and_val_examples_each_trial_gets_right_is_stored(made, tmp_p
 
     db = open_store(made)
     try:
+        by_split = {split: read_examples(db, split) for split in ("test", "val")}
         for tid, acc in db.execute("SELECT id, test_acc FROM trial").fetchall():
-            ex = read_examples(db, tid)
+            ex = {split: rows[tid] for split, rows in by_split.items() if tid in rows}
             assert set(ex) == {"test", "val"}
             n, hits = ex["test"]
             right = np.unpackbits(np.frombuffer(hits, np.uint8), count=n)

@@ -296,13 +296,14 @@ class Store(OutputFolder, RecordSink):
 
 
 # ---- reading ---------------------------------------------------------------------------------
-def read_examples(db: sqlite3.Connection, trial_id: int) -> dict[str, tuple[int, bytes]]:
-    """A trial's per-example correctness: ``{split: (n, packed bits)}`` (empty for a
-    regression trial, a diverged one, or a store of an earlier lrlab)."""
+def read_examples(db: sqlite3.Connection, split: str = "test") -> dict[int, tuple[int, bytes]]:
+    """Every trial's per-example correctness on ``split``: ``{trial id: (n, packed bits)}``
+    (no entry for a regression trial, a diverged one, or any trial of an earlier lrlab's
+    store)."""
     if ("table", "example") not in _objects(db):
         return {}
-    return {split: (n, hits) for split, n, hits in db.execute(
-        "SELECT split, n, hits FROM example WHERE trial_id = ?", (trial_id,))}
+    return {tid: (n, hits) for tid, n, hits in db.execute(
+        "SELECT trial_id, n, hits FROM example WHERE split = ?", (split,))}
 
 
 def read_records(out: str | Path) -> list[TrialRecord]:
@@ -343,8 +344,11 @@ def _unwritable(path: Path, e: sqlite3.DatabaseError) -> Exception:
                                                      or "readonly" in text or "read-only" in text):
         return OSError(f"{path}: cannot write ({text}); free space (or make it writable) and run "
                        f"the same command again: what was stored is kept")
-    return ValueError(f"{path}: not an lrlab store ({text}); move it away or choose "
-                      f"another --out")
+    return _foreign(path, text)
+
+
+def _foreign(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path}: not an lrlab store ({why}); move it away or choose another --out")
 
 
 def _objects(db: sqlite3.Connection) -> set[tuple[str, str]]:
@@ -370,8 +374,19 @@ def open_store(out: str | Path) -> sqlite3.Connection:
     unicode, ``file:``): the SQLite URI is built by ``Path.as_uri``, which escapes them. In a
     folder nobody can write (a read-only mount) the file is read as immutable."""
     path = Path(out) / STORE
+    db = _read_only(path)
+    try:
+        check(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only, unchecked (see :func:`open_store`)."""
     if not path.is_file():
-        raise ValueError(f"{out}: no {STORE} here (not a folder of `lrlab compare`)")
+        raise ValueError(f"{path.parent}: no {STORE} here (not a folder of `lrlab compare`)")
     uri = path.resolve().as_uri()
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True)
@@ -389,12 +404,7 @@ def open_store(out: str | Path) -> sqlite3.Connection:
     except sqlite3.OperationalError as e:
         raise ValueError(f"{path}: cannot open ({e})") from None
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose another --out") from None
-    try:
-        check(db, path)
-    except BaseException:
-        db.close()
-        raise
+        raise _foreign(path, e) from None
     return db
 
 
@@ -409,8 +419,7 @@ def check(db: sqlite3.Connection, path: Path) -> None:
         objects = _objects(db)
         if ("table", "meta") not in objects:
             names = ", ".join(f"{t} {n}" for t, n in sorted(objects)) or "nothing"
-            raise ValueError(f"{path}: not an lrlab store (it holds {names}); move it away or "
-                             f"choose another --out")
+            raise _foreign(path, f"it holds {names}")
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if version is None or version[0] != str(SCHEMA_VERSION):
             raise ValueError(f"{path}: store schema version {version and version[0]}, this lrlab "
@@ -427,10 +436,9 @@ def check(db: sqlite3.Connection, path: Path) -> None:
             raise _damaged(path, f"it holds {extra[0][0]} {extra[0][1]!r}, which lrlab never "
                                  f"creates")
         _check_types(db, path)
-        _check_trials(db, path)
+        _check_trials(db, path, ("table", "example") in objects)
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"{path}: not an lrlab store ({e}); move it away or choose "
-                         f"another --out") from None
+        raise _foreign(path, e) from None
 
 
 _TYPES = (  # (table, what must hold of every row): types and ranges SQL checks in one pass each
@@ -468,8 +476,9 @@ def _loss(x, infinite: bool = False) -> bool:
     return x is None or (isinstance(x, (int, float)) and x >= 0.0 and (infinite or math.isfinite(x)))
 
 
-def _check_trials(db: sqlite3.Connection, path: Path) -> None:
-    """Every trial row against its steps and epochs (aggregated in SQL: one pass each)."""
+def _check_trials(db: sqlite3.Connection, path: Path, has_examples: bool) -> None:
+    """Every trial row against its steps and epochs (aggregated in SQL: one pass each), and
+    its per-example results (when the store has the table) against its test accuracy."""
     steps = {r[0]: r[1:] for r in db.execute(
         "SELECT trial_id, COUNT(*), MIN(step), MAX(step), MIN(lr), MAX(lr) FROM step "
         "GROUP BY trial_id")}
@@ -478,12 +487,12 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
         "MIN(train_acc), MAX(train_acc), MIN(val_acc), MAX(val_acc), "
         "MIN(train_loss), MIN(val_loss) FROM epoch GROUP BY trial_id")}
     known = {str(s) for s in TrialStatus}
-    ids = set()
+    accs: dict[int, float | None] = {}  # trial id -> test_acc
     for (tid, key, name, schedule, seed, task, config, status, test_loss, test_acc, best,
          diverged, n_epochs, n_steps) in db.execute(
             "SELECT id, key, name, schedule, seed, task, config, status, test_loss, test_acc, "
             "best_epoch, diverged_step, epochs, steps FROM trial"):
-        ids.add(tid)
+        accs[tid] = test_acc
         where = f"trial {name!r} (id {tid})"
         if status not in known:
             raise _damaged(path, f"{where} has status {status!r}, not one of {', '.join(known)}")
@@ -520,11 +529,9 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
             raise _damaged(path, f"{where} has best_epoch {best!r}")
         if diverged is not None and not (isinstance(diverged, int) and diverged >= 0):
             raise _damaged(path, f"{where} has diverged_step {diverged!r}")
-    accs = dict(db.execute("SELECT id, test_acc FROM trial"))
-    examples = db.execute("SELECT trial_id, split, n, hits FROM example").fetchall() if (
-        "table", "example") in _objects(db) else []
+    examples = db.execute("SELECT trial_id, split, n, hits FROM example") if has_examples else []
     for tid, split, n, hits in examples:
-        ok = (tid in ids and split in ("test", "val") and isinstance(n, int) and n > 0
+        ok = (tid in accs and split in ("test", "val") and isinstance(n, int) and n > 0
               and isinstance(hits, bytes) and len(hits) == (n + 7) // 8)
         right = int.from_bytes(hits, "big").bit_count() if ok else 0
         if ok and split == "test" and accs[tid] is not None:
@@ -532,7 +539,7 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
         if not ok:
             raise _damaged(path, f"its per-example results of trial id {tid} ({split!r}) do not "
                                  f"match the trial")
-    orphans = (set(steps) | set(epochs)) - ids
+    orphans = (set(steps) | set(epochs)) - set(accs)
     if orphans:
         raise _damaged(path, f"rows of trial id {min(orphans)}, which is not in the trial table")
     experiment = db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()
@@ -543,6 +550,16 @@ def _check_trials(db: sqlite3.Connection, path: Path) -> None:
             validate(json.loads(experiment[0]))
         except (ValueError, TypeError, RecursionError) as e:
             raise _damaged(path, f"its recorded experiment is not one lrlab writes ({e})") from None
+
+
+def read_fingerprint(out: str | Path) -> tuple:
+    """The :func:`fingerprint` of the store in ``out`` now (no check: it only tells whether
+    the store changed since a checked read)."""
+    db = _read_only(Path(out) / STORE)
+    try:
+        return fingerprint(db)
+    finally:
+        db.close()
 
 
 def fingerprint(db: sqlite3.Connection) -> tuple:

@@ -85,11 +85,10 @@ def verdict(data: ReportData) -> list[str]:
     halves = sorted(h for h in (data.test_noise(r["name"], best["name"])["half"]
                                 for r in ranked[1:]) if h is not None)
     if halves:
-        n_test = data.n_test or len(next(t.test_hits for t in data.trials.values()
-                                          if t.test_hits is not None))
-        out.append(f"The test set is a sample too: resampling its {n_test} images would move a "
-                   f"schedule's gap to the best by up to ±{100 * halves[len(halves) // 2]:.2f} "
-                   f"points (95%, the median over the schedules compared; paired over the "
+        median = halves[len(halves) // 2]
+        out.append(f"The test set is a sample too: resampling its {data.n_test} images would "
+                   f"move a schedule's gap to the best by up to ±{100 * median:.2f} points "
+                   f"(95%, the median over the schedules compared; paired over the "
                    f"images), apart from the seed-to-seed spread above: a gap below that says "
                    f"as much about these images as about the schedules.")
     under = [r for r in ranked[1:] if not r["tied_with_best"]
@@ -464,7 +463,8 @@ def write_report(out: str | Path, store=None) -> Path:
     from ..fileio import atomic_write, remove_temporaries
 
     out = Path(out)
-    open_store(out).close()  # no store, or a damaged one: one line before the lock is touched
+    if store is None:  # no store, or a damaged one: one line before the lock is touched
+        open_store(out).close()
     folder = OutputFolder(out)
     try:
         if store is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.store import fingerprint, open_store, read_examples
+from ..experiments.store import fingerprint, open_store, read_examples, read_fingerprint
 from . import stats
 
 _EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -117,11 +117,7 @@ def connect(out: str | Path) -> sqlite3.Connection:
 
 def changed(data: ReportData) -> bool:
     """Whether the store in ``data.out`` was written since ``data`` was read."""
-    db = connect(data.out)
-    try:
-        return fingerprint(db) != data.fingerprint
-    finally:
-        db.close()
+    return read_fingerprint(data.out) != data.fingerprint
 
 
 def _label(name: str) -> tuple[str, int | None]:
@@ -178,11 +174,12 @@ def load(out: str | Path) -> ReportData:
         cols = ", ".join(_EPOCH_COLS)
         import numpy as np
 
+        examples = read_examples(db, "test")
         for t in trials.values():
             t.epochs = [dict(zip(_EPOCH_COLS, r)) for r in db.execute(
                 f"SELECT {cols} FROM epoch WHERE trial_id = ? ORDER BY epoch", (t.id,))]
-            n, hits = read_examples(db, t.id).get("test", (0, None))
-            if hits is not None:
+            if t.id in examples:
+                n, hits = examples[t.id]
                 t.test_hits = np.unpackbits(np.frombuffer(hits, np.uint8), count=n).astype(bool)
         lrs = {}
         for label in labels:
