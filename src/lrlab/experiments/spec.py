@@ -118,11 +118,20 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are unique (a repeated key would silently win)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+    twice = _first_repeat(k for k, _ in pairs)
+    if twice is not None:
         raise ValueError(f"the key {twice!r} is given twice in one object")
-    return out
+    return dict(pairs)
+
+
+def _first_repeat(keys) -> Any:
+    """The first key seen before (None when all are unique), in one pass."""
+    seen = set()
+    for k in keys:
+        if k in seen:
+            return k
+        seen.add(k)
+    return None
 
 
 def _yaml(path: Path, text: str) -> Any:
@@ -142,8 +151,8 @@ def _yaml(path: Path, text: str) -> Any:
                 if id(n) not in sizes:
                     sizes[id(n)] = 0  # a recursive alias: refused by the constructor below
                     if isinstance(n, yaml.MappingNode):  # a repeated key would silently win
-                        keys = [k.value for k, _ in n.value if isinstance(k, yaml.ScalarNode)]
-                        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+                        twice = _first_repeat(k.value for k, _ in n.value
+                                              if isinstance(k, yaml.ScalarNode))
                         if twice is not None:
                             m = n.start_mark
                             raise ValueError(f"{path}:{m.line + 1}:{m.column + 1}: the key "
