@@ -73,7 +73,7 @@ def test_params_are_stored_as_json_would_give_them_back():
 
 def test_step_counts():
     c = TrialConfig(epochs=3, batch_size=64)
-    assert c.steps_per_epoch(130) == 3 and c.steps(130) == 3
+    assert c.epoch_steps(130) == 3 and c.steps(130) == 3
     assert TrialConfig(epochs=3, batch_size=64, interval="step").steps(130) == 9
 
 

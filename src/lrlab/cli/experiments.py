@@ -3,6 +3,8 @@
     lrlab compare --task digits --preset paddle --seeds 3 --epochs 20 --out cmp
     lrlab compare --schedule cosine,one_cycle --schedule step -p step.gamma=0.5 --seed 0,1 --out cmp
     lrlab compare --config experiment.yaml --out cmp --json
+    lrlab compare --task digits --model resnet --schedule cosine,step --out cmp
+    lrlab compare --trainer my_loop.py:train --steps-per-epoch 22 --schedule cosine,step --out cmp
     lrlab report cmp                 # rebuild cmp/report.html from cmp/results.sqlite alone
 
 A config file (YAML or JSON, see ``lrlab.experiments.spec``) gives any key; flags given on the
@@ -10,6 +12,9 @@ command line override it (``--schedule`` adds to its schedules). Running the sam
 again continues: finished trials are not trained again, unfinished ones continue from their
 checkpoints (``--resume`` is accepted and changes nothing: the store always continues).
 Everything is checked before the folder is touched: a refused command writes nothing.
+
+``--model`` and ``--trainer`` name code (``FILE.py:FUNCTION`` or ``MODULE:FUNCTION``): it runs
+because it is named here; a config file cannot name code.
 """
 
 from __future__ import annotations
@@ -24,6 +29,17 @@ from .training import _device_option, _engine_option, _names, _optimizer_options
 
 @click.command()
 @_with(_task_options)
+@click.option("--model", "model_ref", default=None, metavar="NAME|FILE.py:FN",
+              help="A built-in model (cnn, mlp, resnet) or your function fn(task_info) -> "
+                   "torch.nn.Module  [default: the task's own]")
+@click.option("--trainer", "trainer_ref", default=None, metavar="FILE.py:FN",
+              help="Your training loop, any framework: fn(trial), called once per trial "
+                   "(instead of --task and lrlab's engine).")
+@click.option("--steps-per-epoch", type=int, default=None, metavar="N",
+              help="With --trainer: the optimizer steps in one of its epochs.")
+@click.option("--metric", type=click.Choice(["test_acc", "val_acc"]), default=None,
+              help="What ranks the schedules: the final test accuracy, or the validation "
+                   "accuracy of the last epoch  [default: test_acc]")
 @click.option("--preset", default=None, metavar="NAME",
               help="A named set of schedules: paddle, torch, modern or all.")
 @click.option("--schedule", "--schedules", "schedules", multiple=True,
@@ -53,7 +69,8 @@ from .training import _device_option, _engine_option, _names, _optimizer_options
 @_engine_option
 @click.option("--quiet", is_flag=True, help="No progress (on stderr).")
 @_json_option
-def compare(task_spec, image_size, split_seed, label, target, preset, schedules, params,
+def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer_ref,
+            steps_per_epoch, metric, preset, schedules, params,
             config_file, seeds, seed_list, optimizer, weight_decay, lr, epochs, batch_size,
             warmup, early_stop, out, resume, device, engine, quiet, as_json):
     """Compare schedules over seeds on one task; print the ranking.
@@ -62,7 +79,8 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     is --lr for all unless a schedule's definition says otherwise.
     """
     from lrlab.experiments.runner import run_experiment
-    from lrlab.experiments.spec import experiment, load
+    from lrlab.experiments.spec import MODELS, experiment, load
+    from lrlab.usercode import identity, load_function
 
     data = load(config_file) if config_file else {}
     ctx = click.get_current_context()
@@ -70,11 +88,24 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
              if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE}
     if "task_spec" in typed:
         data["task"] = task_spec
-    data.setdefault("task", "digits")
-    opts = task_options(data["task"] if isinstance(data["task"], str) else "", image_size=image_size,
-                        split_seed=split_seed, label=label, target=target)
+    trainer = model = None
+    if trainer_ref is not None:
+        trainer = load_function(trainer_ref, "--trainer")
+        data["trainer"] = identity(trainer, trainer_ref)
+    else:
+        data.setdefault("task", "digits")
+    opts = task_options(data["task"] if isinstance(data.get("task"), str) else "",
+                        image_size=image_size, split_seed=split_seed, label=label, target=target)
     if opts:
         data["task_options"] = {**(data.get("task_options") or {}), **opts}
+    if model_ref in MODELS:
+        data["model"] = model_ref
+    elif model_ref is not None:
+        model = load_function(model_ref, "--model")
+        data["model"] = identity(model, model_ref)
+    for key, value in (("steps_per_epoch", steps_per_epoch), ("metric", metric)):
+        if value is not None:
+            data[key] = value
     if preset is not None:
         data["preset"] = preset
     if schedules:
@@ -98,7 +129,7 @@ def compare(task_spec, image_size, split_seed, label, target, preset, schedules,
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:
         result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
-                                report=True)
+                                report=True, model=model, trainer=trainer)
     page = result.page
     if as_json:
         click.echo(json.dumps(result.to_json()))

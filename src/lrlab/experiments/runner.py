@@ -29,8 +29,8 @@ from ..training.records import Progress, TrialRecord
 from .spec import Experiment, experiment
 from .store import Store
 
-_SHARED = ("task", "task_options", "optimizer", "lr", "weight_decay", "batch_size", "epochs",
-           "warmup", "early_stop")
+_SHARED = ("task", "task_options", "model", "trainer", "optimizer", "lr", "weight_decay",
+           "batch_size", "epochs", "warmup", "early_stop", "steps_per_epoch")
 
 
 @dataclass
@@ -56,13 +56,21 @@ class CompareResult:
 
 def ranking(exp: Experiment, records: Sequence[TrialRecord],
             n_test: int | None = None) -> list[dict[str, Any]]:
-    """``stats.rank_trials`` over the experiment's schedules (by label) and seeds;
-    ``n_test``: the size of the test set."""
+    """``stats.rank_trials`` over the experiment's schedules (by label) and seeds, on its
+    ``metric``; ``n_test``: the size of the test set."""
     from ..report.stats import rank_trials
 
     return rank_trials([e.label for e in exp.entries], (
-        (cfg.name.rsplit("-seed", 1)[0], cfg.seed, rec.status, rec.test_acc, rec.epochs)
-        for cfg, rec in zip(exp.trials(), records)), n_test=n_test)
+        (cfg.name.rsplit("-seed", 1)[0], cfg.seed, rec.status, metric_value(exp.metric, rec),
+         rec.epochs) for cfg, rec in zip(exp.trials(), records)), n_test=n_test)
+
+
+def metric_value(metric: str, rec) -> float | None:
+    """A trial's value of ``metric`` (``spec.METRICS``): its final test accuracy, or the
+    validation accuracy of its last epoch."""
+    if metric == "test_acc":
+        return rec.test_acc
+    return rec.epochs[-1].get("val_acc") if rec.epochs else None
 
 
 def _runs(cfg, plan) -> str:
@@ -79,6 +87,17 @@ def _runs(cfg, plan) -> str:
                       sort_keys=True)
 
 
+def _shared(d: dict, key: str) -> Any:
+    """What of ``key`` must stay equal: a function by its name and file digest (the path it
+    was named by may differ); a trainer by its name alone (fixing its code keeps the trials
+    it finished)."""
+    value = d.get(key)
+    if isinstance(value, dict) and "ref" in value:
+        name = value["ref"].rpartition(":")[2]
+        return name if key == "trainer" else (name, value["sha256"])
+    return value
+
+
 def _same_experiment(store: Store, exp: Experiment) -> None:
     """Refuse other task / run settings than the store's; record the definition."""
     now = exp.to_dict()
@@ -89,36 +108,43 @@ def _same_experiment(store: Store, exp: Experiment) -> None:
         except (ValueError, TypeError, RecursionError) as e:
             raise ValueError(f"{store.path}: its recorded experiment is damaged ({e}); choose "
                              f"another --out") from None
-        diff = [k for k in _SHARED if before.get(k) != now.get(k)]
+        diff = [k for k in _SHARED if _shared(before, k) != _shared(now, k)]
         if diff:
             k = diff[0]
-            raise ValueError(f"{store.out} holds an experiment with {k}={before.get(k)!r}, not "
-                             f"{now.get(k)!r}; only schedules and seeds may change (choose "
-                             f"another --out)")
+            was, new = (d.get(k)["ref"] if isinstance(d.get(k), dict) and "ref" in d[k]
+                        else d.get(k) for d in (before, now))
+            if was == new:  # a function of the same name whose file changed
+                was, new = (f"{x} (sha256 {d[k]['sha256']})" for x, d in ((was, before), (new, now)))
+            raise ValueError(f"{store.out} holds an experiment with {k}={was!r}, not {new!r}; "
+                             f"only schedules and seeds may change (choose another --out)")
     store.set_meta("experiment", json.dumps(now))
 
 
 def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
                    engine: str = "vectorized",
                    on_event: Callable[[Progress], None] | None = None,
-                   report: bool = False) -> CompareResult:
+                   report: bool = False, task: Any = None, model: Callable | None = None,
+                   trainer: Callable | None = None) -> CompareResult:
     """Train ``exp``'s trials into the store in ``out`` (skipping finished ones) with
-    ``engine`` (``lrlab.training.engines.ENGINES``) on ``device``; rank them; with ``report``,
-    write ``out/report.html`` before the folder is released (so no other process's report
-    can replace the final one). Everything is checked (device, engine, every trial on the
-    task) before the folder is touched: a refused run writes nothing."""
-    from ..training.engines import ENGINES, train_population
-    from ..training.evaluate import device as torch_device
-    from ..training.tasks import load_task
-
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    torch_device(device)
+    ``engine`` (``lrlab.training.engines.ENGINES``) on ``device``, or with the user's
+    ``trainer`` (``exp.trainer`` names it; ``lrlab.experiments.trainers``); rank them; with
+    ``report``, write ``out/report.html`` before the folder is released (so no other
+    process's report can replace the final one). ``task``: a ``Task`` object to use instead of
+    loading ``exp.task``; ``model``: the function ``exp.model`` names when it is the user's.
+    Everything is checked (device, engine, model, every trial on the task) before the folder
+    is touched: a refused run writes nothing."""
     trials = exp.trials()
-    task = load_task(exp.task, **exp.task_options)
+    if exp.trainer is not None:
+        if not callable(trainer):
+            raise ValueError(f"trainer: {exp.trainer['ref']} is not given as a function")
+        plans = [make_plan(cfg, 0) for cfg in trials]
+        n_test = None
+    else:
+        task = _task(exp, task, model, engine, device)
+        plans = [make_plan(cfg, len(task.train), task.kind) for cfg in trials]
+        n_test = len(task.test)
     same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
-    for cfg in trials:  # every trial can run on this task, before the store is touched
-        plan = make_plan(cfg, len(task.train), task.kind)
+    for cfg, plan in zip(trials, plans):  # every trial can run, before the store is touched
         label = cfg.name.rsplit("-seed", 1)[0]
         first = same.setdefault(_runs(cfg, plan), label)
         if first != label:
@@ -126,11 +152,18 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
                              f"schedule, resolved for the run, and settings); drop one of them")
     with Store(out) as store:
         _same_experiment(store, exp)
-        store.set_meta("test_size", str(len(task.test)))  # floors the verdict's noise estimate
-        records = train_population(task, trials, store, engine=engine, device=device,
-                                   on_event=on_event)
-        result = CompareResult(exp, records, ranking(exp, records, len(task.test)), Path(out),
-                               n_test=len(task.test))
+        if exp.trainer is not None:
+            from .trainers import run_trainer
+
+            records = run_trainer(trainer, plans, store, exp.trainer["ref"], on_event)
+        else:
+            from ..training.engines import train_population
+
+            store.set_meta("test_size", str(n_test))  # floors the verdict's noise estimate
+            records = train_population(task, trials, store, engine=engine, device=device,
+                                       on_event=on_event)
+        result = CompareResult(exp, records, ranking(exp, records, n_test), Path(out),
+                               n_test=n_test)
         if report:
             from ..report import write_report
 
@@ -138,24 +171,81 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     return result
 
 
-def compare(task: str = "digits", schedules: Sequence[Any] = (), *, out: str | Path,
+def _task(exp: Experiment, task: Any, model: Callable | None, engine: str, device: str):
+    """The task the engines train (``task`` given, or ``exp.task`` loaded), with the model
+    ``exp.model`` names, checked."""
+    from ..training.engines import ENGINES
+    from ..training.evaluate import device as torch_device
+    from ..training.tasks import Task, load_task, model_factory
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    torch_device(device)
+    if task is None:
+        task = load_task(exp.task, **exp.task_options)
+    elif not isinstance(task, Task):
+        raise ValueError(f"task: must be a Task or a task spec, got a {type(task).__name__}")
+    if isinstance(exp.model, dict):
+        if not callable(model):
+            raise ValueError(f"model: {exp.model['ref']} is not given as a function")
+        return task.with_model(model, exp.model["ref"])
+    if exp.model != "default":
+        return task.with_model(model_factory(exp.model), exp.model)
+    return task.checked()
+
+
+def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
             preset: str | None = None, seeds: int | Sequence[int] = 3, device: str = "cpu",
             engine: str = "vectorized", on_event: Callable[[Progress], None] | None = None,
             task_options: dict | None = None, report: bool = False,
-            **settings: Any) -> CompareResult:
+            model: str | Callable | None = None, trainer: Callable | None = None,
+            metric: str = "test_acc", **settings: Any) -> CompareResult:
     """Compare ``schedules`` (names, or ``{"name", "params", "label", "interval"}`` dicts)
-    and/or a ``preset`` on ``task`` over ``seeds``; ``settings`` are the run settings of
-    ``lrlab.experiments.spec`` (``epochs``, ``lr``, ``optimizer``, ``batch_size``, ...);
-    ``engine``: ``vectorized`` (every trial at once) or ``sequential``; ``report``: also
-    write ``out/report.html``.
-    Trials and results go to the store in ``out``; ``on_event`` receives the engine's
-    ``Progress`` events (the Python API draws nothing)."""
+    and/or a ``preset`` over ``seeds``, on ``task`` (a spec: ``digits``, ``imagefolder:PATH``,
+    ``csv:PATH``; or a ``Task`` of your data) trained by lrlab's ``engine`` (``vectorized``:
+    every trial at once, or ``sequential``) with ``model`` (a built-in name, ``cnn``, ``mlp``,
+    ``resnet``, or your function ``fn(task_info) -> nn.Module``), or by your own ``trainer``
+    (``fn(trial)``, any framework: ``lrlab.experiments.trainers``; give ``steps_per_epoch``).
+    ``settings`` are the run settings of ``lrlab.experiments.spec`` (``epochs``, ``lr``,
+    ``optimizer``, ``batch_size``, ...); ``metric``: what ranks (``test_acc``, or ``val_acc``
+    of the last epoch); ``report``: also write ``out/report.html``.
+    Trials and results go to the store in ``out``; ``on_event`` receives ``Progress`` events
+    (the Python API draws nothing)."""
+    from ..usercode import identity
+
     if isinstance(schedules, (str, dict)):  # one schedule given alone
         schedules = [schedules]
-    data = {"task": task, "task_options": task_options or {},
-            "schedules": list(schedules) if hasattr(schedules, "__iter__") else schedules,
-            "seeds": list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds, **settings}
+    data: dict[str, Any] = {
+        "schedules": list(schedules) if hasattr(schedules, "__iter__") else schedules,
+        "seeds": list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds,
+        "metric": metric, **settings}
+    task_object = None
+    if trainer is not None:
+        if not callable(trainer):
+            raise ValueError(f"trainer: must be a function fn(trial), got {type(trainer).__name__}")
+        if task is not None or task_options or model is not None:
+            raise ValueError("task: a trainer loads its own data and builds its own model; give "
+                             "task, task_options and model only without a trainer")
+        data["trainer"] = identity(trainer)
+    else:
+        if task is None or isinstance(task, str):
+            data["task"], data["task_options"] = task or "digits", task_options or {}
+        else:
+            from ..training.tasks import Task
+
+            if not isinstance(task, Task):
+                raise ValueError(f"task: must be a Task or a spec (digits, imagefolder:PATH, "
+                                 f"csv:PATH), got a {type(task).__name__}")
+            if task_options:
+                raise ValueError("task_options: they load a task from its spec; a Task object "
+                                 "is loaded already")
+            task_object, data["task"] = task, task.spec
+        if callable(model):
+            data["model"] = identity(model)
+        elif model is not None:
+            data["model"] = model
     if preset is not None:
         data["preset"] = preset
     return run_experiment(experiment(data), out, device=device, engine=engine,
-                          on_event=on_event, report=report)
+                          on_event=on_event, report=report, task=task_object,
+                          model=model if callable(model) else None, trainer=trainer)

@@ -51,8 +51,15 @@ from ..schedules.presets import Entry, preset
 from ..training.plan import make_plan
 from ..training.trial import TrialConfig
 
-_RUN_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "warmup", "early_stop")
-KEYS = ("task", "task_options", "preset", "schedules", "seeds", *_RUN_KEYS)
+_RUN_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "warmup", "early_stop",
+             "steps_per_epoch")
+KEYS = ("task", "task_options", "model", "trainer", "preset", "schedules", "seeds", *_RUN_KEYS,
+        "metric")
+_TRAINERS_OWN = ("task", "task_options", "model", "optimizer", "weight_decay", "batch_size",
+                 "early_stop")  # what a trainer chooses itself
+MODELS = ("default", "cnn", "mlp", "resnet")  # lrlab.training.tasks.models.MODELS, by name
+METRICS = ("test_acc", "val_acc")  # what can rank the schedules: the final test accuracy, or
+# the validation accuracy of the last epoch
 _ENTRY_KEYS = ("name", "params", "label", "interval")
 _PARAM_ERROR = re.compile(r"^(?:[\w.]+: )?(\w+) must be (.*)$", re.S)
 MAX_SEEDS = 1000
@@ -66,11 +73,14 @@ class Experiment:
     """A validated experiment: the task, the schedules (``Entry``), the seeds and the run
     settings every trial shares."""
 
-    task: str = "digits"
+    task: str | None = "digits"
     task_options: dict = field(default_factory=dict)
     entries: tuple[Entry, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
     run: dict = field(default_factory=dict)  # TrialConfig arguments shared by every trial
+    model: str | dict = "default"   # a name of MODELS, or the identity of the user's function
+    trainer: dict | None = None     # the identity of the user's trainer (then task is None)
+    metric: str = "test_acc"        # what ranks the schedules (METRICS)
 
     def trials(self) -> list[TrialConfig]:
         """One trial per entry and seed, named ``<label>-seed<N>``."""
@@ -80,10 +90,12 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON) that ``experiment()`` reads back into an equal experiment; the
         run settings resolved (defaults filled in), so a stored definition compares by value."""
-        return {"task": self.task, "task_options": dict(self.task_options),
-                "schedules": [{"name": e.schedule, "params": e.params, "label": e.label,
-                               "interval": e.interval} for e in self.entries],
-                "seeds": list(self.seeds), **self.run}
+        own = {"trainer": self.trainer} if self.trainer else {
+            "task": self.task, "task_options": dict(self.task_options), "model": self.model}
+        run = {k: v for k, v in self.run.items() if v is not None or not self.trainer}
+        return {**own, "schedules": [{"name": e.schedule, "params": e.params, "label": e.label,
+                                      "interval": e.interval} for e in self.entries],
+                "seeds": list(self.seeds), **run, "metric": self.metric}
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -113,6 +125,13 @@ def load(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the config must be a mapping of keys (task, schedules, "
                          f"seeds, ...), got {type(data).__name__}")
+    if data.get("trainer") is not None:
+        raise ValueError(f"{path}: trainer: a config file names no code; give it on the command "
+                         f"line (--trainer FILE.py:FUNCTION)")
+    if data.get("model") is not None and data["model"] not in MODELS:
+        raise ValueError(f"{path}: model: a config file names a built-in model ("
+                         f"{', '.join(MODELS)}), got {P.show(data['model'])}; give your own on "
+                         f"the command line (--model FILE.py:FUNCTION)")
     return data
 
 
@@ -239,13 +258,38 @@ def experiment(data: dict[str, Any]) -> Experiment:
     if not isinstance(data, dict):
         raise ValueError(f"the config must be a mapping, got {P.show(data)}")
     _check_keys("", data, KEYS)
-    task = data.get("task", "digits")
-    if not isinstance(task, str):
-        raise ValueError(f"task: must be digits, imagefolder:PATH or csv:PATH, got {P.show(task)}")
-    options = data.get("task_options") or {}
-    if not isinstance(options, dict):
-        raise ValueError(f"task_options: must be a mapping, got {P.show(options)}")
+    trainer = _code("trainer", data.get("trainer"))
+    if trainer is not None:
+        own = [k for k in _TRAINERS_OWN if data.get(k) not in (None, {})]
+        if own:
+            raise ValueError(f"{own[0]}: the trainer chooses its own {own[0]}; lrlab gives a "
+                             f"trainer only the schedule (drop {own[0]})")
+        if data.get("steps_per_epoch") is None:
+            raise ValueError("steps_per_epoch: a trainer's schedule needs it (the optimizer steps "
+                             "in one of its epochs)")
+        task, options, model = None, {}, "default"
+    else:
+        task = data.get("task", "digits")
+        if not isinstance(task, str):
+            raise ValueError(f"task: must be digits, imagefolder:PATH or csv:PATH, got {P.show(task)}")
+        options = data.get("task_options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"task_options: must be a mapping, got {P.show(options)}")
+        if data.get("steps_per_epoch") is not None:
+            raise ValueError("steps_per_epoch: only for a trainer; a task's epoch is its data "
+                             "over batch_size")
+        model = data.get("model") or "default"
+        if not (model in MODELS or isinstance(model, dict)):
+            raise ValueError(f"model: must be one of {', '.join(MODELS)} (or your function: "
+                             f"--model FILE.py:FUNCTION), got {P.show(model)}")
+        if isinstance(model, dict):
+            model = _code("model", model)
+    metric = data.get("metric") or "test_acc"
+    if metric not in METRICS:
+        raise ValueError(f"metric: must be one of {', '.join(METRICS)}, got {P.show(metric)}")
     given = {k: data[k] for k in _RUN_KEYS if data.get(k) is not None}
+    if trainer is not None:
+        given.update(optimizer=None, weight_decay=None, batch_size=None)
     try:  # the shared settings alone, so an error names its key rather than a schedule
         shared = TrialConfig(**given)
     except ValueError as e:
@@ -269,7 +313,8 @@ def experiment(data: dict[str, Any]) -> Experiment:
     if twice:
         raise ValueError(f"schedules: labels must be unique, got {', '.join(twice[:10])} more "
                          f"than once (give a label)")
-    exp = Experiment(task, options, tuple(entries), _seeds(data.get("seeds", 3)), run)
+    exp = Experiment(task, options, tuple(entries), _seeds(data.get("seeds", 3)), run, model,
+                     trainer, metric)
     first = len(entries) - len(schedules)  # where the file's own schedules start
     where = lambda i: (f"schedules[{i - first}]" if i >= first  # noqa: E731
                        else f"preset {data['preset']}: {entries[i].label}")
@@ -286,14 +331,29 @@ def experiment(data: dict[str, Any]) -> Experiment:
     return exp
 
 
+def _code(key: str, value: Any) -> dict | None:
+    """The identity of the user's function (``lrlab.usercode.identity``): ``{"ref", "sha256"}``;
+    a bare string is a ref with no digest."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"ref": value, "sha256": None}
+    if not (isinstance(value, dict) and set(value) == {"ref", "sha256"}
+            and isinstance(value["ref"], str) and value["ref"]
+            and (value["sha256"] is None or (isinstance(value["sha256"], str)
+                                             and re.fullmatch(r"[0-9a-f]{64}", value["sha256"])))):
+        raise ValueError(f"{key}: must name a function (FILE.py:FUNCTION), got {P.show(value)}")
+    return dict(value)
+
+
 def _check(entry: Entry, exp: Experiment, path: str) -> TrialConfig:
     """Build the entry's trial and plan (on a nominal data size): errors name the key path."""
     try:
         cfg = TrialConfig(**{**entry.trial_args(), **exp.run}, seed=exp.seeds[0], name=entry.label)
-        make_plan(cfg, n_train=cfg.batch_size)
+        make_plan(cfg, n_train=cfg.batch_size or 1)
         return cfg
     except (ValueError, TypeError) as e:
-        msg = re.sub(rf"^{re.escape(entry.label)}: ", "", str(e))
+        msg = re.sub(rf"^(?:{re.escape(entry.label)}|trial): ", "", str(e))
         m = _PARAM_ERROR.match(msg)
         if m and m.group(1) in entry.params:
             raise ValueError(f"{path}.params.{m.group(1)}: must be {m.group(2)}") from None

@@ -54,6 +54,7 @@ import json
 import math
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -83,8 +84,10 @@ CREATE TABLE IF NOT EXISTS step (
 CREATE TABLE IF NOT EXISTS example (
     trial_id INTEGER NOT NULL REFERENCES trial(id), split TEXT NOT NULL, n INTEGER NOT NULL,
     hits BLOB NOT NULL, PRIMARY KEY (trial_id, split));
+CREATE TABLE IF NOT EXISTS failure (
+    trial_id INTEGER PRIMARY KEY REFERENCES trial(id), message TEXT NOT NULL);
 """
-_EXAMPLE = _SCHEMA.strip().split(";")[-2]  # the table added after the first stores were written
+_ADDED = _SCHEMA.strip().split(";")[-3:-1]  # the tables added after the first stores were written
 _EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 _COLUMNS = {"meta": ("key", "value"),
             "trial": ("id", "key", "name", "schedule", "seed", "task", "config", "resolved",
@@ -92,7 +95,8 @@ _COLUMNS = {"meta": ("key", "value"),
                       "steps", "seconds", "started", "finished"),
             "epoch": ("trial_id", "epoch", *_EPOCH_KEYS),
             "step": ("trial_id", "step", "epoch", "lr", "loss"),
-            "example": ("trial_id", "split", "n", "hits")}
+            "example": ("trial_id", "split", "n", "hits"),
+            "failure": ("trial_id", "message")}
 
 
 def trial_key(task, cfg) -> str:
@@ -154,8 +158,10 @@ class Store(OutputFolder, RecordSink):
                     db.execute("INSERT INTO meta VALUES ('lrlab_version', ?)", (__version__,))
                     db.execute("COMMIT")
                 else:
-                    db.execute(_EXAMPLE)  # IF NOT EXISTS: a store of an earlier lrlab gets it
-                ended = [k for (k,) in db.execute("SELECT key FROM trial WHERE status != 'running'")]
+                    for statement in _ADDED:  # IF NOT EXISTS: a store of an earlier lrlab gets them
+                        db.execute(statement)
+                ended = [k for (k,) in db.execute(
+                    "SELECT key FROM trial WHERE status NOT IN ('running', 'failed')")]
             except sqlite3.DatabaseError as e:
                 if db is not None:
                     db.close()
@@ -165,7 +171,8 @@ class Store(OutputFolder, RecordSink):
                     db.close()
                 raise
             for key in ended:  # killed between a trial's last write and its checkpoint's removal
-                (self.out / "checkpoints" / f"{key}.pt").unlink(missing_ok=True)
+                for suffix in (".pt", ".npz"):
+                    (self.out / "checkpoints" / f"{key}{suffix}").unlink(missing_ok=True)
             self._db = db
         return self._db
 
@@ -198,8 +205,22 @@ class Store(OutputFolder, RecordSink):
                 raise _unwritable(self.path, e) from None
             raise
 
+    def stored_epochs(self, name: str) -> int:
+        """Epochs the store holds of trial ``name`` (after ``prepare``)."""
+        row = self.connect().execute("SELECT epochs FROM trial WHERE key = ?",
+                                     (self._keys[name],)).fetchone()
+        return row[0] if row else 0
+
+    def record(self, name: str) -> TrialRecord:
+        """What the store holds of a started trial (after ``trial_started``)."""
+        return read_record(self.connect(), self._ids[name])
+
     def checkpoint_path(self, name: str) -> Path:
         return self.out / "checkpoints" / f"{self._keys[name]}.pt"
+
+    def state_path(self, name: str) -> Path:
+        """Where a trainer's ``trial.save`` keeps its state (``lrlab.experiments.trainers``)."""
+        return self.out / "checkpoints" / f"{self._keys[name]}.npz"
 
     def weights_path(self, name: str) -> Path:
         return self.out / "models" / f"{self._keys[name]}.pt"
@@ -213,7 +234,7 @@ class Store(OutputFolder, RecordSink):
         if row is None:
             return None
         trial_id, status = row
-        if status != "running":
+        if status not in ("running", "failed"):  # a failed trial runs again (fixed code)
             return read_record(self.connect(), trial_id)
         ckpt = self.checkpoint_path(cfg.name)
         if not ckpt.exists():
@@ -237,15 +258,18 @@ class Store(OutputFolder, RecordSink):
         return self._resumed[cfg.name]
 
     # ---- while training ----------------------------------------------------------------
-    def trial_started(self, plan, task) -> None:
-        import torch  # loaded already: a trial trains with it
-
+    def trial_started(self, plan, task, at: tuple[int, int] | None = None) -> None:
+        """The trial runs: from its ``Resume`` (``prepare``), from ``at`` = ``(step, epoch)``
+        when given (a trainer that loaded its own state), else from the start; the rows past
+        that point are dropped."""
         cfg = plan.cfg
         resumed = self._resumed.pop(cfg.name, None)
-        step, epoch = (resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0)
+        step, epoch = at or ((resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0))
+        versions = [(f"{name}_version", sys.modules[name].__version__)
+                    for name in ("torch", "paddle", "keras", "lightning") if name in sys.modules]
         task_json = json.dumps({"spec": task.spec, "options": task.options})
         self._write(
-            ("INSERT OR REPLACE INTO meta VALUES ('torch_version', ?)", (torch.__version__,)),
+            *(("INSERT OR REPLACE INTO meta VALUES (?, ?)", v) for v in versions),
             ("INSERT INTO trial (key, name, schedule, seed, task, config, resolved, status, started) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) ON CONFLICT(key) DO UPDATE SET "
              "status = 'running', name = excluded.name",
@@ -280,19 +304,28 @@ class Store(OutputFolder, RecordSink):
 
         checkpoint.save(self.checkpoint_path(name), state)
 
-    def trial_finished(self, record: TrialRecord, weights: dict) -> None:
-        import torch
-
+    def trial_finished(self, record: TrialRecord, weights: dict | None) -> None:
+        """The trial's end, one transaction: its final metrics and status (``record.error``
+        for a failed one); ``weights`` (the tested model's, None for a trainer's trial) are
+        written first, to ``models/``."""
         name = record.name
-        atomic_write(self.weights_path(name), lambda f: torch.save(weights, f))
-        self._write(*self._steps(name), *(
+        if weights is not None:
+            import torch
+
+            atomic_write(self.weights_path(name), lambda f: torch.save(weights, f))
+        failure = (("INSERT OR REPLACE INTO failure VALUES (?, ?)", (self._ids[name], record.error))
+                   if record.error is not None else
+                   ("DELETE FROM failure WHERE trial_id = ?", (self._ids[name],)))
+        self._write(*self._steps(name), failure, *(
             ("INSERT OR REPLACE INTO example VALUES (?, ?, ?, ?)", (self._ids[name], split, n, hits))
             for split, (n, hits) in record.examples.items()), (
             "UPDATE trial SET status = ?, test_loss = ?, test_acc = ?, best_epoch = ?, "
             "diverged_step = ?, seconds = ?, finished = ? WHERE id = ?",
             (str(record.status), record.test_loss, record.test_acc, record.best_epoch,
              record.diverged_step, record.seconds, _now(), self._ids[name])))
-        self.checkpoint_path(name).unlink(missing_ok=True)
+        if record.status != TrialStatus.FAILED:  # a failed trainer's saved state is kept for its rerun
+            for path in (self.checkpoint_path(name), self.state_path(name)):
+                path.unlink(missing_ok=True)
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -304,6 +337,13 @@ def read_examples(db: sqlite3.Connection, split: str = "test") -> dict[int, tupl
         return {}
     return {tid: (n, hits) for tid, n, hits in db.execute(
         "SELECT trial_id, n, hits FROM example WHERE split = ?", (split,))}
+
+
+def read_failures(db: sqlite3.Connection) -> dict[int, str]:
+    """Every failed trial's message: ``{trial id: the exception's last line}``."""
+    if ("table", "failure") not in _objects(db):
+        return {}
+    return dict(db.execute("SELECT trial_id, message FROM failure"))
 
 
 def read_records(out: str | Path) -> list[TrialRecord]:
@@ -323,6 +363,7 @@ def read_record(db: sqlite3.Connection, trial_id: int, steps: int | None = None,
     (name, config, status, test_loss, test_acc, best_epoch, diverged_step, seconds) = db.execute(
         "SELECT name, config, status, test_loss, test_acc, best_epoch, diverged_step, seconds "
         "FROM trial WHERE id = ?", (trial_id,)).fetchone()
+    error = read_failures(db).get(trial_id) if status == "failed" else None
     rows = db.execute("SELECT lr, loss FROM step WHERE trial_id = ? AND step < ? ORDER BY step",
                       (trial_id, 2**62 if steps is None else steps)).fetchall()
     cols = ", ".join(("epoch",) + _EPOCH_KEYS)
@@ -332,7 +373,7 @@ def read_record(db: sqlite3.Connection, trial_id: int, steps: int | None = None,
                        losses=[r[1] for r in rows],
                        epochs=[dict(zip(("epoch",) + _EPOCH_KEYS, e)) for e in ep],
                        best_epoch=best_epoch, diverged_step=diverged_step, test_loss=test_loss,
-                       test_acc=test_acc, seconds=seconds)
+                       test_acc=test_acc, seconds=seconds, error=error)
 
 
 # ---- checking ----------------------------------------------------------------------------
@@ -359,8 +400,8 @@ def _objects(db: sqlite3.Connection) -> set[tuple[str, str]]:
 _OBJECTS = {("table", "meta"), ("table", "trial"), ("table", "epoch"), ("table", "step"),
             ("index", "sqlite_autoindex_meta_1"), ("index", "sqlite_autoindex_trial_1"),
             ("index", "sqlite_autoindex_epoch_1"), ("table", "example"),
-            ("index", "sqlite_autoindex_example_1")}
-_LATER = {"example"}  # tables a store written by an earlier lrlab may lack
+            ("index", "sqlite_autoindex_example_1"), ("table", "failure")}
+_LATER = {"example", "failure"}  # tables a store written by an earlier lrlab may lack
 
 
 def _damaged(path: Path, what: str) -> ValueError:
@@ -436,7 +477,7 @@ def check(db: sqlite3.Connection, path: Path) -> None:
             raise _damaged(path, f"it holds {extra[0][0]} {extra[0][1]!r}, which lrlab never "
                                  f"creates")
         _check_types(db, path)
-        _check_trials(db, path, ("table", "example") in objects)
+        _check_trials(db, path, objects)
     except sqlite3.DatabaseError as e:
         raise _foreign(path, e) from None
 
@@ -476,9 +517,10 @@ def _loss(x, infinite: bool = False) -> bool:
     return x is None or (isinstance(x, (int, float)) and x >= 0.0 and (infinite or math.isfinite(x)))
 
 
-def _check_trials(db: sqlite3.Connection, path: Path, has_examples: bool) -> None:
-    """Every trial row against its steps and epochs (aggregated in SQL: one pass each), and
-    its per-example results (when the store has the table) against its test accuracy."""
+def _check_trials(db: sqlite3.Connection, path: Path, objects: set) -> None:
+    """Every trial row against its steps and epochs (aggregated in SQL: one pass each), its
+    per-example results against its test accuracy and its failure message against its status
+    (when the store has those tables)."""
     steps = {r[0]: r[1:] for r in db.execute(
         "SELECT trial_id, COUNT(*), MIN(step), MAX(step), MIN(lr), MAX(lr) FROM step "
         "GROUP BY trial_id")}
@@ -520,7 +562,8 @@ def _check_trials(db: sqlite3.Connection, path: Path, has_examples: bool) -> Non
         if not (_fraction(test_acc) and _loss(test_loss, status == "diverged")):
             raise _damaged(path, f"{where} has test_acc {test_acc!r}, test_loss {test_loss!r}")
         if status in ("finished", "early-stopped"):
-            if (test_loss is None and test_acc is None) or n_epochs < 1 or n_epochs > cfg.epochs or (
+            if (test_loss is None and test_acc is None and not cfg.is_trainer) or n_epochs < 1 or (
+                    n_epochs > cfg.epochs) or (
                     status == "finished" and n_epochs != cfg.epochs):
                 raise _damaged(path, f"{where} is {status} but incomplete ({n_epochs} of "
                                      f"{cfg.epochs} epochs, test_acc {test_acc!r}, test_loss "
@@ -529,7 +572,13 @@ def _check_trials(db: sqlite3.Connection, path: Path, has_examples: bool) -> Non
             raise _damaged(path, f"{where} has best_epoch {best!r}")
         if diverged is not None and not (isinstance(diverged, int) and diverged >= 0):
             raise _damaged(path, f"{where} has diverged_step {diverged!r}")
-    examples = db.execute("SELECT trial_id, split, n, hits FROM example") if has_examples else []
+    statuses: dict[int, str] = dict(db.execute("SELECT id, status FROM trial"))
+    if ("table", "failure") in objects:
+        for tid, message in db.execute("SELECT trial_id, message FROM failure"):
+            if statuses.get(tid) != "failed" or not isinstance(message, str):
+                raise _damaged(path, f"a failure message of trial id {tid}, which has not failed")
+    examples = (db.execute("SELECT trial_id, split, n, hits FROM example")
+                if ("table", "example") in objects else [])
     for tid, split, n, hits in examples:
         ok = (tid in accs and split in ("test", "val") and isinstance(n, int) and n > 0
               and isinstance(hits, bytes) and len(hits) == (n + 7) // 8)

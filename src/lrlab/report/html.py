@@ -271,8 +271,9 @@ def _ranking_table(data: ReportData) -> str:
         classes = ["schedule"] + (["tie"] if r["tied_with_best"] else []) + (
             ["best"] if r["is_best"] else [])
         states = {s: data.state(label, s) for s in data.seeds}
-        pending = [f"seed {s}: {st}" for s, st in states.items() if st in ("running", "not started")]
-        ended = sum(st not in ("running", "not started") for st in states.values())
+        unended = ("running", "failed", "not started")
+        pending = [f"seed {s}: {st}" for s, st in states.items() if st in unended]
+        ended = sum(st not in unended for st in states.values())
         seeds = f"{ended}/{len(data.seeds)}"
         if pending:
             seeds += f' <span class="missing">(missing: {_e("; ".join(pending))})</span>'
@@ -280,7 +281,7 @@ def _ranking_table(data: ReportData) -> str:
         best_seed = max(finite, key=lambda p: p["test_acc"], default=None)
         worst_seed = min(finite, key=lambda p: p["test_acc"], default=None)
         trials = [data.trials[(label, s)] for s in data.seeds if (label, s) in data.trials
-                  and data.trials[(label, s)].status != "running"]
+                  and data.trials[(label, s)].status not in ("running", "failed")]
         best_epochs = sorted({t.best_epoch + 1 for t in trials if t.best_epoch is not None})
         n_ep = max((t.n_epochs for t in trials), default=0)
         best_ep = ("–" if not best_epochs else
@@ -360,9 +361,10 @@ def _trials_table(data: ReportData) -> str:
                 out.append(f'<tr class="missing"><td class="l">{_e(label)}-seed{s}</td>'
                            f'<td class="l">not started</td>' + "<td>–</td>" * 6 + "</tr>")
                 continue
-            cls = ' class="missing"' if t.status == "running" else ""
+            cls = ' class="missing"' if t.status in ("running", "failed") else ""
+            status = f"{t.status}: {t.error}" if t.error else t.status
             out.append(
-                f'<tr{cls}><td class="l">{_e(t.name)}</td><td class="l">{_e(t.status)}</td>'
+                f'<tr{cls}><td class="l">{_e(t.name)}</td><td class="l">{_e(status)}</td>'
                 f"<td>{_pct(t.test_acc)}</td><td>{_num(t.test_loss, '.4f')}</td>"
                 f"<td>{t.n_epochs}</td>"
                 f"<td>{'–' if t.best_epoch is None else t.best_epoch + 1}</td>"

@@ -809,7 +809,7 @@ def accuracies(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[Hashable, fl
 def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> list[dict[str, Any]]:
     """:func:`rank` over trials given one by one: ``labels`` (every schedule, in order) and
     ``trials``, an iterable of ``(label, seed, status, test_acc, epochs)`` with ``status`` a
-    trial status (``running`` ones are left out, ``diverged`` ones count as diverged) and
+    trial status (``running`` and ``failed`` ones are left out, ``diverged`` ones count as diverged) and
     ``epochs`` the per-epoch dicts holding ``val_acc`` and ``seconds``. What ``lrlab compare``
     and the report both rank; ``n_test``: the test set's size (see :func:`rank`).
 
@@ -822,7 +822,7 @@ def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> lis
     val: dict[str, dict] = {label: {} for label in labels}
     secs: dict[str, dict] = {label: {} for label in labels}
     for label, seed, status, test_acc, epochs in trials:
-        if status == "running":
+        if status in ("running", "failed"):  # not ended: no result to rank
             continue
         test[label][seed] = test_acc if status != "diverged" else None
         val[label][seed] = [e["val_acc"] for e in epochs]

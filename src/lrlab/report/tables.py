@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.store import fingerprint, open_store, read_examples, read_fingerprint
+from ..experiments.store import fingerprint, open_store, read_examples, read_failures, read_fingerprint
 from . import stats
 
 _EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -41,6 +41,7 @@ class Trial:
     resolved: str | None = None  # the concrete schedule that ran, in words
     epochs: list[dict[str, Any]] = field(default_factory=list)
     test_hits: Any = None  # which test examples its final model gets right (bool array)
+    error: str | None = None  # why a failed trial failed
 
 
 @dataclass
@@ -87,7 +88,8 @@ class ReportData:
         return t.resolved if t is not None and t.resolved else "–"
 
     def state(self, label: str, seed: int) -> str:
-        """``finished``, ``early-stopped``, ``diverged``, ``running`` or ``not started``."""
+        """``finished``, ``early-stopped``, ``diverged``, ``failed``, ``running`` or
+        ``not started``."""
         t = self.trial(label, seed)
         return "not started" if t is None else t.status
 
@@ -95,7 +97,7 @@ class ReportData:
     def missing(self) -> list[tuple[str, int, str]]:
         """``(label, seed, state)`` of every trial of the definition that has not ended."""
         return [(label, s, self.state(label, s)) for label in self.labels for s in self.seeds
-                if self.state(label, s) in ("running", "not started")]
+                if self.state(label, s) in ("running", "failed", "not started")]
 
     @property
     def total(self) -> int:
@@ -175,9 +177,11 @@ def load(out: str | Path) -> ReportData:
         import numpy as np
 
         examples = read_examples(db, "test")
+        errors = read_failures(db)
         for t in trials.values():
             t.epochs = [dict(zip(_EPOCH_COLS, r)) for r in db.execute(
                 f"SELECT {cols} FROM epoch WHERE trial_id = ? ORDER BY epoch", (t.id,))]
+            t.error = errors.get(t.id)
             if t.id in examples:
                 n, hits = examples[t.id]
                 t.test_hits = np.unpackbits(np.frombuffer(hits, np.uint8), count=n).astype(bool)

@@ -93,5 +93,5 @@ def make_plan(cfg: TrialConfig, n_train: int, kind: str = "classification") -> P
     except ValueError as e:
         msg = str(e)
         raise ValueError(msg if msg.startswith(cfg.name + ":") else f"{cfg.name}: {msg}") from None
-    steps = cfg.steps_per_epoch(n_train)
+    steps = cfg.epoch_steps(n_train)
     return Plan(cfg, steps, None if cfg.schedule == PLATEAU else s, tuple(table.tolist()))

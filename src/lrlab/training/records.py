@@ -31,6 +31,7 @@ class TrialStatus(enum.StrEnum):
     FINISHED = "finished"
     EARLY_STOPPED = "early-stopped"
     DIVERGED = "diverged"
+    FAILED = "failed"  # a user's trainer raised (``TrialRecord.error``); it runs again next time
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrialRecord:
     test_acc: float | None = None
     seconds: float = 0.0
     examples: dict = field(default_factory=dict)     # split -> (examples, packed correctness bits)
+    error: str | None = None                          # why a failed trial failed (one line)
 
     def __post_init__(self):
         self.status = TrialStatus(self.status)
@@ -57,7 +59,7 @@ class TrialRecord:
         return {"name": self.name, "status": str(self.status), "test_acc": self.test_acc,
                 "test_loss": self.test_loss, "best_epoch": self.best_epoch,
                 "diverged_step": self.diverged_step, "epochs": len(self.epochs),
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), **({"error": self.error} if self.error else {})}
 
 
 @dataclass(frozen=True)

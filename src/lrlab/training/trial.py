@@ -51,16 +51,17 @@ class TrialConfig:
 
     schedule: str = "cosine"
     params: dict = field(default_factory=dict)
-    optimizer: str = "momentum"
+    optimizer: str | None = "momentum"
     lr: float = 0.05
-    weight_decay: float = 0.0
-    batch_size: int = 64
+    weight_decay: float | None = 0.0
+    batch_size: int | None = 64
     epochs: int = 20
     interval: str | None = None
     warmup: int | str | None = None
     early_stop: dict | None = None
     seed: int = 0
     name: str = ""
+    steps_per_epoch: int | None = None
 
     def __post_init__(self):
         metric = self.schedule == PLATEAU
@@ -70,10 +71,13 @@ class TrialConfig:
         object.__setattr__(self, "params", P.mapping()(_W, "params", self.params))
         if self.early_stop is not None:
             object.__setattr__(self, "early_stop", P.mapping()(_W, "early_stop", self.early_stop))
-        P.choice(*OPTIMIZERS)(_W, "optimizer", self.optimizer)
+        if self.steps_per_epoch is None:
+            P.choice(*OPTIMIZERS)(_W, "optimizer", self.optimizer)
+            P.real(0.0, strict=False)(_W, "weight_decay", self.weight_decay)
+            P.integer(1)(_W, "batch_size", self.batch_size)
+        else:
+            self._check_trainer(metric)
         P.real(0.0)(_W, "lr", self.lr)
-        P.real(0.0, strict=False)(_W, "weight_decay", self.weight_decay)
-        P.integer(1)(_W, "batch_size", self.batch_size)
         P.integer(1)(_W, "epochs", self.epochs)
         if self.interval is None:
             object.__setattr__(self, "interval", default_interval)
@@ -86,6 +90,20 @@ class TrialConfig:
         if not self.name:
             object.__setattr__(self, "name", self._default_name(default_interval))
 
+    def _check_trainer(self, metric: bool) -> None:
+        """A trainer trial: its loop owns the optimizer, batch size and weight decay (None
+        here); lrlab gives it the schedule, which cannot follow a metric lrlab does not see."""
+        P.integer(1)(_W, "steps_per_epoch", self.steps_per_epoch)
+        given = [k for k in ("optimizer", "weight_decay", "batch_size") if getattr(self, k) is not None]
+        if given:
+            raise ValueError(f"{_W}: {given[0]} is the trainer's own (its loop chooses it); "
+                             f"lrlab gives a trainer only the schedule, got {given[0]}="
+                             f"{getattr(self, given[0])!r}")
+        if metric or self.early_stop is not None:
+            raise ValueError(f"{_W}: a trainer's schedule is a function of the step; "
+                             f"{'plateau' if metric else 'early_stop'} follows metrics inside "
+                             f"the trainer's loop (use lrlab.Plateau / EarlyStopping there)")
+
     def _default_name(self, default_interval: str) -> str:
         """``<schedule>[-<what differs from its defaults>]-seed<N>``: the given params, and lr,
         warmup, interval when not the defaults; a short digest when that gets long."""
@@ -97,8 +115,16 @@ class TrialConfig:
             tag = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
         return f"{self.schedule}{'-' + tag if tag else ''}-seed{self.seed}"
 
+    @property
+    def is_trainer(self) -> bool:
+        """Whether a user's trainer runs the trial (``steps_per_epoch`` given), not an engine."""
+        return self.steps_per_epoch is not None
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["steps_per_epoch"] is None:  # the engines' trials: as stored before trainers existed
+            del d["steps_per_epoch"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
@@ -120,13 +146,16 @@ class TrialConfig:
         out = {self.monitor} if self.early_stop is not None else set()
         return out | ({self.plateau_monitor} if self.schedule == PLATEAU else set())
 
-    def steps_per_epoch(self, n_train: int) -> int:
-        """Optimizer steps in one epoch over ``n_train`` examples (the last batch may be short)."""
+    def epoch_steps(self, n_train: int) -> int:
+        """Optimizer steps in one epoch over ``n_train`` examples (the last batch may be short);
+        a trainer trial's own ``steps_per_epoch``."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
         return math.ceil(n_train / self.batch_size)
 
     def steps(self, n_train: int) -> int:
         """Schedule steps in the run: epochs, or optimizer steps with ``interval='step'``."""
-        return self.epochs * (self.steps_per_epoch(n_train) if self.interval == "step" else 1)
+        return self.epochs * (self.epoch_steps(n_train) if self.interval == "step" else 1)
 
     def stopper(self) -> EarlyStopping | None:
         if self.early_stop is None:

@@ -64,3 +64,58 @@ def test_an_option_a_loader_does_not_take_is_one_line(tiny_csv):
         load_task("digits", nope=1)
     with pytest.raises(ValueError, match=r"^task_options: csv takes .*label.*, not size$"):
         load_task(f"csv:{tiny_csv}", label="label", size=3)
+
+
+# ---- Task objects as users build them, TaskInfo, built-in models ---------------------------
+def _toy(**kw):
+    import torch
+
+    from lrlab.training.tasks import Split, Task
+
+    x = torch.randn(30, 1, 8, 8)
+    y = torch.arange(30) % 3
+    s = Split(x, y)
+    return Task(**{"spec": "mine", "train": s, "val": s, "test": s,
+                   "build_model": lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)),
+                   "classes": ("a", "b", "c"), **kw})
+
+
+def test_a_task_never_prints_its_tensors():
+    t = _toy()
+    assert repr(t) == ("Task('mine', classification, train Split(30 x (1, 8, 8), y () torch.int64), "
+                       "val 30, test 30)")
+    assert t.model_info.input_shape == (1, 8, 8) and t.model_info.outputs == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"build_model": 5}, "build_model must be a function"),
+    ({"classes": ()}, "a classification task needs its classes"),
+    ({"classes": ("a", "b")}, "train targets run 0..2, not within the 2 classes"),
+    ({"build_model": lambda: 5}, "its model is a int, not a torch.nn.Module"),
+    ({"build_model": lambda: __import__("torch").nn.Linear(3, 3)}, "cannot take a batch of (2, 1, 8, 8)"),
+    ({"build_model": lambda: __import__("torch").nn.Flatten()}, "maps a batch of (2, 1, 8, 8) to (2, 64), not (2, 3)"),
+])
+def test_a_bad_task_is_one_line(change, message):
+    with pytest.raises(ValueError) as e:
+        _toy(**change).checked()
+    assert message in str(e.value) and "\n" not in str(e.value) and "tensor(" not in str(e.value)
+
+
+def test_built_in_models_fit_the_task():
+    import torch
+
+    from lrlab.experiments.spec import MODELS as NAMES
+    from lrlab.training.tasks import MODELS, ResNet, model_factory
+
+    assert set(NAMES) == {"default", *MODELS}
+    t = _toy()
+    for name in MODELS:
+        m = t.with_model(model_factory(name), name).build_model()
+        assert m(t.train.x[:4]).shape == (4, 3)
+    assert isinstance(t.with_model(model_factory("resnet")).build_model(), ResNet)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in ResNet(1, 3).modules())
+    with pytest.raises(ValueError, match="model resnet: needs images"):
+        from lrlab.training.tasks import Split
+
+        flat = Split(torch.randn(30, 5), torch.arange(30) % 3)
+        _toy(train=flat, val=flat, test=flat).with_model(model_factory("resnet"), "resnet")

@@ -20,8 +20,8 @@ import importlib
 import inspect
 from pathlib import Path
 
-from .base import Split, Task, split_indices, standardize
-from .models import MLP, SmallCNN
+from .base import Split, Task, TaskInfo, split_indices, standardize
+from .models import MLP, MODELS, ResNet, SmallCNN, model_factory
 
 # kind -> (module in this package, loader function, takes a PATH argument)
 LOADERS: dict[str, tuple[str, str, bool]] = {
@@ -71,5 +71,5 @@ def task_defaults(spec: str) -> dict:
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
-__all__ = ["LOADERS", "MLP", "SmallCNN", "Split", "Task", "load_task", "split_indices", "standardize",
-           "task_defaults"]
+__all__ = ["LOADERS", "MLP", "MODELS", "ResNet", "SmallCNN", "Split", "Task", "TaskInfo", "load_task",
+           "model_factory", "split_indices", "standardize", "task_defaults"]

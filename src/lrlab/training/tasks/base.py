@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,22 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def __repr__(self) -> str:  # never the tensors themselves
+        return f"Split({len(self)} x {tuple(self.x.shape[1:])}, y {tuple(self.y.shape[1:])} {self.y.dtype})"
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a model function needs to know of a task: ``fn(info) -> nn.Module`` builds a model
+    that maps a batch ``(B, *input_shape)`` to ``(B, outputs)`` (logits of ``num_classes``
+    classes, or the regression targets)."""
+
+    spec: str
+    kind: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None
+    outputs: int
 
 
 @dataclass(frozen=True)
@@ -59,11 +76,97 @@ class Task:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if not isinstance(self.spec, str) or not self.spec:
+            raise ValueError(f"task: spec must be a non-empty name, got {self.spec!r}")
         if self.kind not in ("classification", "regression"):
             raise ValueError(f"task: kind must be 'classification' or 'regression', got {self.kind!r}")
         for name in ("train", "val", "test"):
-            if len(getattr(self, name)) == 0:
+            split = getattr(self, name)
+            if not isinstance(split, Split):
+                raise ValueError(f"task {self.spec}: {name} must be a Split(x, y), got a "
+                                 f"{type(split).__name__}")
+            if len(split) == 0:
                 raise ValueError(f"task {self.spec}: the {name} split is empty")
+        if not callable(self.build_model):
+            raise ValueError(f"task {self.spec}: build_model must be a function returning a "
+                             f"torch.nn.Module, got a {type(self.build_model).__name__}")
+
+    def __repr__(self) -> str:  # never the tensors themselves
+        return (f"Task({self.spec!r}, {self.kind}, train {self.train!r}, val {len(self.val)}, "
+                f"test {len(self.test)})")
+
+    @property
+    def model_info(self) -> TaskInfo:
+        """What a model function is given (``TaskInfo``)."""
+        y = self.train.y
+        outputs = self.num_classes if self.kind == "classification" else int(
+            math.prod(y.shape[1:]))
+        return TaskInfo(self.spec, self.kind, tuple(self.train.x.shape[1:]), self.num_classes,
+                        outputs)
+
+    def checked(self, model: str = "its model") -> Task:
+        """The task, after checking in one line each that its splits agree (input shape, float
+        inputs; class indices in range, or float targets) and that its model maps a batch to
+        ``(B, outputs)``; ``ValueError`` naming what is wrong."""
+        where = f"task {self.spec}"
+        shape = tuple(self.train.x.shape[1:])
+        for name in ("train", "val", "test"):
+            x, y = getattr(self, name).x, getattr(self, name).y
+            if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
+                raise ValueError(f"{where}: {name} x and y must be torch tensors")
+            if tuple(x.shape[1:]) != shape:
+                raise ValueError(f"{where}: {name} inputs are {tuple(x.shape[1:])}, train's are {shape}")
+            if not x.is_floating_point():
+                raise ValueError(f"{where}: {name} inputs are {x.dtype}, not floating point")
+            if self.kind == "classification":
+                if not self.classes:
+                    raise ValueError(f"{where}: a classification task needs its classes")
+                if y.dtype != torch.long or y.dim() != 1:
+                    raise ValueError(f"{where}: {name} targets must be class indices (int64, one "
+                                     f"per example), got {y.dtype} of shape {tuple(y.shape)}")
+                low, high = int(y.min()), int(y.max())
+                if low < 0 or high >= len(self.classes):
+                    raise ValueError(f"{where}: {name} targets run {low}..{high}, not within the "
+                                     f"{len(self.classes)} classes")
+            elif not y.is_floating_point():
+                raise ValueError(f"{where}: {name} targets of a regression are {y.dtype}, not "
+                                 f"floating point")
+        self._probe(self.build_model, f"{where}: {model}")
+        return self
+
+    def _probe(self, build: Callable[[], nn.Module], what: str) -> None:
+        """``build()`` (seeded, as an engine builds it) must give an ``nn.Module`` mapping two
+        training examples to ``(2, outputs)``."""
+        import traceback
+
+        state = torch.get_rng_state()
+        try:
+            torch.manual_seed(0)
+            try:
+                model = build()
+            except Exception as e:
+                raise ValueError(f"{what} raised {traceback.format_exception_only(e)[-1].strip()}"
+                                 ) from None
+            if not isinstance(model, nn.Module):
+                raise ValueError(f"{what} is a {type(model).__name__}, not a torch.nn.Module")
+            x = self.train.x[:2].to(next(model.parameters(), torch.zeros(0)).device)
+            try:
+                with torch.no_grad():
+                    out = model.eval()(x)
+            except Exception as e:
+                raise ValueError(f"{what} cannot take a batch of {tuple(x.shape)} "
+                                 f"({traceback.format_exception_only(e)[-1].strip()})") from None
+            want = (len(x), self.model_info.outputs)
+            if not isinstance(out, torch.Tensor) or out.reshape(len(x), -1).shape != want:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(f"{what} maps a batch of {tuple(x.shape)} to {got}, not {want}")
+        finally:
+            torch.set_rng_state(state)
+
+    def with_model(self, fn: Callable[[TaskInfo], nn.Module], name: str = "model") -> Task:
+        """The task with ``fn(self.model_info)`` as its model (checked: see ``checked``)."""
+        info = self.model_info
+        return dataclasses.replace(self, build_model=lambda: fn(info)).checked(f"model {name}")
 
     @property
     def num_classes(self) -> int | None:

@@ -1,0 +1,100 @@
+"""The user's own code, where the user named it as code: ``--trainer file.py:train``,
+``--model module:make``. Never from a config file (a config is data; ``spec.load`` refuses a
+code reference in one).
+
+``load_function("path/to/file.py:fn")`` runs the file as a module (its folder first on
+``sys.path``, as ``python file.py`` would) and returns ``fn``; ``load_function("pkg.mod:fn")``
+imports ``pkg.mod``. Anything wrong is one ``ValueError`` line: no such file or module, an
+exception while running it (its last line), no such function, not callable.
+``identity(fn)`` is what a store records of it: ``{"ref": "file.py:fn", "sha256": digest of
+the file}`` (a function with no file: its module and name, digest None).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.py")
+    >>> _ = open(path, "w").write("def double(x):\\n    return 2 * x\\n")
+    >>> load_function(f"{path}:double")(21)
+    42
+    >>> load_function(f"{path}:triple")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...m.py has no function 'triple' (it defines: double)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _last_line(e: BaseException) -> str:
+    """An exception's last line, as Python prints it (``ZeroDivisionError: division by zero``)."""
+    return traceback.format_exception_only(type(e), e)[-1].strip()
+
+
+def load_function(ref: str, what: str = "function") -> Callable:
+    """The function ``ref`` names: ``FILE.py:NAME`` or ``MODULE:NAME`` (see the module
+    docstring); ``what`` names the option in errors (``--trainer``)."""
+    where, sep, name = str(ref).rpartition(":")
+    if not sep or not where or not name.isidentifier():
+        raise ValueError(f"{what}: give FILE.py:FUNCTION or MODULE:FUNCTION, got {ref!r}")
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        path = Path(where).expanduser()
+        if not path.is_file():
+            raise ValueError(f"{what}: {where}: no such file")
+        module_name = f"lrlab_user_{_digest(path)[:16]}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"{what}: {where}: not a Python file")
+        module = sys.modules.get(module_name)
+        if module is None:
+            module = importlib.util.module_from_spec(spec)
+            folder = str(path.resolve().parent)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as e:
+                del sys.modules[module_name]
+                raise ValueError(f"{what}: running {where} raised {_last_line(e)}") from None
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            if e.name and where.startswith(e.name):
+                raise ValueError(f"{what}: no module named {where!r} (a file needs its .py)") from None
+            raise ValueError(f"{what}: importing {where} raised {_last_line(e)}") from None
+        except Exception as e:
+            raise ValueError(f"{what}: importing {where} raised {_last_line(e)}") from None
+    fn = getattr(module, name, None)
+    if fn is None:
+        defined = sorted(k for k, v in vars(module).items()
+                         if inspect.isfunction(v) and v.__module__ == module.__name__)
+        raise ValueError(f"{what}: {where} has no function {name!r} (it defines: "
+                         f"{', '.join(defined) or 'no functions'})")
+    if not callable(fn):
+        raise ValueError(f"{what}: {where}:{name} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def identity(fn: Callable, ref: str | None = None) -> dict:
+    """What a store records of the user's function ``fn``: ``ref`` (as the user named it, else
+    ``module:qualname``) and the sha256 of the file that defines it (None without one)."""
+    if ref is None:
+        ref = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:
+        source = None
+    return {"ref": str(ref), "sha256": _digest(Path(source)) if source and Path(source).is_file()
+            else None}
