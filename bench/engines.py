@@ -1,8 +1,10 @@
 """Benchmark: the sequential and the vectorised engine side by side, against this machine's limit.
 
 Runs the ``paddle`` preset (15 schedules x 3 seeds, 20 epochs) on digits with the default model
-on both engines, each in its own process (so peak memory is its own), and the same on a tabular
-task (scikit-learn's breast cancer table written as a CSV; the default MLP). Measures in the
+on both engines, each in its own process (so peak memory is its own), the same on a tabular
+task (scikit-learn's breast cancer table written as a CSV; the default MLP), and the preset
+with one seed for at most 5 epochs on an image folder it makes (the digits as 16x16 RGB PNGs)
+with the built-in ResNet (BatchNorm, residual blocks; no scaling runs). Measures in the
 same run the fp32 matmul peak (best of several large matmuls), counts FLOPs per trial
 (``torch.utils.flop_counter``: forward + backward of every training step, the validation
 forward of every epoch and the final test), and prints per engine the wall time, achieved
@@ -49,11 +51,34 @@ def peak_gflops(device: str) -> float:
     return best
 
 
+def image_folder(folder: str) -> str:
+    """scikit-learn's digits as an image folder (one subfolder per class, 16x16 RGB PNGs,
+    tinted per image so the three channels differ), made once in ``folder``."""
+    path = os.path.join(folder, "digits-rgb")
+    if not os.path.exists(path):
+        import numpy as np
+        from PIL import Image
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        rng = np.random.default_rng(0)
+        for i, (img, label) in enumerate(zip(data.images, data.target)):
+            os.makedirs(os.path.join(path, str(label)), exist_ok=True)
+            gray = np.kron(img / 16.0, np.ones((2, 2)))  # 8x8 -> 16x16
+            rgb = (gray[..., None] * rng.uniform(0.5, 1.0, 3) * 255).astype(np.uint8)
+            Image.fromarray(rgb).save(os.path.join(path, str(label), f"{i}.png"))
+    return path
+
+
 def task_of(name: str, folder: str):
-    from lrlab.training.tasks import load_task
+    from lrlab.training.tasks import load_task, model_factory
 
     if name == "digits":
         return load_task("digits")
+    if name == "resnet":
+        task = load_task(f"imagefolder:{image_folder(folder)}", size=16,
+                         cache_dir=os.path.join(folder, "cache"))
+        return task.with_model(model_factory("resnet"), "resnet")
     path = os.path.join(folder, "breast_cancer.csv")
     if not os.path.exists(path):
         from sklearn.datasets import load_breast_cancer
@@ -149,11 +174,12 @@ def main() -> None:
                     f"of peak  memory {r['memory'] / GIB:5.2f} GiB")
 
         digits_peak = speedup = None
-        for task in ("digits", "tabular"):
-            trials = 15 * seeds
-            print(f"\n{task}: paddle preset, {trials} trials ({seeds} seed(s)), {epochs} epochs")
-            seq = run("sequential", task, trials, seeds, epochs, opts)
-            vec = run("vectorized", task, trials, seeds, epochs, opts)
+        for task in ("digits", "tabular", "resnet"):
+            n_seeds, n_epochs = (1, min(epochs, 5)) if task == "resnet" else (seeds, epochs)
+            trials = 15 * n_seeds
+            print(f"\n{task}: paddle preset, {trials} trials ({n_seeds} seed(s)), {n_epochs} epochs")
+            seq = run("sequential", task, trials, n_seeds, n_epochs, opts)
+            vec = run("vectorized", task, trials, n_seeds, n_epochs, opts)
             print(line("sequential", seq))
             print(line("vectorized", vec))
             diffs = [abs(a - b) * 100 for a, b in zip(seq["acc"], vec["acc"])]
@@ -165,6 +191,8 @@ def main() -> None:
             rate = vec["flops"] / vec["wall"] / 1e9
             if task == "digits":
                 digits_peak, speedup = 100 * rate / peak, ratio
+            if task == "resnet":
+                continue
             print(f"  scaling (vectorized, {scale_epochs} epoch(s), one population):")
             points = []
             for n in (1, 5, 15) if opts.quick else (1, 5, 15, 45):

@@ -55,6 +55,13 @@ def evaluate(net, split):
 
 
 def train(trial):
+    # Paddle names parameters and optimizer slots from a process-wide counter: fresh names per
+    # trial, so the state one process saved loads in another (a resumed comparison)
+    with paddle.utils.unique_name.guard():
+        return train_one(trial)
+
+
+def train_one(trial):
     net = model()
     sched = LRLabScheduler(trial.schedule)
     opt = paddle.optimizer.Momentum(learning_rate=sched, momentum=0.9, parameters=net.parameters())

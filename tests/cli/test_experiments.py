@@ -384,3 +384,88 @@ def test_the_python_api_takes_one_schedule_and_refuses_odd_seeds_in_one_line(tin
     with pytest.raises(ValueError, match="seeds: must be a count or a non-empty list of seeds, got 2.5"):
         lrlab.compare(f"csv:{tiny_csv}", "cosine", seeds=2.5, out=tmp_path / "two")
     assert not (tmp_path / "two").exists()
+
+
+# ---- --model and --trainer: the user's code, named on the command line --------------------
+MODEL = """
+import torch
+
+def make(info):
+    c, h, w = info.input_shape
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c * h * w, info.outputs))
+
+def wrong(info):
+    return "a model"
+
+def crashes(info):
+    raise RuntimeError("out of ideas")
+"""
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("nofile.py:make", "--model: nofile.py: no such file"),
+    ("m.py:nothing", "m.py has no function 'nothing' (it defines: crashes, make, wrong)"),
+    ("m.py:wrong", "model m.py:wrong is a str, not a torch.nn.Module"),
+    ("m.py:crashes", "model m.py:crashes raised RuntimeError: out of ideas"),
+    ("vgg", "--model: must be one of default, cnn, mlp, resnet or your FILE.py:FUNCTION, got 'vgg'"),
+])
+def test_a_bad_model_is_one_line_and_writes_nothing(model, expected, tmp_path, monkeypatch,
+                                                    one_line_error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text(MODEL)
+    one_line_error(run("compare", "--model", model, "--schedule", "cosine", "--out", "cmp"), expected)
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_your_model_is_recorded_and_a_resume_with_another_is_refused(tmp_path, monkeypatch,
+                                                                     one_line_error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text(MODEL)
+    args = ["compare", "--model", "m.py:make", "--schedule", "cosine", "--seeds", 1, "--epochs", 1,
+            "--out", "cmp", "--quiet"]
+    assert run(*args).exit_code == 0
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "cmp" / "results.sqlite")
+    model = json.loads(db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()[0])["model"]
+    db.close()
+    assert model["ref"] == "m.py:make" and len(model["sha256"]) == 64
+    (tmp_path / "m.py").write_text(MODEL + "\n# edited\n")
+    one_line_error(run(*args), "holds an experiment with model='m.py:make (sha256")
+    one_line_error(run(*args[:2], "resnet", *args[3:]), "holds an experiment with model=")
+
+
+def test_a_config_file_names_no_code(tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.yaml").write_text("trainer: loop.py:train\nschedules: [cosine]\n")
+    one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"),
+                   "trainer: a config file names no code; give it on the command line")
+    (tmp_path / "e.yaml").write_text("model: m.py:make\nschedules: [cosine]\n")
+    one_line_error(run("compare", "--config", "e.yaml", "--out", "cmp"),
+                   "model: a config file names a built-in model")
+    (tmp_path / "e.yaml").write_text("model: resnet\nschedules: [cosine]\nepochs: 1\nseeds: 1\n")
+    r = run("compare", "--config", "e.yaml", "--out", "cmp", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / "m.py").exists()
+
+
+def test_a_trainer_from_the_command_line(tmp_path, monkeypatch, one_line_error):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop.py").write_text(
+        "def train(trial):\n"
+        "    for e in range(trial.epochs):\n"
+        "        trial.report(e, val_acc=0.5 + 0.1 * (trial.schedule.name == 'cosine'))\n"
+        "    return {'test_acc': 0.5}\n")
+    one_line_error(run("compare", "--trainer", "loop.py:train", "--schedule", "cosine",
+                       "--out", "cmp"), "steps_per_epoch: a trainer's schedule needs it")
+    one_line_error(run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2,
+                       "--schedule", "cosine", "--optimizer", "sgd", "--out", "cmp"),
+                   "optimizer: the trainer chooses its own optimizer")
+    assert not (tmp_path / "cmp").exists()
+    r = run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2, "--schedule",
+            "cosine,step", "--seeds", 2, "--epochs", 2, "--metric", "val_acc", "--out", "cmp",
+            "--json", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    ranking = json.loads(r.stdout)["schedules"]
+    assert [(x["name"], round(x["test_acc_mean"], 6)) for x in ranking] == [("cosine", 0.6),
+                                                                           ("step", 0.5)]

@@ -62,7 +62,7 @@ class _Cli(click.Group):
 
 
 _EXTRAS = {"torch": "torch", "sklearn": "torch", "PIL": "torch", "tensorboard": "tensorboard",
-           "paddle": "paddle", "keras": "keras"}  # module -> the lrlab extra that installs it
+           "paddle": "paddle", "keras": "keras", "lightning": "lightning"}  # module -> the lrlab extra that installs it
 
 
 def missing_extra(e: ModuleNotFoundError) -> str:

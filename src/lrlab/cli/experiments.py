@@ -101,6 +101,9 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
     if model_ref in MODELS:
         data["model"] = model_ref
     elif model_ref is not None:
+        if ":" not in model_ref:
+            raise click.UsageError(f"--model: must be one of {', '.join(MODELS)} or your "
+                                   f"FILE.py:FUNCTION, got {model_ref!r}")
         model = load_function(model_ref, "--model")
         data["model"] = identity(model, model_ref)
     for key, value in (("steps_per_epoch", steps_per_epoch), ("metric", metric)):

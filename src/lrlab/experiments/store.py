@@ -3,8 +3,9 @@ population, readable with the ``sqlite3`` shell and without lrlab.
 
 Tables (schema version 1, in ``meta``):
 
-- ``meta(key, value)``: ``schema_version``, ``lrlab_version``, ``torch_version`` (of the last
-  trial started), ``experiment`` (the definition, JSON, when written by ``compare``),
+- ``meta(key, value)``: ``schema_version``, ``lrlab_version``, ``torch_version`` (and
+  ``paddle_version``, ``keras_version``, ``lightning_version`` when loaded) of the last trial
+  started, ``experiment`` (the definition, JSON, when written by ``compare``),
   ``test_size`` (examples in the task's test split, written by ``compare``);
 - ``trial(id, key, name, schedule, seed, task, config, resolved, status, test_loss, test_acc,
   best_epoch, diverged_step, epochs, steps, seconds, started, finished)``: one row per trial;
@@ -15,7 +16,15 @@ Tables (schema version 1, in ``meta``):
 - ``example(trial_id, split, n, hits)``: which of the ``n`` examples of the ``test`` and
   ``val`` split the trial's final model gets right (``numpy.packbits``, in the split's order;
   classification only), written with the trial's end: the test set's own sampling noise is
-  measured from it. A store written before this table existed gets it when next extended.
+  measured from it;
+- ``failure(trial_id, message)``: why a ``failed`` trial failed (a user's trainer raised: the
+  exception's last line; such a trial runs again next time). A store written before these two
+  tables existed gets them when next extended.
+
+A user's trainer (``lrlab.experiments.trainers``) writes the same rows: its ``config`` has
+``steps_per_epoch`` (and no optimizer, batch size or weight decay: the trainer's own), its
+``task`` is ``trainer:<function>``, its step rows hold the schedule's LR and a NULL loss (not
+measured), and a finished one may have no test metric (ranked on ``val_acc``).
 
 Write-ahead logging; every write is one transaction: a trial's start, each epoch (its steps and
 metrics together) and its end (final metrics and status, the last write). Checkpoints are files

@@ -9,7 +9,8 @@ from torch import nn
 
 from lrlab.training.engines.population import Population, StackedOptimizer, Unstackable, chain
 from lrlab.training.optim import make_optimizer
-from lrlab.training.tasks import MLP, SmallCNN
+from lrlab.training.tasks import MLP, ResNet, SmallCNN
+from lrlab.training.tasks.models import BasicBlock
 
 
 class Blocks(nn.Module):
@@ -38,7 +39,25 @@ MODELS = {  # name -> (factory, one example's shape)
         nn.Conv2d(1, 4, 3, padding=1), nn.GroupNorm(2, 4, affine=False), nn.ReLU(), nn.ReLU(),
         nn.Flatten(), nn.Linear(36, 6), nn.LayerNorm(6, bias=False), nn.GroupNorm(3, 6, affine=False),
         nn.LayerNorm(6, elementwise_affine=False), nn.ReLU(), nn.ReLU()), (1, 3, 3)),
+    "ResNet": (lambda: ResNet(1, 10, width=4), (1, 8, 8)),
+    "batchnorms": (lambda: nn.Sequential(
+        nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4, affine=False), nn.ReLU(),
+        nn.BatchNorm2d(4, track_running_stats=False), nn.Flatten(), nn.Linear(16, 5),
+        nn.BatchNorm1d(5, momentum=0.3, eps=1e-3), nn.ReLU(), nn.Linear(5, 3)), (2, 4, 4)),
+    "residual MLP": (lambda: nn.Sequential(nn.Linear(4, 6), _Res(), nn.Linear(6, 2)), (4,)),
 }
+
+
+class _Res(nn.Module):
+    """A residual block of linear layers with an identity shortcut and no ``out``."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Linear(6, 6), nn.BatchNorm1d(6))
+        self.shortcut = nn.Sequential()
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
 
 
 def population_of(name, t=3):
@@ -78,7 +97,10 @@ def test_a_trial_depends_on_its_own_parameters_only():
 
 
 @pytest.mark.parametrize("model, reason", [
-    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), "its BatchNorm1d layer (1) keeps running statistics"),
+    (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=None)),
+     "its BatchNorm1d layer (1) averages its running statistics cumulatively (momentum=None)"),
+    (nn.Sequential(nn.Conv2d(1, 4, 1), nn.InstanceNorm2d(4, track_running_stats=True)),
+     "its InstanceNorm2d layer (1) keeps running statistics"),
     (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)), "its Dropout layer (1) draws random numbers per trial"),
     (nn.Sequential(nn.Linear(3, 4), nn.LSTM(4, 4)), "its LSTM layer (1) is not one the vectorised engine knows"),
     (nn.Sequential(nn.Conv2d(1, 2, 3, padding_mode="reflect", padding=1)), "pads with 'reflect'"),
@@ -235,3 +257,44 @@ def test_a_masked_trial_keeps_even_infinite_weights(kind):
             p.grad = torch.full_like(p, float("inf"))
         stacked.step(k, torch.tensor([True, False]))
     assert (pop.params[0][1] == float("-inf")).all()
+
+
+@pytest.mark.parametrize("name", ["ResNet", "batchnorms", "residual MLP"])
+def test_batchnorm_keeps_each_trials_running_statistics_and_eval_mode_reads_them(name):
+    models, pop, shape = population_of(name, t=3)
+    pop.min_size = 4  # padded: the copy's statistics are not written back
+    twins = [copy.deepcopy(m) for m in models]
+    torch.manual_seed(2)
+    for _ in range(3):  # three training steps' worth of forwards
+        x = torch.randn(3, 6, *shape)
+        ours = pop(x)
+        for t, m in enumerate(twins):
+            torch.testing.assert_close(ours[t], m(x[t]), rtol=1e-4, atol=1e-5)
+    for j, n in enumerate(pop.buffer_names):
+        for t, m in enumerate(twins):
+            torch.testing.assert_close(pop.buffers[j][t], dict(m.named_buffers())[n], rtol=1e-5,
+                                       atol=1e-6)
+    x = torch.randn(3, 5, *shape)
+    before = [b.clone() for b in pop.buffers]
+    with torch.no_grad():
+        ours = pop(x, training=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, pop.buffers))  # eval changes nothing
+    for t, m in enumerate(twins):
+        torch.testing.assert_close(ours[t], m.eval()(x[t]), rtol=1e-4, atol=1e-5)
+    target = copy.deepcopy(models[0])
+    pop.write(2, target)
+    for n, b in target.named_buffers():
+        assert torch.equal(b, dict(twins[2].named_buffers())[n]) or b.is_floating_point()
+    for m in twins:
+        m.train()
+    pop.check(twins, x[0])  # the probe runs in eval mode, changes nothing, restores the mode
+    assert all(torch.equal(a, b) for a, b in zip(before, pop.buffers))
+    assert all(m.training for m in twins)
+
+
+def test_a_resnet_block_is_a_residual_of_the_chain():
+    steps = chain(BasicBlock(2, 4, stride=2))
+    assert len(steps) == 1 and type(steps[0][1]).__name__ == "Residual"
+    r = steps[0][1]
+    assert [n for n, _ in r.body] == ["body.0.", "body.1.", "body.2.", "body.3.", "body.4."]
+    assert [n for n, _ in r.shortcut] == ["shortcut.0.", "shortcut.1."] and [n for n, _ in r.out] == ["out."]

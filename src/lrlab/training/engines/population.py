@@ -9,15 +9,24 @@ each layer acts on every trial at once:
   pooling and activations act per channel and need nothing;
 - ``Linear``: one batched matmul on ``(T, B, F)`` (``out[t] = x[t] @ W[t].T + b[t]``);
   ``LayerNorm`` and ``GroupNorm`` there normalise per trial, then scale by each trial's affine;
-- ``Flatten`` turns folded ``(B, T*C, H, W)`` into ``(T, B, C*H*W)``.
+- ``BatchNorm2d`` (and ``BatchNorm1d``) on folded activations is one batch norm over
+  ``T*C`` channels: channel ``t*C + c`` is trial ``t``'s channel ``c``, normalised over that
+  trial's own batch, with its own running statistics (kept stacked, ``(T, C)``, updated in
+  place) and affine parameters; in eval mode the running ones. Exactly each trial's own
+  BatchNorm, up to summation order;
+- ``Flatten`` turns folded ``(B, T*C, H, W)`` into ``(T, B, C*H*W)``;
+- a residual block (a module whose children are ``body`` and ``shortcut``, optionally
+  ``out``: ``out(body(x) + shortcut(x))``, as ``lrlab.training.tasks.models.BasicBlock``)
+  runs both branches stacked and adds them.
 
 So trial ``t``'s output depends on its own parameters and batch only; its gradient is its own
 loss's. A model can be stacked when it is a chain of such layers (``nn.Sequential`` or
 modules whose children run in the order they were registered; ``Population.check`` compares
-the stack with the models themselves on a probe batch, so a model whose ``forward`` does
-something else is caught, never trained wrongly). What cannot be stacked raises
-``Unstackable`` with the reason: layers with running statistics (``BatchNorm``), dropout
-(random numbers per trial), parameters shared between layers, anything unknown.
+the stack with the models themselves on a probe batch, in eval mode, so a model whose
+``forward`` does something else is caught, never trained wrongly). What cannot be stacked
+raises ``Unstackable`` with the reason: dropout (random numbers per trial), a BatchNorm with
+cumulative averages (``momentum=None``) or of another kind, parameters shared between layers,
+anything unknown.
 
 ``StackedOptimizer`` applies ``torch.optim.SGD`` (with or without momentum 0.9) or
 ``torch.optim.AdamW`` to every trial at once, each with its own LR (per step) and weight
@@ -33,16 +42,17 @@ torch's format, so either engine resumes the other's).
     torch.Size([5, 8, 2])
     >>> bool(torch.allclose(pop(x)[2], models[2](x[2]), atol=1e-6))
     True
-    >>> Population([nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))])
+    >>> Population([nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5))])
     Traceback (most recent call last):
     ...
-    lrlab.training.engines.population.Unstackable: its BatchNorm1d layer (1) keeps running statistics
+    lrlab.training.engines.population.Unstackable: its Dropout layer (1) draws random numbers per trial
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -51,24 +61,41 @@ from torch import nn
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid,
                 nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardtanh, nn.Identity)
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _LAYERS = (nn.Conv2d, nn.Linear, nn.GroupNorm, nn.LayerNorm, nn.Flatten, nn.Dropout,
-           *_ACTIVATIONS, *_POOLS)
+           *_BATCHNORMS, *_ACTIVATIONS, *_POOLS)
+_RESIDUAL = {"body", "shortcut"}  # the children of a residual block: out(body(x) + shortcut(x))
 
 
 class Unstackable(ValueError):
     """Why a model cannot be trained as a population (the message says)."""
 
 
-def chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``model`` as the layers it applies in order, each with its name prefix."""
+@dataclass
+class Residual:
+    """A residual block of a chain: ``out(body(x) + shortcut(x))``, each part a chain (an
+    empty ``shortcut``: the identity; an empty ``out``: nothing)."""
+
+    body: list
+    shortcut: list
+    out: list
+
+
+def chain(model: nn.Module) -> list[tuple[str, nn.Module | Residual]]:
+    """``model`` as the layers it applies in order, each with its name prefix; a module whose
+    children are ``body`` and ``shortcut`` (and optionally ``out``) is a ``Residual`` block
+    (``lrlab.training.tasks.models.BasicBlock``; ``Population.check`` confirms its forward)."""
 
     seen: set[int] = set()
 
-    def walk(prefix: str, m: nn.Module) -> list[tuple[str, nn.Module]]:
+    def walk(prefix: str, m: nn.Module) -> list[tuple[str, nn.Module | Residual]]:
         where = f"its {type(m).__name__} layer ({prefix[:-1] or 'the model'})"
         if id(m) in seen:
             raise Unstackable(f"{where} is used twice (parameters shared between layers)")
         seen.add(id(m))
+        if isinstance(m, _BATCHNORMS) and m.momentum is None:
+            raise Unstackable(f"{where} averages its running statistics cumulatively "
+                              f"(momentum=None)")
         if isinstance(m, _LAYERS):
             if isinstance(m, nn.Conv2d) and m.padding_mode != "zeros":
                 raise Unstackable(f"{where} pads with {m.padding_mode!r}")
@@ -84,10 +111,17 @@ def chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if any(True for _ in m.buffers(recurse=False)) or isinstance(m, nn.modules.batchnorm._NormBase):
             raise Unstackable(f"{where} keeps running statistics")
         children = [(name, child) for name, child in m._modules.items() if child is not None]
+        if not children and type(m) is nn.Sequential:
+            return []  # the identity
         if not children:
             raise Unstackable(f"{where} is not one the vectorised engine knows")
         if any(True for _ in m.parameters(recurse=False)):
             raise Unstackable(f"{where} holds parameters of its own")
+        names = {name for name, _ in children}
+        if _RESIDUAL <= names <= _RESIDUAL | {"out"}:
+            part = dict(children)
+            return [(prefix, Residual(*(walk(f"{prefix}{k}.", part[k]) if k in part else []
+                                        for k in ("body", "shortcut", "out"))))]
         return [layer for name, child in children for layer in walk(f"{prefix}{name}.", child)]
 
     return walk("", model)
@@ -116,8 +150,11 @@ class Population:
     """The models of ``T`` trials (one architecture) as stacked parameters and one forward.
 
     ``params[j]``: the ``j``-th parameter of every trial, ``(T, *shape)``, a leaf that
-    requires grad; ``names[j]`` its name in the models' ``state_dict``. ``population(x)``
-    maps ``x`` of shape ``(T, B, *sample)`` to ``(T, B, *out)``.
+    requires grad; ``names[j]`` its name in the models' ``state_dict``; ``buffers[j]`` and
+    ``buffer_names[j]`` the same for the BatchNorm running statistics.
+    ``population(x, training)`` maps ``x`` of shape ``(T, B, *sample)`` to ``(T, B, *out)``;
+    ``training`` as a model's mode (BatchNorm: batch statistics, running ones updated; else
+    the running ones).
 
     A kernel's summation order may follow the shapes (oneDNN's convolution with one input
     channel adds in another order for one group than for several; thread partitions follow
@@ -133,46 +170,96 @@ class Population:
         if any(not p.requires_grad for _, p in named):
             raise Unstackable("some of its parameters are frozen (requires_grad=False)")
         self.names = [n for n, _ in named]
-        index = {n: j for j, n in enumerate(self.names)}
-        try:
-            self.steps = [(layer, [index[prefix + k] for k, _ in layer.named_parameters()])
-                          for prefix, layer in layers]
-        except KeyError:
-            raise Unstackable("it shares parameters between layers") from None
-        if sum(len(i) for _, i in self.steps) != len(self.names):
+        self.buffer_names = [n for n, _ in template.named_buffers()]
+        used: list[int] = [0, 0]
+        self.steps = self._index(layers, {n: j for j, n in enumerate(self.names)},
+                                 {n: j for j, n in enumerate(self.buffer_names)}, used)
+        if used[0] != len(self.names):
             raise Unstackable("it holds parameters its layers do not use")
-        for k in range(len(self.steps) - 1):  # ReLU then MaxPool: pool first, the same values
-            a, b = self.steps[k][0], self.steps[k + 1][0]  # and gradients on a quarter of the data
-            if type(a) is nn.ReLU and isinstance(b, nn.MaxPool2d):
-                self.steps[k], self.steps[k + 1] = self.steps[k + 1], self.steps[k]
+        if used[1] != len(self.buffer_names):
+            raise Unstackable("it holds buffers its layers do not use")
         with torch.no_grad():
             self.params = [torch.stack([dict(m.named_parameters())[n].detach() for m in models])
                            .requires_grad_() for n in self.names]
+            self.buffers = [torch.stack([dict(m.named_buffers())[n].detach() for m in models])
+                            for n in self.buffer_names]
+
+    @classmethod
+    def _index(cls, layers, index: dict, bindex: dict, used: list[int]) -> list:
+        """``layers`` as steps ``(layer, parameter indices, buffer indices)`` (a ``Residual``
+        of steps for a block); ReLU then MaxPool becomes MaxPool then ReLU (the same values
+        and gradients on a quarter of the data)."""
+        steps: list = []
+        for prefix, layer in layers:
+            if isinstance(layer, Residual):
+                steps.append(Residual(*(cls._index(part, index, bindex, used)
+                                        for part in (layer.body, layer.shortcut, layer.out))))
+                continue
+            try:
+                steps.append((layer, [index[prefix + k] for k, _ in layer.named_parameters()],
+                              [bindex[prefix + k] for k, _ in layer.named_buffers()]))
+            except KeyError:
+                raise Unstackable("it shares parameters between layers") from None
+            used[0] += len(steps[-1][1])
+            used[1] += len(steps[-1][2])
+        for k in range(len(steps) - 1):
+            a, b = steps[k], steps[k + 1]
+            if (isinstance(a, tuple) and isinstance(b, tuple) and type(a[0]) is nn.ReLU
+                    and isinstance(b[0], nn.MaxPool2d)):
+                steps[k], steps[k + 1] = b, a
+        return steps
 
     @property
     def size(self) -> int:
         return self.params[0].shape[0] if self.params else 0
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, training: bool = True) -> torch.Tensor:
         n = x.shape[0]
-        params = self.params
+        params, buffers = self.params, self.buffers
         if n < self.min_size:  # padded with copies that pass no gradient back
             pad = self.min_size - n
             params = [torch.cat([p, p.detach()[:1].expand(pad, *p.shape[1:])]) for p in params]
+            buffers = [torch.cat([b, b[:1].expand(pad, *b.shape[1:])]) for b in buffers]
             x = torch.cat([x, x[:1].expand(pad, *x.shape[1:])])
-        return self._forward(params, x)[:n]
+        out = self._forward(params, buffers, x, training)
+        if training and buffers is not self.buffers:  # the running statistics of the real rows
+            with torch.no_grad():
+                for mine, padded in zip(self.buffers, buffers):
+                    mine.copy_(padded[:n])
+        return out[:n]
 
-    def _forward(self, params: list[torch.Tensor], x: torch.Tensor,
-                 sizes: list[int] | None = None) -> torch.Tensor:
+    def _forward(self, params: list[torch.Tensor], buffers: list[torch.Tensor], x: torch.Tensor,
+                 training: bool, sizes: list[int] | None = None) -> torch.Tensor:
         """The stacked forward; ``sizes``, when given, receives each layer's output numel."""
         t = x.shape[0]
-        h, folded, fresh = x, False, False  # fresh: h is ours and no backward needs it
-        for layer, idx in self.steps:
+        h, folded, _ = self._run(self.steps, params, buffers, x, False, False, t, training, sizes)
+        return _unfold(h, t) if folded else h
+
+    def _run(self, steps: list, params, buffers, h: torch.Tensor, folded: bool, fresh: bool,
+             t: int, training: bool, sizes) -> tuple[torch.Tensor, bool, bool]:
+        """``steps`` on ``h``: the output, whether it is folded, whether it is fresh (ours,
+        and no backward needs it: a ReLU may then work in place)."""
+        for step in steps:
+            if isinstance(step, Residual):
+                body = self._run(step.body, params, buffers, h, folded, False, t, training, sizes)
+                short = self._run(step.shortcut, params, buffers, h, folded, False, t, training,
+                                  sizes)
+                (hb, fb, _), (hs, fs, _) = body, short
+                if fb != fs:  # one branch folded (convolved), the other not
+                    hb, hs = (hb if fb else _fold(hb)), (hs if fs else _fold(hs))
+                h, folded, fresh = hb + hs, fb or fs, True
+                if sizes is not None:
+                    sizes.append(h.numel())
+                h, folded, fresh = self._run(step.out, params, buffers, h, folded, fresh, t,
+                                             training, sizes)
+                continue
+            layer, idx, bidx = step
             p = [params[j] for j in idx]
             if type(layer) is nn.ReLU and fresh:
                 h, fresh = F.relu_(h), False  # its backward needs its output: not again
                 continue
-            fresh = isinstance(layer, (nn.Conv2d, nn.Linear, nn.GroupNorm, nn.LayerNorm, *_POOLS))
+            fresh = isinstance(layer, (nn.Conv2d, nn.Linear, nn.GroupNorm, nn.LayerNorm,
+                                       *_BATCHNORMS, *_POOLS))
             if isinstance(layer, nn.Conv2d):
                 if not folded:
                     h, folded = _fold(h), True
@@ -182,6 +269,8 @@ class Population:
                 if not folded:
                     h, folded = _fold(h), True
                 h = layer(h)
+            elif isinstance(layer, _BATCHNORMS):
+                h = self._batch_norm(layer, p, [buffers[j] for j in bidx], h, folded, t, training)
             elif isinstance(layer, nn.GroupNorm) and folded:
                 w, b = (q.flatten() for q in p) if p else (None, None)
                 h = F.group_norm(h, layer.num_groups * t, w, b, layer.eps)
@@ -196,7 +285,26 @@ class Population:
                 h = layer(h)
             if sizes is not None:
                 sizes.append(h.numel())
-        return _unfold(h, t) if folded else h
+        return h, folded, fresh
+
+    @staticmethod
+    def _batch_norm(layer: nn.Module, p: list[torch.Tensor], b: list[torch.Tensor],
+                    h: torch.Tensor, folded: bool, t: int, training: bool) -> torch.Tensor:
+        """``BatchNorm1d``/``2d`` of every trial at once: with the trials folded into the
+        channels, channel ``t*C + c`` is trial ``t``'s channel ``c``, normalised over its own
+        batch, with its own running statistics (``(T, C)`` buffers, updated in place through
+        flat views) and affine parameters: exactly each trial's own BatchNorm."""
+        w, bias = (q.flatten() for q in p) if p else (None, None)
+        stats = bool(b)  # track_running_stats
+        mean, var = (b[0].view(-1), b[1].view(-1)) if stats else (None, None)
+        batch = training or not stats
+        x = h if folded else h.transpose(0, 1).flatten(1, 2)  # (T, B, C, ...) -> (B, T*C, ...)
+        out = F.batch_norm(x, mean, var, w, bias, batch, layer.momentum, layer.eps)
+        if training and stats:
+            b[2].add_(1)  # num_batches_tracked
+        if folded:
+            return out
+        return out.view(x.shape[0], t, -1, *x.shape[2:]).transpose(0, 1)
 
     @staticmethod
     def _stacked(layer: nn.Module, p: list[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
@@ -223,23 +331,32 @@ class Population:
         the probe batch ``x`` (``(B, *sample)``); the number of activation values one example
         of one trial makes in a forward (what a step holds for backward)."""
         sizes: list[int] = []
-        with torch.no_grad():
+        modes = [m.training for m in models]
+        with torch.no_grad():  # in eval mode: running statistics are read, never changed
             try:
-                ours = self._forward(self.params, x.expand(len(models), *x.shape), sizes)
-                theirs = torch.stack([m(x) for m in models])
+                ours = self._forward(self.params, self.buffers, x.expand(len(models), *x.shape),
+                                     False, sizes)
+                theirs = torch.stack([m.eval()(x) for m in models])
             except (RuntimeError, ValueError, TypeError, IndexError) as e:
                 raise Unstackable(f"its layers do not run as a chain ({str(e).splitlines()[0]})") from None
+            finally:
+                for m, mode in zip(models, modes):
+                    m.train(mode)
             scale = float(theirs.abs().max()) if theirs.numel() else 0.0
             if ours.shape != theirs.shape or not torch.allclose(ours, theirs, rtol=1e-4,
                                                                  atol=1e-5 * max(scale, 1.0)):
-                raise Unstackable("its forward is not its layers applied in order")
+                raise Unstackable("its forward is not its layers applied in order (a residual "
+                                  "block stacks when its children are body and shortcut: "
+                                  "out(body(x) + shortcut(x)))")
         return sum(sizes) // (len(models) * len(x))
 
     def write(self, row: int, model: nn.Module) -> None:
-        """Copy trial ``row``'s weights into ``model``."""
+        """Copy trial ``row``'s weights (and running statistics) into ``model``."""
         with torch.no_grad():
             for name, q in model.named_parameters():
                 q.copy_(self.params[self.names.index(name)][row])
+            for name, q in model.named_buffers():
+                q.copy_(self.buffers[self.buffer_names.index(name)][row])
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -205,7 +205,7 @@ def _evaluate(pop: Population, task: Task, split: Split) -> tuple[list[float], l
     total, correct = [0.0] * t, [0] * t
     for i in range(0, len(split), rows):
         x, y = split.x[i:i + rows], split.y[i:i + rows]
-        out = pop(x.expand(t, *x.shape))
+        out = pop(x.expand(t, *x.shape), training=False)
         ys = y.expand(t, *y.shape)
         losses = task.losses(out, ys).tolist()
         hits = task.corrects(out, ys)
