@@ -469,3 +469,18 @@ def test_a_trainer_from_the_command_line(tmp_path, monkeypatch, one_line_error):
     ranking = json.loads(r.stdout)["schedules"]
     assert [(x["name"], round(x["test_acc_mean"], 6)) for x in ranking] == [("cosine", 0.6),
                                                                            ("step", 0.5)]
+    # the report names the trainer, and its command (the code on the command line, the rest
+    # in the config file it wrote) runs the same experiment: nothing left to train
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "loop.py:train" in page and "validation accuracy of the last epoch" in page
+    config = json.loads((tmp_path / "cmp" / "report" / "experiment.json").read_text())
+    assert "trainer" not in config and config["steps_per_epoch"] == 2
+    import html
+    import re
+    import shlex
+
+    command = next(html.unescape(c) for c in re.findall(r"<pre>(lrlab compare [^<]*)</pre>", page))
+    assert "--trainer loop.py:train --steps-per-epoch 2 --config" in command
+    again = run(*shlex.split(command)[1:], "--json", "--quiet")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["schedules"] == ranking

@@ -112,3 +112,36 @@ def test_two_labels_that_run_the_same_trials_are_refused_before_the_store(small,
     other = dict(b, params={"factor": 0.5}) if a["name"] == "plateau" else {"name": "step", "label": "b"}
     assert compare("digits", [a, other], seeds=1, epochs=2, out=tmp_path / "y").to_json()[
         "trials_finished"] == 2
+
+
+def test_your_own_task_object_and_model_function(tmp_path):
+    import torch
+
+    from lrlab.training.tasks import Split, Task, load_task
+
+    digits = load_task("digits")
+    mine = Task("my-digits", Split(digits.train.x[:300], digits.train.y[:300]), digits.val,
+                digits.test, digits.build_model, classes=digits.classes)
+
+    def make(info):
+        return torch.nn.Sequential(torch.nn.Flatten(),
+                                   torch.nn.Linear(int(torch.tensor(info.input_shape).prod()), info.outputs))
+
+    r = compare(mine, ["cosine", "step"], seeds=2, epochs=1, out=tmp_path, model=make)
+    assert [rec.status for rec in r.records] == ["finished"] * 4
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "results.sqlite")
+    definition = json.loads(db.execute("SELECT value FROM meta WHERE key = 'experiment'").fetchone()[0])
+    assert definition["task"] == "my-digits" and definition["model"]["ref"].endswith("make")
+    assert db.execute("SELECT DISTINCT task FROM trial").fetchall() == [
+        ('{"spec": "my-digits", "options": {}}',)]
+    db.close()
+    with pytest.raises(ValueError, match="task: must be a Task or a spec .* got a dict$"):
+        compare({"x": 1}, ["cosine"], out=tmp_path / "no")
+    with pytest.raises(ValueError, match=r"^task my-digits: .*model resnet raised .*needs images"):
+        flat = Split(torch.randn(30, 5), torch.arange(30) % 10)
+        compare(Task("my-digits", flat, flat, flat, digits.build_model, classes=digits.classes),
+                ["cosine"], out=tmp_path / "no", model="resnet")
+    assert not (tmp_path / "no").exists()

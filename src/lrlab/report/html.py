@@ -167,15 +167,25 @@ def words(ranked: list[dict[str, Any]], res: dict[str, Any]) -> list[str]:
 def settings(data: ReportData) -> list[tuple[str, str]]:
     """What every trial shared: ``[(what, value)]``."""
     d, cfg = data.definition, data.first_config
-    out = [("task", str(d.get("task") or "(not recorded)"))]
+    if d.get("trainer"):
+        t = d["trainer"]
+        out = [("trainer", f"{t['ref']}" + (f" (sha256 {t['sha256'][:12]})" if t.get("sha256") else "")),
+               ("steps per epoch", str(d.get("steps_per_epoch")))]
+    else:
+        out = [("task", str(d.get("task") or "(not recorded)"))]
+        model = d.get("model", "default")
+        out.append(("model", model if isinstance(model, str) else
+                    f"{model['ref']}" + (f" (sha256 {model['sha256'][:12]})" if model.get("sha256") else "")))
     if d.get("task_options"):
         out.append(("task options", _value(d["task_options"])))
     for key, name in _SETTINGS:
         if key in d:
             out.append((name, _value(d[key])))
-        elif key in cfg:
+        elif cfg.get(key) is not None:
             out.append((name, _value(cfg[key]) + " (default)"))
     out.append(("seeds", ", ".join(str(s) for s in data.seeds)))
+    out.append(("ranked by", {"val_acc": "the validation accuracy of the last epoch"}.get(
+        d.get("metric"), "the final test accuracy")))
     return out
 
 
@@ -189,12 +199,29 @@ def _flag_value(v: Any) -> str | None:
     return None
 
 
+def config_data(definition: dict) -> dict:
+    """The definition as a config file may hold it: without the code it names (the trainer,
+    the user's model function), which goes on the command line (``code_flags``)."""
+    return {k: v for k, v in definition.items()
+            if k != "trainer" and not (k == "model" and isinstance(v, dict))}
+
+
+def code_flags(definition: dict) -> list[str]:
+    """``--trainer REF`` / ``--model REF`` for the code the definition names (its reference as
+    given: a file path, or ``module:function`` for a function given to the Python API)."""
+    return [f"{flag} {shlex.quote(definition[key]['ref'])}"
+            for key, flag in (("trainer", "--trainer"), ("model", "--model"))
+            if isinstance(definition.get(key), dict)] + (
+        [f"--steps-per-epoch {definition['steps_per_epoch']}"] if definition.get("trainer") else [])
+
+
 def commands(data: ReportData, config_path: str) -> list[str]:
     """Shell commands that rebuild this experiment: the config file's, and, where the
     definition is plain enough for flags (labels are schedule names, simple values), flags."""
     out_dir = shlex.quote(str(data.out))
-    cmds = [f"lrlab compare --config {shlex.quote(config_path)} --out {out_dir}"]
     d = data.definition
+    code = code_flags(d)
+    cmds = [" ".join(["lrlab compare", *code, f"--config {shlex.quote(config_path)} --out {out_dir}"])]
     entries = d.get("schedules", [])
     names = [e.get("name") for e in entries]
     simple = (d.get("task") and not d.get("task_options") and len(set(names)) == len(names)
@@ -203,7 +230,9 @@ def commands(data: ReportData, config_path: str) -> list[str]:
                       for e in entries)
               and not isinstance(d.get("early_stop"), dict))
     if simple:
-        parts = ["lrlab compare", "--task", shlex.quote(d["task"])]
+        parts = ["lrlab compare", "--task", shlex.quote(d["task"]), *code]
+        if isinstance(d.get("model"), str) and d["model"] != "default":
+            parts += ["--model", d["model"]]
         for e in entries:
             parts += ["--schedule", shlex.quote(e["name"])]
             parts += [f"-p {shlex.quote(e['name'] + '.' + k + '=' + _flag_value(v))}"
@@ -500,6 +529,6 @@ def _files(data: ReportData) -> dict[Path, bytes]:
     images = {name: png_bytes(fig) for name, fig in figures(data).items()}
     files = {folder / f"{name}.png": png for name, png in images.items()}
     config = folder / "experiment.json"
-    files[config] = (json.dumps(data.definition, indent=2) + "\n").encode()
+    files[config] = (json.dumps(config_data(data.definition), indent=2) + "\n").encode()
     files[data.out / "report.html"] = render(data, images, str(config)).encode("utf-8")
     return files
