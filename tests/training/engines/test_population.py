@@ -208,17 +208,23 @@ def test_the_stacked_optimizer_is_torchs_with_a_lr_and_weight_decay_per_trial(ki
         assert all(torch.equal(a, b) for a, b in zip(again.state[slot], stacked.state[slot]))
 
 
-def test_one_trial_left_computes_as_in_a_crowd():
-    """A one-trial population with ``min_size=2`` adds in the order of a larger one."""
+@pytest.mark.parametrize("name, batch", [("SmallCNN", 16), ("ResNet", 37)])
+def test_trials_left_compute_as_in_the_crowd_in_their_rows(name, batch):
+    """Trials given their rows among padded ones add in the order of the full population
+    (oneDNN's strided grouped convolution over an odd batch adds by the group's place)."""
+    make, shape = MODELS[name]
     torch.manual_seed(0)
-    models = [SmallCNN(1, 10, width=8) for _ in range(2)]
-    x = torch.randn(2, 16, 1, 8, 8)
-    pair, lone = Population(models), Population(models[:1], min_size=2)
-    pair(x).square().sum().backward()
-    out = lone(x[:1])
-    out.square().sum().backward()
-    assert out.shape[0] == 1
-    assert all(torch.equal(a.grad[0], b.grad[0]) for a, b in zip(pair.params, lone.params))
+    models = [make() for _ in range(3)]
+    x = torch.randn(3, batch, *shape)
+    crowd = Population(models)
+    crowd(x).square().sum().backward()
+    for keep in ([2], [1, 2], [0, 2]):
+        few = Population([models[i] for i in keep], positions=keep, slots=3)
+        out = few(x[keep])
+        out.square().sum().backward()
+        assert out.shape[0] == len(keep)
+        for j, i in enumerate(keep):
+            assert all(torch.equal(a.grad[i], b.grad[j]) for a, b in zip(crowd.params, few.params))
 
 
 @pytest.mark.parametrize("kind", ["momentum", "sgd", "adamw"])
@@ -262,7 +268,7 @@ def test_a_masked_trial_keeps_even_infinite_weights(kind):
 @pytest.mark.parametrize("name", ["ResNet", "batchnorms", "residual MLP"])
 def test_batchnorm_keeps_each_trials_running_statistics_and_eval_mode_reads_them(name):
     models, pop, shape = population_of(name, t=3)
-    pop.min_size = 4  # padded: the copy's statistics are not written back
+    pop = Population(models, positions=[0, 2, 3], slots=4)  # a padded row: its statistics stay there
     twins = [copy.deepcopy(m) for m in models]
     torch.manual_seed(2)
     for _ in range(3):  # three training steps' worth of forwards

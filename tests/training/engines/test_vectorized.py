@@ -108,11 +108,17 @@ class KillAt(RunFolder):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("kill", [1, 4, 5, 7])
-def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, kill, monkeypatch):
+@pytest.mark.parametrize("model, kill", [("cnn", 1), ("cnn", 4), ("cnn", 5), ("cnn", 7),
+                                         ("resnet", 5)])
+def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, model, kill, monkeypatch):
     """Checkpoints of one epoch written for some trials, not others; a trial finished before
     the kill; one that diverges: the resumed run computes with the shapes of the uninterrupted
-    one (the trials behind catch up in a padded population), so it ends bit for bit the same."""
+    one (the trials behind catch up in a padded population), so it ends bit for bit the same;
+    with BatchNorm too (its running statistics are checkpointed with the weights)."""
+    if model == "resnet":
+        from lrlab.training.tasks import ResNet
+
+        small = replace(small, build_model=lambda: ResNet(1, 10, width=4))
     cfgs = [TrialConfig(schedule="cosine", lr=0.1, epochs=4, seed=2, name="a"),
             TrialConfig(schedule="step", lr=0.05, epochs=1, seed=0, name="short"),
             TrialConfig(schedule="constant", lr=0.05, epochs=4, seed=1, name="b",
@@ -123,8 +129,8 @@ def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, kill, monke
     epoch = vectorized._epoch
 
     def spy(task, runs, rows, sink, last):
-        for r in runs:
-            shapes.setdefault((label, r.cfg.name), []).append((r.epoch, rows))
+        for r, row in zip(runs, rows[0]):  # its row among how many
+            shapes.setdefault((label, r.cfg.name), []).append((r.epoch, (row, rows[1])))
         return epoch(task, runs, rows, sink, last)
 
     monkeypatch.setattr(vectorized, "_epoch", spy)
@@ -139,7 +145,7 @@ def test_killed_anywhere_and_resumed_ends_identical(small, tmp_path, kill, monke
     with RunFolder(tmp_path / "killed") as sink:
         resumed = vectorized.train_population(small, cfgs, sink, resume=True)
     assert [strip(r) for r in resumed] == [strip(r) for r in whole]
-    for c in cfgs:  # every epoch of every trial computed with the shapes of the whole run
+    for c in cfgs:  # every epoch of every trial computed in its place among the rows of the whole run
         done = dict(shapes.get(("killed", c.name), []) + shapes.get(("resumed", c.name), []))
         assert done == dict(shapes[("whole", c.name)]), c.name
 

@@ -156,14 +156,26 @@ class Population:
     ``training`` as a model's mode (BatchNorm: batch statistics, running ones updated; else
     the running ones).
 
-    A kernel's summation order may follow the shapes (oneDNN's convolution with one input
-    channel adds in another order for one group than for several; thread partitions follow
-    the work): with ``min_size`` a population computes as that many trials, padded with
-    copies of the first that pass no gradient back, so an engine can give a trial the same
-    shapes whatever else trains beside it."""
+    A kernel's summation order may follow the shapes and a trial's place among them
+    (oneDNN's convolution with one input channel adds in another order for one group than for
+    several; its strided grouped convolution over an odd batch adds a group's work by where the
+    group lies, as threads split it): with ``positions`` (the row of each model) and ``slots``
+    (rows in all) a population computes as ``slots`` trials with each model in its row and
+    the other rows copies of the first model that pass no gradient back, so an engine can give
+    a trial the same shapes and the same place whatever else trains beside it."""
 
-    def __init__(self, models: Sequence[nn.Module], min_size: int = 1):
-        self.min_size = min_size
+    def __init__(self, models: Sequence[nn.Module], positions: Sequence[int] | None = None,
+                 slots: int | None = None):
+        self.positions = list(range(len(models)) if positions is None else positions)
+        self.slots = max(slots or 0, len(models), max(self.positions) + 1)
+        if len(self.positions) != len(models) or len(set(self.positions)) != len(models):
+            raise ValueError(f"positions: one distinct row per model, got {self.positions}")
+        self._spread = None
+        if self.positions != list(range(self.slots)):  # where each row's copy comes from
+            src = [0] * self.slots
+            for i, row in enumerate(self.positions):
+                src[row] = i
+            self._spread = torch.tensor(src), torch.tensor(self.positions)
         template = models[0]
         layers = chain(template)
         named = list(template.named_parameters())
@@ -214,19 +226,21 @@ class Population:
         return self.params[0].shape[0] if self.params else 0
 
     def __call__(self, x: torch.Tensor, training: bool = True) -> torch.Tensor:
-        n = x.shape[0]
-        params, buffers = self.params, self.buffers
-        if n < self.min_size:  # padded with copies that pass no gradient back
-            pad = self.min_size - n
-            params = [torch.cat([p, p.detach()[:1].expand(pad, *p.shape[1:])]) for p in params]
-            buffers = [torch.cat([b, b[:1].expand(pad, *b.shape[1:])]) for b in buffers]
-            x = torch.cat([x, x[:1].expand(pad, *x.shape[1:])])
-        out = self._forward(params, buffers, x, training)
-        if training and buffers is not self.buffers:  # the running statistics of the real rows
+        if self._spread is None:
+            return self._forward(self.params, self.buffers, x, training)
+        src, rows = (t.to(x.device) for t in self._spread)
+        params = []
+        for p in self.params:  # each model in its row; the others copies with no gradient
+            full = p.detach()[src]
+            full[rows] = p
+            params.append(full)
+        buffers = [b[src] for b in self.buffers]
+        out = self._forward(params, buffers, x[src], training)
+        if training:  # the running statistics of the models' rows
             with torch.no_grad():
-                for mine, padded in zip(self.buffers, buffers):
-                    mine.copy_(padded[:n])
-        return out[:n]
+                for mine, spread in zip(self.buffers, buffers):
+                    mine.copy_(spread[rows])
+        return out[rows]
 
     def _forward(self, params: list[torch.Tensor], buffers: list[torch.Tensor], x: torch.Tensor,
                  training: bool, sizes: list[int] | None = None) -> torch.Tensor:

@@ -113,11 +113,12 @@ def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
            emit: Callable[[Progress], None]) -> None:
     """Train the unfinished trials of ``chunk`` to their ends, one population per epoch.
 
-    The population of an epoch holds the trials of the chunk at that epoch, padded to as
-    many rows as an uninterrupted run has then (``_present``): a resumed chunk whose trials
-    were checkpointed at different epochs first brings the ones behind level, in populations
-    of the shape they had. So every step computes with the same shapes, and a kernel's
-    summation order (which may follow the shapes) is the same, killed and resumed or not."""
+    The population of an epoch holds the trials of the chunk at that epoch, each in the row
+    it has in an uninterrupted run then, among as many rows (``_present``; the others padded):
+    a resumed chunk whose trials were checkpointed at different epochs first brings the ones
+    behind level, in populations of the shape and places they had. So every step computes
+    with the same shapes and places, and a kernel's summation order (which may follow them)
+    is the same, killed and resumed or not."""
     runs = [r for r in chunk if isinstance(r, TrialRun)]
     records = [r.rec if isinstance(r, TrialRun) else r for r in chunk]
     for run in runs:
@@ -128,12 +129,16 @@ def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
     last: dict = {}
     while running := [r for r in runs if r.running]:
         epoch = min(r.epoch for r in running)
-        rows = sum(_present(rec, epoch) for rec in records)
-        _epoch(task, [r for r in running if r.epoch == epoch], rows, sink, last)
+        present = [rec for rec in records if _present(rec, epoch)]
+        now = [r for r in running if r.epoch == epoch]
+        rows = [next(i for i, rec in enumerate(present) if rec is r.rec) for r in now]
+        _epoch(task, now, (rows, len(present)), sink, last)
 
 
-def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink, last: dict) -> None:
-    """One epoch of ``runs`` (all at the same epoch) as one population of ``rows`` rows.
+def _epoch(task: Task, runs: list[TrialRun], rows: tuple[list[int], int], sink: RecordSink,
+           last: dict) -> None:
+    """One epoch of ``runs`` (all at the same epoch) as one population in which run ``i`` has
+    row ``rows[0][i]`` of ``rows[1]`` (the rows of an uninterrupted run at this epoch).
 
     Nothing waits for the device while the epoch runs: the LRs of its steps are known at its
     start (a policy changes only at the end of an epoch), losses stay on the device, and a
@@ -147,7 +152,7 @@ def _epoch(task: Task, runs: list[TrialRun], rows: int, sink: RecordSink, last: 
     if last.get("key") == key:
         pop, opt = last["pop"], last["opt"]
     else:
-        pop = Population([r.model for r in runs], min_size=rows)
+        pop = Population([r.model for r in runs], *rows)
         opt = StackedOptimizer(runs[0].cfg.optimizer, pop, [r.cfg.weight_decay for r in runs],
                                [r.opt for r in runs], [r.model for r in runs])
         last.update(key=key, pop=pop, opt=opt)
@@ -201,7 +206,7 @@ def _evaluate(pop: Population, task: Task, split: Split) -> tuple[list[float], l
     """Each trial's mean loss and accuracy (None for regression) on ``split`` (sums in Python
     floats per chunk, as ``evaluate.evaluate`` does)."""
     t = pop.size
-    rows = max(1, min(EVAL_BATCH, EVAL_ROWS // max(t, pop.min_size)))  # the same chunks padded
+    rows = max(1, min(EVAL_BATCH, EVAL_ROWS // pop.slots))  # the same chunks padded
     total, correct = [0.0] * t, [0] * t
     for i in range(0, len(split), rows):
         x, y = split.x[i:i + rows], split.y[i:i + rows]
