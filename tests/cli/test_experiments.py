@@ -461,6 +461,9 @@ def test_a_trainer_from_the_command_line(tmp_path, monkeypatch, one_line_error):
     one_line_error(run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2,
                        "--schedule", "cosine", "--optimizer", "sgd", "--out", "cmp"),
                    "optimizer: the trainer chooses its own optimizer")
+    one_line_error(run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2,
+                       "--schedule", "cosine", "--engine", "sequential", "--out", "cmp"),
+                   "--engine applies to lrlab's engine; a trainer chooses its own engine")
     assert not (tmp_path / "cmp").exists()
     r = run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2, "--schedule",
             "cosine,step", "--seeds", 2, "--epochs", 2, "--metric", "val_acc", "--out", "cmp",
@@ -484,3 +487,24 @@ def test_a_trainer_from_the_command_line(tmp_path, monkeypatch, one_line_error):
     again = run(*shlex.split(command)[1:], "--json", "--quiet")
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["schedules"] == ranking
+
+
+def test_with_json_what_a_trainer_prints_goes_to_stderr(tmp_path):
+    """Python prints and writes to file descriptor 1 (a framework's C++ log) alike."""
+    import subprocess
+    import sys
+
+    (tmp_path / "loud.py").write_text(
+        "import os\n"
+        "def train(trial):\n"
+        "    print('python says hello')\n"
+        "    os.write(1, b'fd 1 says hello\\n')\n"
+        "    trial.report(0, val_acc=0.5)\n"
+        "    return {'test_acc': 0.5}\n")
+    r = subprocess.run([sys.executable, "-m", "lrlab", "compare", "--trainer", "loud.py:train",
+                        "--steps-per-epoch", "1", "--schedule", "cosine", "--seeds", "1",
+                        "--epochs", "1", "--out", "cmp", "--json", "--quiet"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["trials_finished"] == 1
+    assert "python says hello" in r.stderr and "fd 1 says hello" in r.stderr

@@ -19,7 +19,10 @@ because it is named here; a config file cannot name code.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 
 import click
 
@@ -128,9 +131,14 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
     for key in ("optimizer", "weight_decay", "lr", "epochs", "batch_size", "warmup", "early_stop"):
         if key in typed:
             data[key] = ctx.params[key]
+    if trainer is not None:
+        given = [k for k in ("device", "engine") if k in typed]
+        if given:
+            raise click.UsageError(f"--{given[0]} applies to lrlab's engine; a trainer chooses "
+                                   f"its own {given[0]}")
     exp = experiment(data)
     trials = exp.trials()
-    with _progress(quiet, [t.name for t in trials]) as show:
+    with _progress(quiet, [t.name for t in trials]) as show, _stdout_to_stderr(as_json):
         result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
                                 report=True, model=model, trainer=trainer)
     page = result.page
@@ -140,6 +148,31 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
     else:
         _table(result)
         click.echo(f"report: {page}")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool):
+    """With ``--json``: what the user's code prints while it runs (a trainer, Keras, Lightning,
+    a framework's C++ log) goes to stderr, at the Python and the file-descriptor level, so
+    stdout stays one JSON object."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = None
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no real descriptors (an embedding host): Python's level only
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @click.command()

@@ -1,4 +1,7 @@
 """Run a comparison: an ``Experiment`` -> its trials trained into the store -> the ranking.
+The trials run in lrlab's engines (on a task by spec or a ``Task`` of your data, with the
+task's model, a built-in one or your model function) or in your own trainer, in any framework
+(``lrlab.experiments.trainers``).
 
 ``compare(...)`` (also ``lrlab.compare``) loads the task once, trains every trial that the store
 does not hold finished (a killed run continues from its checkpoints), and ranks the schedules
@@ -226,6 +229,9 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
         if task is not None or task_options or model is not None:
             raise ValueError("task: a trainer loads its own data and builds its own model; give "
                              "task, task_options and model only without a trainer")
+        if device != "cpu" or engine != "vectorized":
+            raise ValueError(f"{'device' if device != 'cpu' else 'engine'}: a trainer chooses "
+                             f"its own; device and engine are lrlab's engine's")
         data["trainer"] = identity(trainer)
     else:
         if task is None or isinstance(task, str):

@@ -47,6 +47,14 @@ class TrialConfig:
     or, for ``plateau``, runs before the plateau starts watching the metric. ``early_stop``
     holds ``EarlyStopping`` arguments plus ``monitor`` (``val_loss`` or ``val_acc``); so do
     the ``params`` of ``plateau`` (``Plateau`` arguments, whose ``mode`` follows ``monitor``).
+    ``steps_per_epoch`` makes it a trial of a user's trainer (``lrlab.experiments.trainers``):
+    its loop owns the optimizer, weight decay and batch size (all None then) and the epoch's
+    optimizer steps are given, not computed from the data; a plateau or early stopping belongs
+    inside that loop.
+
+        >>> TrialConfig(steps_per_epoch=10, optimizer=None, weight_decay=None, batch_size=None,
+        ...             epochs=3, schedule="one_cycle").steps(0)
+        30
     """
 
     schedule: str = "cosine"
