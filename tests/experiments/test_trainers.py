@@ -278,7 +278,8 @@ def test_state_round_trip_keeps_structure_and_kinds(tmp_path):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, momentum=0.9)
     opt.state[opt.param_groups[0]["params"][0]] = {"momentum_buffer": torch.full((2,), 0.5)}
     state = {"opt": opt.state_dict(), "np": np.arange(6, dtype=np.int16).reshape(2, 3),
-             "t": (1, 2.5, None, "x", True), "nan": float("nan"), 3: [torch.zeros(0)]}
+             "t": (1, 2.5, None, "x", True), "nan": float("nan"), 3: [torch.zeros(0)],
+             "bf16": torch.tensor([1.5, -2.25], dtype=torch.bfloat16), ("a", 1): 10**30}
     path = tmp_path / "s.npz"
     path.write_bytes(write_state({"epoch": 2, "seconds": 1.5, "state": state}))
     back = read_state(path)
@@ -287,6 +288,8 @@ def test_state_round_trip_keeps_structure_and_kinds(tmp_path):
     assert s["t"] == (1, 2.5, None, "x", True) and math.isnan(s["nan"])
     assert s["np"].dtype == np.int16 and s["np"].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert isinstance(s[3][0], torch.Tensor) and s[3][0].shape == (0,)
+    assert s["bf16"].dtype == torch.bfloat16 and s["bf16"].tolist() == [1.5, -2.25]
+    assert s[("a", 1)] == 10**30
     fresh = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, momentum=0.9)
     fresh.load_state_dict(s["opt"])  # int keys survive: torch takes it back
     assert list(fresh.state.values())[0]["momentum_buffer"].tolist() == [0.5, 0.5]

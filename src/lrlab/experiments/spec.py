@@ -5,6 +5,7 @@ Keys (all optional but ``schedules`` or ``preset``)::
 
     task: digits                 # or imagefolder:PATH, csv:PATH
     task_options: {split_seed: 0}
+    model: default               # or cnn, mlp, resnet (your function: --model FILE.py:FN)
     preset: paddle               # paddle | torch | modern | all (lrlab.schedules.presets)
     schedules:                   # added after the preset's entries
       - cosine                   # a name of `lrlab list`, or plateau
@@ -17,10 +18,17 @@ Keys (all optional but ``schedules`` or ``preset``)::
     epochs: 20
     warmup: null                 # steps of a schedule's interval or "5%"
     early_stop: null             # EarlyStopping arguments plus monitor
+    metric: test_acc             # what ranks: test_acc, or val_acc (of the last epoch)
+
+A trainer's experiment (``trainer``: the identity of a user's function, given on the command
+line or to ``lrlab.compare``, never in a file) has ``steps_per_epoch`` instead of ``task``,
+``task_options``, ``model``, ``optimizer``, ``weight_decay``, ``batch_size`` and
+``early_stop``, which are the trainer's own.
 
 Each error is one ``ValueError`` line naming the key path and the value
 (``schedules[1].params.gamma: must be a finite number > 0, got -1``); unknown keys are reported
-together, each with the nearest known one. Nothing in a file runs as code, and a file cannot
+together, each with the nearest known one. Nothing in a file runs as code (a file naming a
+trainer or a model function is refused: code is named on the command line), and a file cannot
 make lrlab work without bound: a config file is at most ``MAX_FILE_BYTES``, its YAML expands to
 at most ``MAX_NODES`` values (aliases counted as often as they are used, so an alias bomb is
 refused before it is built), and an experiment has at most ``MAX_SCHEDULES`` schedules. Two

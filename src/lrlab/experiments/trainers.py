@@ -287,7 +287,10 @@ def write_state(state: Any) -> bytes:
         if isinstance(x, (list, tuple)):
             return {"list" if isinstance(x, list) else "tuple": [tree(v) for v in x]}
         root = type(x).__module__.partition(".")[0]
-        if root == "torch":
+        kind = _KINDS.get(root, "numpy")
+        if root == "torch" and str(x.dtype) == "torch.bfloat16":  # numpy has no bfloat16:
+            x_np, kind = x.detach().cpu().view(sys.modules["torch"].int16).numpy(), "torch-bf16"
+        elif root == "torch":
             x_np = x.detach().cpu().numpy()
         elif hasattr(x, "numpy"):
             x_np = np.asarray(x.numpy())
@@ -299,7 +302,7 @@ def write_state(state: Any) -> bytes:
         if x_np.dtype == object:
             raise TypeError("trial.save: cannot keep an array of Python objects")
         arrays.append(x_np)
-        return {"array": len(arrays) - 1, "kind": _KINDS.get(root, "numpy")}
+        return {"array": len(arrays) - 1, "kind": kind}
 
     structure = json.dumps(tree(state))
     buf = io.BytesIO()
@@ -321,8 +324,10 @@ def read_state(path: Path) -> dict:
             def build(x: Any) -> Any:
                 if not isinstance(x, dict):
                     return x
-                ((kind, value),) = x.items() if len(x) == 1 else (("array", None),) if (
-                    set(x) == {"array", "kind"}) else ((None, None),)
+                if set(x) == {"array", "kind"}:
+                    with z.open(f"{int(x['array'])}.npy") as f:
+                        return _as(np.load(io.BytesIO(f.read()), allow_pickle=False), x["kind"])
+                ((kind, value),) = x.items()  # one tag: dict, list, tuple or float
                 if kind == "dict":
                     return {_key(build(k)): build(v) for k, v in value}
                 if kind in ("list", "tuple"):
@@ -330,9 +335,6 @@ def read_state(path: Path) -> dict:
                     return items if kind == "list" else tuple(items)
                 if kind == "float":
                     return float(value)
-                if kind == "array":
-                    with z.open(f"{int(x['array'])}.npy") as f:
-                        return _as(np.load(io.BytesIO(f.read()), allow_pickle=False), x["kind"])
                 raise ValueError(f"unknown entry {x!r}")
 
             state = build(data)
@@ -354,6 +356,9 @@ def _as(a: np.ndarray, kind: str) -> Any:
     """An array given back as the kind it was saved as (numpy when that framework is absent)."""
     if kind == "torch" and "torch" in sys.modules:
         return sys.modules["torch"].from_numpy(a)
+    if kind == "torch-bf16" and "torch" in sys.modules:  # its bits, kept as int16
+        torch = sys.modules["torch"]
+        return torch.from_numpy(a).view(torch.bfloat16)
     if kind == "paddle" and "paddle" in sys.modules:
         return sys.modules["paddle"].to_tensor(a)
     return a
