@@ -47,6 +47,8 @@ def test_the_engines_are_listed_and_the_cli_offers_them():
     assert tuple(ENGINES) == offered == ("vectorized", "sequential")
     with pytest.raises(ValueError, match="engine must be one of vectorized, sequential, got 'fast'"):
         train_population(None, [], engine="fast")
+    with pytest.raises(ValueError, match="task: must be a lrlab.training.tasks.Task .* got a dict"):
+        train_population({"x": torch.zeros(3)}, [])
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "sgd", "adamw"])

@@ -19,10 +19,17 @@ ENGINES = {"vectorized": vectorized.train_population, "sequential": sequential.t
 
 def train_population(task, configs: Sequence, sink=None, *, engine: str = "vectorized",
                      resume: bool = False, device="cpu", on_event: Callable | None = None) -> list:
-    """Train ``configs`` on ``task`` with ``engine`` (a key of ``ENGINES``); the records."""
+    """Train ``configs`` on ``task`` (a ``Task``, checked first: ``Task.checked``) with
+    ``engine`` (a key of ``ENGINES``); the records."""
+    from ..tasks import Task
+
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    return ENGINES[engine](task, configs, sink, resume=resume, device=device, on_event=on_event)
+    if not isinstance(task, Task):
+        raise ValueError(f"task: must be a lrlab.training.tasks.Task (load_task(spec) or your "
+                         f"own), got a {type(task).__name__}")
+    return ENGINES[engine](task.checked(), configs, sink, resume=resume, device=device,
+                           on_event=on_event)
 
 
 def train_trial(task, cfg, sink=None, **kw):
