@@ -40,3 +40,19 @@ def test_bad_references_are_one_line(tmp_path, ref, message):
     assert message.format(dir=tmp_path) in str(e.value) and "\n" not in str(e.value)
     assert not any(m.startswith("lrlab_user_") and getattr(sys.modules[m], "__file__", "").endswith(
         ("bad.py", "boom.py")) for m in list(sys.modules))
+
+
+def test_the_identity_of_callable_objects_and_partials_is_stable():
+    import functools
+
+    class Loop:
+        def __call__(self, trial):
+            return None
+
+    def train(trial, lr=1):
+        return None
+
+    a, b = identity(Loop()), identity(Loop())
+    assert a == b and a["ref"].endswith("Loop") and "0x" not in a["ref"]
+    assert identity(functools.partial(train, lr=2))["ref"] == identity(train)["ref"]
+    assert identity(train)["sha256"] == hashlib.sha256(open(__file__, "rb").read()).hexdigest()

@@ -22,6 +22,7 @@ the file}`` (a function with no file: its module and name, digest None).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -32,9 +33,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def _last_line(e: BaseException) -> str:
-    """An exception's last line, as Python prints it (``ZeroDivisionError: division by zero``)."""
-    return traceback.format_exception_only(type(e), e)[-1].strip()
+USER_ERRORS = (Exception, SystemExit)  # what the user's code may raise that lrlab reports (a
+# KeyboardInterrupt is the user stopping lrlab: it goes through)
+
+
+def last_line(e: BaseException, limit: int = 500) -> str:
+    """An exception's last line as Python prints it (``ZeroDivisionError: division by zero``),
+    on one line, at most ``limit`` characters, any text encodable (a lone surrogate from a
+    file name is escaped).
+
+        >>> last_line(ValueError("bad\\nvalue"))
+        'ValueError: bad value'
+    """
+    return clean(traceback.format_exception_only(type(e), e)[-1], limit)
+
+
+def clean(text: str, limit: int = 500) -> str:
+    """``text`` on one line of at most ``limit`` characters, encodable as UTF-8."""
+    text = " ".join(str(text).split()).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_function(ref: str, what: str = "function") -> Callable:
@@ -60,18 +77,18 @@ def load_function(ref: str, what: str = "function") -> Callable:
             sys.modules[module_name] = module
             try:
                 spec.loader.exec_module(module)
-            except Exception as e:
+            except USER_ERRORS as e:
                 del sys.modules[module_name]
-                raise ValueError(f"{what}: running {where} raised {_last_line(e)}") from None
+                raise ValueError(f"{what}: running {where} raised {last_line(e)}") from None
     else:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as e:
             if e.name and where.startswith(e.name):
                 raise ValueError(f"{what}: no module named {where!r} (a file needs its .py)") from None
-            raise ValueError(f"{what}: importing {where} raised {_last_line(e)}") from None
-        except Exception as e:
-            raise ValueError(f"{what}: importing {where} raised {_last_line(e)}") from None
+            raise ValueError(f"{what}: importing {where} raised {last_line(e)}") from None
+        except USER_ERRORS as e:
+            raise ValueError(f"{what}: importing {where} raised {last_line(e)}") from None
     fn = getattr(module, name, None)
     if fn is None:
         defined = sorted(k for k, v in vars(module).items()
@@ -90,10 +107,15 @@ def _digest(path: Path) -> str:
 def identity(fn: Callable, ref: str | None = None) -> dict:
     """What a store records of the user's function ``fn``: ``ref`` (as the user named it, else
     ``module:qualname``) and the sha256 of the file that defines it (None without one)."""
+    target = fn
+    while isinstance(target, functools.partial):  # a partial: the function it calls
+        target = target.func
+    if not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target)):
+        target = type(target)  # a callable object: its class
     if ref is None:
-        ref = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+        ref = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
     try:
-        source = inspect.getsourcefile(fn)
+        source = inspect.getsourcefile(target)
     except TypeError:
         source = None
     return {"ref": str(ref), "sha256": _digest(Path(source)) if source and Path(source).is_file()

@@ -464,6 +464,9 @@ def test_a_trainer_from_the_command_line(tmp_path, monkeypatch, one_line_error):
     one_line_error(run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2,
                        "--schedule", "cosine", "--engine", "sequential", "--out", "cmp"),
                    "--engine applies to lrlab's engine; a trainer chooses its own engine")
+    one_line_error(run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2,
+                       "--schedule", "cosine", "--split-seed", 3, "--out", "cmp"),
+                   "--split-seed applies to lrlab's tasks; a trainer loads its own data")
     assert not (tmp_path / "cmp").exists()
     r = run("compare", "--trainer", "loop.py:train", "--steps-per-epoch", 2, "--schedule",
             "cosine,step", "--seeds", 2, "--epochs", 2, "--metric", "val_acc", "--out", "cmp",
@@ -496,6 +499,7 @@ def test_with_json_what_a_trainer_prints_goes_to_stderr(tmp_path):
 
     (tmp_path / "loud.py").write_text(
         "import os\n"
+        "print('imported, says the file')\n"
         "def train(trial):\n"
         "    print('python says hello')\n"
         "    os.write(1, b'fd 1 says hello\\n')\n"
@@ -507,4 +511,4 @@ def test_with_json_what_a_trainer_prints_goes_to_stderr(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["trials_finished"] == 1
-    assert "python says hello" in r.stderr and "fd 1 says hello" in r.stderr
+    assert "python says hello" in r.stderr and "fd 1 says hello" in r.stderr and "imported, says" in r.stderr

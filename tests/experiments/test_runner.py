@@ -145,3 +145,31 @@ def test_your_own_task_object_and_model_function(tmp_path):
         compare(Task("my-digits", flat, flat, flat, digits.build_model, classes=digits.classes),
                 ["cosine"], out=tmp_path / "no", model="resnet")
     assert not (tmp_path / "no").exists()
+
+
+def test_another_tasks_data_under_the_same_name_is_refused(tmp_path):
+    from dataclasses import replace
+
+    from lrlab.training.tasks import Split, load_task
+
+    digits = load_task("digits")
+    mine = replace(digits, train=Split(digits.train.x[:400], digits.train.y[:400]))
+    compare(mine, ["cosine"], seeds=1, epochs=1, out=tmp_path)  # spec "digits", other data
+    with pytest.raises(ValueError, match="holds an experiment with task_options="):
+        compare("digits", ["cosine"], seeds=1, epochs=1, out=tmp_path)
+    compare(mine, ["cosine"], seeds=[0, 1], epochs=1, out=tmp_path)  # the same data extends it
+
+
+def test_a_batchnorm_model_with_a_last_batch_of_one_is_refused_before_writing(tmp_path):
+    import torch
+
+    from lrlab.training.tasks import Split, Task
+
+    s = Split(torch.randn(65, 4), torch.arange(65) % 2)
+    task = Task("bn", s, s, s, lambda: torch.nn.Sequential(torch.nn.Linear(4, 8),
+                                                           torch.nn.BatchNorm1d(8),
+                                                           torch.nn.Linear(8, 2)), classes=("a", "b"))
+    with pytest.raises(ValueError, match="batch_size: 64 leaves a last batch of 1 of the 65"):
+        compare(task, ["cosine"], seeds=1, epochs=1, out=tmp_path / "no")
+    assert not (tmp_path / "no").exists()
+    assert compare(task, ["cosine"], seeds=1, epochs=1, batch_size=30, out=tmp_path / "ok").records

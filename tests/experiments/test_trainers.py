@@ -352,3 +352,91 @@ def test_a_state_ahead_of_the_store_is_not_trusted(tmp_path):
     with pytest.raises(ValueError, match="saved after epoch 2, but the store holds 1 of the 3"):
         compare(trainer=train, schedules=["cosine"], seeds=1, epochs=3, steps_per_epoch=1,
                 out=tmp_path)
+
+
+# ---- found by a hostile review ----------------------------------------------------------------
+def test_a_failed_trial_run_again_and_interrupted_leaves_a_readable_store(tmp_path):
+    def train(trial):
+        raise RuntimeError("first run breaks")
+
+    compare(trainer=train, schedules=["cosine"], seeds=1, epochs=2, steps_per_epoch=1, out=tmp_path)
+
+    def train(trial):  # noqa: F811  fixed, then interrupted (Ctrl-C) mid-run
+        trial.report(0, val_acc=0.5)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        compare(trainer=train, schedules=["cosine"], seeds=1, epochs=2, steps_per_epoch=1,
+                out=tmp_path)
+    from lrlab.experiments.store import read_records
+
+    (rec,) = read_records(tmp_path)  # checked on opening: not "damaged"
+    assert rec.status == "running" and rec.error is None
+
+
+def test_reports_and_saves_after_the_trainer_returned_record_nothing(tmp_path):
+    kept = []
+
+    def train(trial):
+        kept.append(trial)
+        trial.report(0, val_acc=0.5)
+        return {"test_acc": 0.5}
+
+    compare(trainer=train, schedules=["cosine"], seeds=1, epochs=3, steps_per_epoch=1, out=tmp_path)
+    assert kept[0].report(1, val_acc=0.9) is False
+    kept[0].save({"late": 1})
+    trials, epochs, steps = rows(tmp_path)
+    assert trials == [("cosine-seed0", "early-stopped", 0.5, 1, 1)] and len(epochs) == 1
+    assert not list((tmp_path / "checkpoints").glob("*.npz"))
+
+
+@pytest.mark.parametrize("raise_, says", [
+    (lambda: sys.exit(0), "SystemExit: 0"),
+    (lambda: (_ for _ in ()).throw(FileNotFoundError("no file caf\udce9.csv")),
+     "FileNotFoundError: no file caf\\udce9.csv"),
+    (lambda: (_ for _ in ()).throw(ValueError("two\nlines")), "ValueError: two lines"),
+])
+def test_what_a_trainer_raises_fails_only_its_trial_in_one_line(tmp_path, raise_, says):
+    def train(trial):
+        if trial.name.startswith("step"):
+            raise_()
+        return fake(trial)
+
+    r = compare(trainer=train, schedules=["step", "cosine"], seeds=1, epochs=1, steps_per_epoch=1,
+                out=tmp_path)
+    assert [(x.status, x.error) for x in r.records] == [("failed", says), ("finished", None)]
+
+
+def test_non_finite_accuracies_diverge_and_strings_are_not_numbers(tmp_path):
+    def train(trial):
+        if trial.name.startswith("step"):
+            trial.report(0, val_loss=float("nan"), val_acc=float("nan"))
+            return None
+        trial.report(torch.tensor(0), train_loss="0.5")
+
+    r = compare(trainer=train, schedules=["step", "cosine"], seeds=1, epochs=2, steps_per_epoch=1,
+                out=tmp_path)
+    step, cos = r.records
+    assert step.status == "diverged" and step.epochs[0]["val_acc"] is None
+    assert cos.status == "failed" and "train_loss must be a number, got '0.5'" in cos.error
+
+
+def test_report_past_the_last_epoch_says_so(tmp_path):
+    r = compare(trainer=lambda t: [t.report(e) for e in range(3)], schedules=["cosine"], seeds=1,
+                epochs=2, steps_per_epoch=1, out=tmp_path)
+    assert "epoch 2 is past the run's last, 1" in r.records[0].error
+
+
+def test_the_report_of_a_script_given_trainer_says_how_to_rerun_it(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text("import lrlab\n"
+                      "def train(trial):\n"
+                      "    trial.report(0, val_acc=0.5)\n"
+                      "    return {'test_acc': 0.5}\n"
+                      f"lrlab.compare(trainer=train, schedules=['cosine'], seeds=1, epochs=1, "
+                      f"steps_per_epoch=1, out={str(tmp_path / 'cmp')!r}, report=True)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "__main__:train was given to lrlab.compare by a script: run that script again" in page
+    assert "--trainer __main__" not in page

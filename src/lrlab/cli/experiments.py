@@ -81,6 +81,23 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
     Every trial of a seed starts from the same weights and sees the same batches; the peak LR
     is --lr for all unless a schedule's definition says otherwise.
     """
+    with _stdout_to_stderr(as_json):  # with --json, what the user's code prints: stderr
+        result = _compare(config_file, task_spec, image_size, split_seed, label, target,
+                          model_ref, trainer_ref, steps_per_epoch, metric, preset, schedules,
+                          params, seeds, seed_list, device, engine, quiet, out)
+    page = result.page
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        click.echo(f"report: {page}", err=True)  # stdout stays one JSON object
+    else:
+        _table(result)
+        click.echo(f"report: {page}")
+
+
+def _compare(config_file, task_spec, image_size, split_seed, label, target, model_ref,
+             trainer_ref, steps_per_epoch, metric, preset, schedules, params, seeds, seed_list,
+             device, engine, quiet, out):
+    """The experiment the options define, run: its ``CompareResult``."""
     from lrlab.experiments.runner import run_experiment
     from lrlab.experiments.spec import MODELS, experiment, load
     from lrlab.usercode import identity, load_function
@@ -99,6 +116,10 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
         data.setdefault("task", "digits")
     opts = task_options(data["task"] if isinstance(data.get("task"), str) else "",
                         image_size=image_size, split_seed=split_seed, label=label, target=target)
+    if opts and trainer is not None:
+        flag = "--" + next(k for k, v in (("image-size", image_size), ("split-seed", split_seed),
+                                          ("label", label), ("target", target)) if v is not None)
+        raise click.UsageError(f"{flag} applies to lrlab's tasks; a trainer loads its own data")
     if opts:
         data["task_options"] = {**(data.get("task_options") or {}), **opts}
     if model_ref in MODELS:
@@ -138,16 +159,10 @@ def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer
                                    f"its own {given[0]}")
     exp = experiment(data)
     trials = exp.trials()
-    with _progress(quiet, [t.name for t in trials]) as show, _stdout_to_stderr(as_json):
+    with _progress(quiet, [t.name for t in trials]) as show:
         result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
                                 report=True, model=model, trainer=trainer)
-    page = result.page
-    if as_json:
-        click.echo(json.dumps(result.to_json()))
-        click.echo(f"report: {page}", err=True)  # stdout stays one JSON object
-    else:
-        _table(result)
-        click.echo(f"report: {page}")
+    return result
 
 
 @contextlib.contextmanager

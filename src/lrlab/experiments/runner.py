@@ -146,6 +146,7 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
         task = _task(exp, task, model, engine, device)
         plans = [make_plan(cfg, len(task.train), task.kind) for cfg in trials]
         n_test = len(task.test)
+        _batches_normalise(task, {cfg.batch_size for cfg in trials})
     same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
     for cfg, plan in zip(trials, plans):  # every trial can run, before the store is touched
         label = cfg.name.rsplit("-seed", 1)[0]
@@ -197,6 +198,35 @@ def _task(exp: Experiment, task: Any, model: Callable | None, engine: str, devic
     return task.checked()
 
 
+def _batches_normalise(task, sizes: set[int]) -> None:
+    """Refuse a batch size that leaves a last batch of one example for a model with BatchNorm
+    (which cannot normalise one example: the run would stop there)."""
+    from torch import nn
+
+    n = len(task.train)
+    bad = sorted(b for b in sizes if n % b == 1)
+    if bad and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in task.build_model().modules()):
+        raise ValueError(f"batch_size: {bad[0]} leaves a last batch of 1 of the {n} training "
+                         f"examples, which the model's BatchNorm cannot normalise; choose another "
+                         f"batch size")
+
+
+def data_digest(task) -> str:
+    """The sha256 of a task's tensors (every split's inputs and targets, with their shapes and
+    types): what tells two ``Task`` objects of one name but other data apart."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name in ("train", "val", "test"):
+        for t in (getattr(task, name).x, getattr(task, name).y):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
             preset: str | None = None, seeds: int | Sequence[int] = 3, device: str = "cpu",
             engine: str = "vectorized", on_event: Callable[[Progress], None] | None = None,
@@ -246,6 +276,7 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
                 raise ValueError("task_options: they load a task from its spec; a Task object "
                                  "is loaded already")
             task_object, data["task"] = task, task.spec
+            data["task_options"] = {"data_sha256": data_digest(task)}  # its data, not its name
         if callable(model):
             data["model"] = identity(model)
         elif model is not None:

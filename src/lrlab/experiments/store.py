@@ -284,6 +284,8 @@ class Store(OutputFolder, RecordSink):
              "status = 'running', name = excluded.name",
              (self._keys[cfg.name], cfg.name, cfg.schedule, cfg.seed, task_json,
               json.dumps(cfg.to_dict()), plan.resolved, _now())),
+            ("DELETE FROM failure WHERE trial_id = (SELECT id FROM trial WHERE key = ?)",
+             (self._keys[cfg.name],)),  # running again: its last failure is over
             ("DELETE FROM step WHERE trial_id = (SELECT id FROM trial WHERE key = ?) AND step >= ?",
              (self._keys[cfg.name], step)),
             ("DELETE FROM epoch WHERE trial_id = (SELECT id FROM trial WHERE key = ?) AND epoch >= ?",

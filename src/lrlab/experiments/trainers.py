@@ -40,6 +40,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import operator
 import random
 import sys
 import time
@@ -54,7 +55,7 @@ from ..fileio import atomic_write
 from ..schedules import create
 from ..training.plan import Plan
 from ..training.records import Progress, TrialRecord, TrialStatus
-from ..usercode import _last_line
+from ..usercode import USER_ERRORS, clean, last_line
 
 REPORTED = ("train_loss", "train_acc", "val_loss", "val_acc")  # what report() takes
 FINAL = ("test_acc", "test_loss")  # what a trainer may return
@@ -94,6 +95,7 @@ class Trial:
         self.diverged_step: int | None = None
         self._epoch = 0         # the next epoch to report
         self._loaded = False
+        self._closed = False    # the trainer returned: nothing more is recorded
         self._before = 0.0      # seconds trained before this run (a resumed trial)
         self._t0 = self._last = time.perf_counter()
         if self._saved is not None:
@@ -125,32 +127,41 @@ class Trial:
         return self._saved["state"]
 
     def save(self, state: Any) -> None:
-        """Keep ``state`` as the trainer's state after the epochs reported so far (atomic)."""
+        """Keep ``state`` as the trainer's state after the epochs reported so far (atomic;
+        nothing once the trainer has returned)."""
+        if self._closed:
+            return
         data = write_state({"epoch": self._epoch, "seconds": self.seconds(), "state": state})
         atomic_write(self._path, data)
 
     def report(self, epoch: int, *, train_loss: float | None = None, train_acc: float | None = None,
                val_loss: float | None = None, val_acc: float | None = None) -> bool:
         """Record epoch ``epoch`` (0-based, each once, in order); False when the trial has
-        ended (a non-finite loss: diverged) and the trainer should stop."""
-        if self.status != TrialStatus.RUNNING:
+        ended (a non-finite metric: diverged; or the trainer returned) and the trainer should
+        stop."""
+        if self.status != TrialStatus.RUNNING or self._closed:
             return False
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
-            raise _Failed(f"trial.report: epoch must be an int, got {epoch!r}")
-        epoch = int(epoch)
+        try:
+            if isinstance(epoch, (bool, float, str)):
+                raise TypeError
+            epoch = operator.index(epoch)  # an int, a numpy or a 0-d torch integer
+        except TypeError:
+            raise _Failed(f"trial.report: epoch must be an int, got {epoch!r}") from None
         if epoch == 0 and self._epoch > 0 and not self._loaded and self.start_epoch > 0:
             self._begin(0, 0.0)  # it did not load its state: it started over
-        if epoch != self._epoch or epoch >= self.epochs:
+        if epoch >= self.epochs:
+            raise _Failed(f"trial.report: epoch {epoch} is past the run's last, "
+                          f"{self.epochs - 1} (epochs count from 0)")
+        if epoch != self._epoch:
             raise _Failed(f"trial.report: epoch {epoch}, expected {self._epoch} (each epoch once, "
-                          f"in order, from {self.start_epoch}, fewer than {self.epochs})")
+                          f"in order, from {self.start_epoch})")
         metrics = {"train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                    "val_acc": val_acc}
         for key, value in metrics.items():
             if value is not None:
                 metrics[key] = _number(f"trial.report: {key}", value,
                                        fraction=key.endswith("_acc"))
-        diverged = any(metrics[k] is not None and not math.isfinite(metrics[k])
-                       for k in ("train_loss", "val_loss"))
+        diverged = any(v is not None and not math.isfinite(v) for v in metrics.values())
         step = (epoch + 1) * self.steps_per_epoch
         lrs = self._lrs(epoch)
         for i, lr in enumerate(lrs):
@@ -181,6 +192,10 @@ class Trial:
     def seconds(self) -> float:
         return self._before + time.perf_counter() - self._t0
 
+    def close(self) -> None:
+        """The trainer returned: later reports and saves record nothing."""
+        self._closed = True
+
     @property
     def reported(self) -> int:
         """Epochs reported so far (in all runs of the trial)."""
@@ -192,13 +207,15 @@ class Trial:
 
 
 def _number(what: str, value: Any, fraction: bool = False) -> float:
-    """A reported value as a float: a number (a 0-d array or tensor too); a fraction in [0, 1]
-    for an accuracy, a loss >= 0 or not finite."""
+    """A reported value as a float: a number (a 0-d array or tensor too, never a string or a
+    bool); a fraction in [0, 1] for an accuracy, a loss >= 0; or not finite (diverged)."""
     try:
+        if isinstance(value, (str, bytes, bool)):
+            raise TypeError
         x = float(value.item() if hasattr(value, "item") else value)
     except (TypeError, ValueError, RuntimeError):
         raise _Failed(f"{what} must be a number, got {value!r}") from None
-    if fraction and not 0.0 <= x <= 1.0:
+    if fraction and math.isfinite(x) and not 0.0 <= x <= 1.0:
         raise _Failed(f"{what} must be a fraction in [0, 1], got {x!r}")
     if not fraction and x < 0:
         raise _Failed(f"{what} must be >= 0 (or not finite: diverged), got {x!r}")
@@ -230,8 +247,10 @@ def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
             if trial.reported == 0:
                 raise _Failed("the trainer returned without reporting an epoch (call "
                               "trial.report(epoch, ...) once per epoch)")
-    except Exception as e:  # the trainer's own failure: its trial fails, the others go on
-        error = str(e) if isinstance(e, _Failed) else _last_line(e)
+    except USER_ERRORS as e:  # the trainer's own failure (sys.exit too): its trial fails,
+        error = clean(str(e)) if isinstance(e, _Failed) else last_line(e)  # the others go on
+    finally:
+        trial.close()  # a report or save leaked past the trainer's return does nothing
     rec = store.record(trial.name)
     rec.seconds = trial.seconds()
     if error is not None:
@@ -288,10 +307,8 @@ def write_state(state: Any) -> bytes:
             return {"list" if isinstance(x, list) else "tuple": [tree(v) for v in x]}
         root = type(x).__module__.partition(".")[0]
         kind = _KINDS.get(root, "numpy")
-        if root == "torch" and str(x.dtype) == "torch.bfloat16":  # numpy has no bfloat16:
-            x_np, kind = x.detach().cpu().view(sys.modules["torch"].int16).numpy(), "torch-bf16"
-        elif root == "torch":
-            x_np = x.detach().cpu().numpy()
+        if root == "torch":
+            x_np, kind = _torch_array(x)
         elif hasattr(x, "numpy"):
             x_np = np.asarray(x.numpy())
         elif hasattr(x, "__array__") or isinstance(x, np.generic):
@@ -348,6 +365,20 @@ def read_state(path: Path) -> dict:
                          f"delete it to run the trial from its start") from None
 
 
+def _torch_array(x: Any) -> tuple[np.ndarray, str]:
+    """A torch tensor as a numpy array and its kind: ``torch``, or ``torch-bits:DTYPE`` for a
+    dtype numpy lacks (bfloat16, float8: its bits as an integer array of the same width)."""
+    torch = sys.modules["torch"]
+    t = x.detach().cpu()
+    if t.layout != torch.strided:
+        raise TypeError(f"trial.save: cannot keep a {t.layout} tensor (give .to_dense())")
+    try:
+        return t.numpy(), "torch"
+    except TypeError:
+        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
+        return t.view(bits).numpy(), "torch-bits:" + str(t.dtype).removeprefix("torch.")
+
+
 def _key(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
@@ -356,9 +387,12 @@ def _as(a: np.ndarray, kind: str) -> Any:
     """An array given back as the kind it was saved as (numpy when that framework is absent)."""
     if kind == "torch" and "torch" in sys.modules:
         return sys.modules["torch"].from_numpy(a)
-    if kind == "torch-bf16" and "torch" in sys.modules:  # its bits, kept as int16
+    if kind.startswith("torch-bits:") and "torch" in sys.modules:  # its bits, as integers
         torch = sys.modules["torch"]
-        return torch.from_numpy(a).view(torch.bfloat16)
+        dtype = getattr(torch, kind.partition(":")[2], None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"unknown torch dtype in {kind!r}")
+        return torch.from_numpy(a).view(dtype)
     if kind == "paddle" and "paddle" in sys.modules:
         return sys.modules["paddle"].to_tensor(a)
     return a

@@ -220,6 +220,12 @@ def commands(data: ReportData, config_path: str) -> list[str]:
     definition is plain enough for flags (labels are schedule names, simple values), flags."""
     out_dir = shlex.quote(str(data.out))
     d = data.definition
+    scripted = [d[k]["ref"] for k in ("trainer", "model") if isinstance(d.get(k), dict)
+                and d[k]["ref"].partition(":")[0] in ("__main__", "__mp_main__")]
+    if scripted:  # a function of the script that called lrlab.compare: no command names it
+        return [f"# {scripted[0]} was given to lrlab.compare by a script: run that script again "
+                f"(it continues this store), or name the function as FILE.py:FUNCTION with "
+                f"lrlab compare --config {shlex.quote(config_path)} --out {out_dir}"]
     code = code_flags(d)
     cmds = [" ".join(["lrlab compare", *code, f"--config {shlex.quote(config_path)} --out {out_dir}"])]
     entries = d.get("schedules", [])

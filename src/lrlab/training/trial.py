@@ -31,6 +31,7 @@ OPTIMIZERS = ("momentum", "sgd", "adamw")  # SGD with momentum 0.9, plain SGD, A
 MONITORS = ("val_loss", "val_acc")
 PLATEAU = "plateau"  # the metric-driven schedule (reduce on plateau), stepped once per epoch
 METRIC_SCHEDULES = {PLATEAU: Plateau}  # trial schedules that follow a metric: name -> class
+MAX_STEPS_PER_EPOCH = 10**6  # a trainer's epoch: the store keeps a row per optimizer step
 PER_STEP = ("one_cycle", "cyclic")  # schedules that update every optimizer step by default
 _W = "trial"
 
@@ -102,6 +103,9 @@ class TrialConfig:
         """A trainer trial: its loop owns the optimizer, batch size and weight decay (None
         here); lrlab gives it the schedule, which cannot follow a metric lrlab does not see."""
         P.integer(1)(_W, "steps_per_epoch", self.steps_per_epoch)
+        if self.steps_per_epoch > MAX_STEPS_PER_EPOCH:  # a step row each: a bound on the store
+            P.fail(_W, "steps_per_epoch", f"an int from 1 to {MAX_STEPS_PER_EPOCH}",
+                   self.steps_per_epoch)
         given = [k for k in ("optimizer", "weight_decay", "batch_size") if getattr(self, k) is not None]
         if given:
             raise ValueError(f"{_W}: {given[0]} is the trainer's own (its loop chooses it); "

@@ -80,6 +80,30 @@ def _toy(**kw):
                    "classes": ("a", "b", "c"), **kw})
 
 
+def _nan_model():
+    import torch
+
+    m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    with torch.no_grad():
+        m[1].bias.fill_(float("nan"))
+    return m
+
+
+def test_bad_data_is_one_line():
+    import torch
+
+    from lrlab.training.tasks import Split
+
+    x = torch.randn(30, 1, 8, 8)
+    x[3, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="task mine: train inputs hold NaN or infinite values"):
+        _toy(train=Split(x, torch.arange(30) % 3)).checked()
+    a, b = Split(torch.randn(30, 4), torch.randn(30, 2)), Split(torch.randn(30, 4), torch.randn(30, 3))
+    with pytest.raises(ValueError, match=r"val targets are \(3,\) per example, train's are \(2,\)"):
+        _toy(kind="regression", train=a, val=b, test=a, classes=(),
+             build_model=lambda: torch.nn.Linear(4, 2)).checked()
+
+
 def test_a_task_never_prints_its_tensors():
     t = _toy()
     assert repr(t) == ("Task('mine', classification, train Split(30 x (1, 8, 8), y () torch.int64), "
@@ -93,7 +117,20 @@ def test_a_task_never_prints_its_tensors():
     ({"classes": ("a", "b")}, "train targets run 0..2, not within the 2 classes"),
     ({"build_model": lambda: 5}, "its model is a int, not a torch.nn.Module"),
     ({"build_model": lambda: __import__("torch").nn.Linear(3, 3)}, "cannot take a batch of (2, 1, 8, 8)"),
-    ({"build_model": lambda: __import__("torch").nn.Flatten()}, "maps a batch of (2, 1, 8, 8) to (2, 64), not (2, 3)"),
+    ({"build_model": lambda: __import__("torch").nn.Sequential(
+        __import__("torch").nn.Flatten(), __import__("torch").nn.Linear(64, 64))},
+     "maps a batch of (2, 1, 8, 8) to (2, 64), not (2, 3)"),
+    ({"build_model": lambda: __import__("torch").nn.Sequential(
+        __import__("torch").nn.Flatten(), __import__("torch").nn.Linear(64, 3),
+        __import__("torch").nn.Unflatten(1, (3, 1)))}, "to (2, 3, 1), not (2, 3)"),
+    ({"build_model": lambda: __import__("torch").nn.Sequential(__import__("torch").nn.Flatten(),
+                                                               __import__("torch").nn.ReLU())},
+     "its model has no trainable parameters"),
+    ({"build_model": lambda: __import__("torch").nn.Sequential(
+        __import__("torch").nn.Flatten(), __import__("torch").nn.Linear(64, 3)).requires_grad_(False)},
+     "its model has no trainable parameters"),
+    ({"build_model": lambda: _nan_model()}, "gives NaN or infinite outputs before any training"),
+    ({"build_model": lambda: (_ for _ in ()).throw(SystemExit(3))}, "its model raised SystemExit: 3"),
 ])
 def test_a_bad_task_is_one_line(change, message):
     with pytest.raises(ValueError) as e:

@@ -356,9 +356,10 @@ class Population:
             finally:
                 for m, mode in zip(models, modes):
                     m.train(mode)
-            scale = float(theirs.abs().max()) if theirs.numel() else 0.0
-            if ours.shape != theirs.shape or not torch.allclose(ours, theirs, rtol=1e-4,
-                                                                 atol=1e-5 * max(scale, 1.0)):
+            finite = theirs.abs().nan_to_num(0.0, 0.0, 0.0)
+            scale = float(finite.max()) if theirs.numel() else 0.0
+            if ours.shape != theirs.shape or not torch.allclose(
+                    ours, theirs, rtol=1e-4, atol=1e-5 * max(scale, 1.0), equal_nan=True):
                 raise Unstackable("its forward is not its layers applied in order (a residual "
                                   "block stacks when its children are body and shortcut: "
                                   "out(body(x) + shortcut(x)))")

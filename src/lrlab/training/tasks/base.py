@@ -105,9 +105,11 @@ class Task:
                         outputs)
 
     def checked(self, model: str = "its model") -> Task:
-        """The task, after checking in one line each that its splits agree (input shape, float
-        inputs; class indices in range, or float targets) and that its model maps a batch to
-        ``(B, outputs)``; ``ValueError`` naming what is wrong."""
+        """The task, after checking in one line each that its splits agree (input and target
+        shapes, finite float inputs; class indices in range, or finite float targets) and that
+        its model has trainable parameters and maps a batch to finite ``(B, outputs)``
+        (``(B, num_classes)`` exactly for a classification); ``ValueError`` naming what is
+        wrong."""
         where = f"task {self.spec}"
         shape = tuple(self.train.x.shape[1:])
         for name in ("train", "val", "test"):
@@ -116,8 +118,13 @@ class Task:
                 raise ValueError(f"{where}: {name} x and y must be torch tensors")
             if tuple(x.shape[1:]) != shape:
                 raise ValueError(f"{where}: {name} inputs are {tuple(x.shape[1:])}, train's are {shape}")
+            if tuple(y.shape[1:]) != tuple(self.train.y.shape[1:]):
+                raise ValueError(f"{where}: {name} targets are {tuple(y.shape[1:])} per example, "
+                                 f"train's are {tuple(self.train.y.shape[1:])}")
             if not x.is_floating_point():
                 raise ValueError(f"{where}: {name} inputs are {x.dtype}, not floating point")
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{where}: {name} inputs hold NaN or infinite values")
             if self.kind == "classification":
                 if not self.classes:
                     raise ValueError(f"{where}: a classification task needs its classes")
@@ -131,35 +138,43 @@ class Task:
             elif not y.is_floating_point():
                 raise ValueError(f"{where}: {name} targets of a regression are {y.dtype}, not "
                                  f"floating point")
+            elif not bool(torch.isfinite(y).all()):
+                raise ValueError(f"{where}: {name} targets hold NaN or infinite values")
         self._probe(self.build_model, f"{where}: {model}")
         return self
 
     def _probe(self, build: Callable[[], nn.Module], what: str) -> None:
         """``build()`` (seeded, as an engine builds it) must give an ``nn.Module`` mapping two
         training examples to ``(2, outputs)``."""
-        import traceback
+        from ...usercode import last_line
 
         state = torch.get_rng_state()
         try:
             torch.manual_seed(0)
             try:
                 model = build()
-            except Exception as e:
-                raise ValueError(f"{what} raised {traceback.format_exception_only(e)[-1].strip()}"
-                                 ) from None
+            except (Exception, SystemExit) as e:
+                raise ValueError(f"{what} raised {last_line(e)}") from None
             if not isinstance(model, nn.Module):
                 raise ValueError(f"{what} is a {type(model).__name__}, not a torch.nn.Module")
+            if not any(p.requires_grad for p in model.parameters()):
+                raise ValueError(f"{what} has no trainable parameters")
             x = self.train.x[:2].to(next(model.parameters(), torch.zeros(0)).device)
             try:
                 with torch.no_grad():
                     out = model.eval()(x)
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 raise ValueError(f"{what} cannot take a batch of {tuple(x.shape)} "
-                                 f"({traceback.format_exception_only(e)[-1].strip()})") from None
+                                 f"({last_line(e)})") from None
             want = (len(x), self.model_info.outputs)
-            if not isinstance(out, torch.Tensor) or out.reshape(len(x), -1).shape != want:
+            fits = isinstance(out, torch.Tensor) and (
+                tuple(out.shape) == want if self.kind == "classification"
+                else out.reshape(len(x), -1).shape == want)
+            if not fits:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise ValueError(f"{what} maps a batch of {tuple(x.shape)} to {got}, not {want}")
+            if not bool(torch.isfinite(out).all()):
+                raise ValueError(f"{what} gives NaN or infinite outputs before any training")
         finally:
             torch.set_rng_state(state)
 
