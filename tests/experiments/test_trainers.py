@@ -440,3 +440,18 @@ def test_the_report_of_a_script_given_trainer_says_how_to_rerun_it(tmp_path):
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert "__main__:train was given to lrlab.compare by a script: run that script again" in page
     assert "--trainer __main__" not in page
+
+
+def test_a_loss_only_trainer_is_not_called_diverged(tmp_path):
+    def train(trial):
+        for e in range(trial.epochs):
+            trial.report(e, train_loss=1.0 / (e + 1), val_loss=0.5)
+        return {"test_loss": 0.3}
+
+    r = compare(trainer=train, schedules=["cosine", "step"], seeds=2, epochs=2, steps_per_epoch=1,
+                out=tmp_path, report=True)
+    assert all(rec.status == "finished" and rec.test_loss == 0.3 for rec in r.records)
+    assert [(x["diverged"], x["n_seeds"]) for x in r.ranking] == [(0, 0), (0, 0)]
+    page = r.page.read_text()
+    assert "Nothing to rank: the trials that ended have no test accuracy" in page
+    assert "diverged" not in page.split("<h2>")[1]  # the verdict does not say so

@@ -701,3 +701,14 @@ def test_test_set_noise_is_the_paired_bootstrap_over_test_examples():
     assert r["sd"] == pytest.approx(np.std(boot), rel=0.08)
     assert r["half"] == pytest.approx(1.959964 * r["sd"], rel=1e-6)
     assert test_set_noise([], [])["sd"] is None
+
+
+def test_rank_trials_leaves_out_ended_trials_with_nothing_to_rank():
+    """A finished trial without a test accuracy (regression, a loss-only trainer) is not a
+    diverged one."""
+    from lrlab.report.stats import rank_trials
+
+    e = [{"val_acc": None, "seconds": 1.0}]
+    rows = rank_trials(["a"], [("a", 0, "finished", None, e), ("a", 1, "diverged", None, e),
+                               ("a", 2, "failed", None, [])])
+    assert rows[0]["diverged"] == 1 and rows[0]["n_seeds"] == 0

@@ -238,6 +238,13 @@ def _table(result) -> None:
     console = Console(width=120)
     console.print(t)
     ranked = [r for r in result.ranking if r["test_acc_mean"] is not None]
+    if not ranked and result.records and all(r.status not in ("running", "failed")
+                                              for r in result.records):
+        metric = result.experiment.metric
+        console.print(f"Nothing to rank: no trial has a {metric} (a regression or a loss-only "
+                      f"trainer; ranking by a loss is not there yet"
+                      f"{'; a trainer may return test_acc or rank with --metric val_acc' if result.experiment.trainer else ''}).",
+                      markup=False, highlight=False)
     if ranked:
         res = resolution(accuracies(result.ranking), n_test=result.n_test)
         for line in words(ranked, res):

@@ -72,6 +72,12 @@ def verdict(data: ReportData) -> list[str]:
                        "(lrlab find-lr suggests one).")
         elif any(r["diverged"] for r in rows):
             out.append("No schedule has a finite test accuracy yet: every ended trial diverged.")
+        elif done:
+            metric = {"val_acc": "validation accuracy"}.get(
+                data.definition.get("metric"), "test accuracy")
+            out.append(f"Nothing to rank: the trials that ended have no {metric} (a regression "
+                       f"or a loss-only trainer; ranking by a loss is not there yet). Their "
+                       f"curves are below.")
         else:
             out.append("No trial has ended yet: there is nothing to rank.")
         return out

@@ -809,7 +809,8 @@ def accuracies(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[Hashable, fl
 def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> list[dict[str, Any]]:
     """:func:`rank` over trials given one by one: ``labels`` (every schedule, in order) and
     ``trials``, an iterable of ``(label, seed, status, test_acc, epochs)`` with ``status`` a
-    trial status (``running`` and ``failed`` ones are left out, ``diverged`` ones count as diverged) and
+    trial status (``running`` and ``failed`` ones are left out, and so are ended ones with no
+    ``test_acc``; ``diverged`` ones count as diverged) and
     ``epochs`` the per-epoch dicts holding ``val_acc`` and ``seconds``. What ``lrlab compare``
     and the report both rank; ``n_test``: the test set's size (see :func:`rank`).
 
@@ -824,6 +825,8 @@ def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> lis
     for label, seed, status, test_acc, epochs in trials:
         if status in ("running", "failed"):  # not ended: no result to rank
             continue
+        if test_acc is None and status != "diverged":  # ended with nothing to rank (a
+            continue                                   # regression, a loss-only trainer)
         test[label][seed] = test_acc if status != "diverged" else None
         val[label][seed] = [e["val_acc"] for e in epochs]
         secs[label][seed] = [e["seconds"] for e in epochs]
