@@ -455,3 +455,17 @@ def test_a_loss_only_trainer_is_not_called_diverged(tmp_path):
     page = r.page.read_text()
     assert "Nothing to rank: the trials that ended have no test accuracy" in page
     assert "diverged" not in page.split("<h2>")[1]  # the verdict does not say so
+
+
+@pytest.mark.parametrize("final", [{"test_acc": float("nan")}, {"test_loss": float("inf")}])
+def test_a_non_finite_final_metric_diverges_the_trial(tmp_path, final):
+    def train(trial):
+        trial.report(0, val_acc=0.5)
+        return final
+
+    r = compare(trainer=train, schedules=["cosine"], seeds=1, epochs=1, steps_per_epoch=2,
+                out=tmp_path)
+    assert r.records[0].status == "diverged" and r.records[0].diverged_step == 2
+    from lrlab.experiments.store import read_records
+
+    assert read_records(tmp_path)[0].status == "diverged"  # the store stays readable

@@ -57,13 +57,12 @@ from ..training.plan import Plan
 from ..training.records import Progress, TrialRecord, TrialStatus
 from ..usercode import USER_ERRORS, clean, last_line
 
-REPORTED = ("train_loss", "train_acc", "val_loss", "val_acc")  # what report() takes
 FINAL = ("test_acc", "test_loss")  # what a trainer may return
 
 
 class TrainerTask:
     """What a trainer's trials are keyed and stored by, in place of a task: ``spec``
-    (``trainer:<ref>``) and no options."""
+    (``trainer:<function name>``: the same whatever path named the file) and no options."""
 
     def __init__(self, ref: str):
         self.spec, self.options = f"trainer:{ref.rpartition(':')[2]}", {}
@@ -260,11 +259,10 @@ def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
     else:
         rec.status = (TrialStatus.FINISHED if trial.reported == trial.epochs
                       else TrialStatus.EARLY_STOPPED)
-        loss = final.get("test_loss")
-        if loss is not None and not math.isfinite(loss):
+        if all(math.isfinite(v) for v in final.values()):
+            rec.test_acc, rec.test_loss = final.get("test_acc"), final.get("test_loss")
+        else:  # a non-finite final metric: diverged, as a non-finite report
             rec.status, rec.diverged_step = TrialStatus.DIVERGED, trial.reported * trial.steps_per_epoch
-        else:
-            rec.test_acc, rec.test_loss = final.get("test_acc"), loss
     vals = [(e["val_loss"], i) for i, e in enumerate(rec.epochs) if e["val_loss"] is not None]
     rec.best_epoch = min(vals)[1] if vals else None
     store.trial_finished(rec, None)
