@@ -469,3 +469,15 @@ def test_a_non_finite_final_metric_diverges_the_trial(tmp_path, final):
     from lrlab.experiments.store import read_records
 
     assert read_records(tmp_path)[0].status == "diverged"  # the store stays readable
+
+
+def test_a_preset_with_a_trainer_leaves_its_plateau_out_with_a_line(tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        r = compare(trainer=fake, preset="paddle", seeds=1, epochs=1, steps_per_epoch=1,
+                    out=tmp_path)
+    assert [m.getMessage() for m in caplog.records if m.name.startswith("lrlab")] == [
+        "preset paddle: ReduceOnPlateau left out: a trainer's schedule is a function of the step "
+        "(a plateau belongs inside its loop: lrlab.Plateau)"]
+    assert len(r.ranking) == 14 and "ReduceOnPlateau" not in {x["name"] for x in r.ranking}

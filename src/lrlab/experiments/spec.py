@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,7 +58,9 @@ from typing import Any
 from ..schedules import params as P
 from ..schedules.presets import Entry, preset
 from ..training.plan import make_plan
-from ..training.trial import TrialConfig
+from ..training.trial import PLATEAU, TrialConfig
+
+logger = logging.getLogger(__name__)
 
 _RUN_KEYS = ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "warmup", "early_stop",
              "steps_per_epoch")
@@ -307,6 +310,12 @@ def experiment(data: dict[str, Any]) -> Experiment:
     if data.get("preset") is not None and not isinstance(data["preset"], str):
         raise ValueError(f"preset: must be a preset name, got {P.show(data['preset'])}")
     entries = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
+    if trainer is not None and any(e.schedule == PLATEAU for e in entries):
+        left = [e.label for e in entries if e.schedule == PLATEAU]
+        entries = [e for e in entries if e.schedule != PLATEAU]
+        logger.warning("preset %s: %s left out: a trainer's schedule is a function of the step "
+                       "(a plateau belongs inside its loop: lrlab.Plateau)", data["preset"],
+                       ", ".join(left))
     schedules = data.get("schedules") or []
     if not isinstance(schedules, list):
         raise ValueError(f"schedules: must be a list, got {P.show(schedules)}")
