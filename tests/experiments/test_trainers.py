@@ -326,31 +326,30 @@ def test_a_damaged_state_file_is_named_and_not_trusted(tmp_path, damage):
         read_state(path)
 
 
-def test_a_damaged_state_stops_the_run_in_one_line(tmp_path):
+def _saves_then_fails(tmp_path, epochs):
+    """A trainer that saves its state after epoch 0 and then fails: the state is kept (a failed
+    trial runs again); its state file."""
     def train(trial):
         trial.report(0)
         trial.save({"a": 1})
         return 1 / 0
 
-    compare(trainer=train, schedules=["cosine"], seeds=1, epochs=2, steps_per_epoch=1, out=tmp_path)
-    (state,) = (tmp_path / "checkpoints").glob("*.npz")  # kept: the failed trial runs again
-    state.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable lrlab trainer state"):
-        compare(trainer=train, schedules=["cosine"], seeds=1, epochs=2, steps_per_epoch=1,
-                out=tmp_path)
-
-
-def test_a_state_ahead_of_the_store_is_not_trusted(tmp_path):
-    def train(trial):
-        trial.report(0)
-        trial.save({"a": 1})
-        return 1 / 0
-
-    compare(trainer=train, schedules=["cosine"], seeds=1, epochs=3, steps_per_epoch=1, out=tmp_path)
+    compare(trainer=train, schedules=["cosine"], seeds=1, epochs=epochs, steps_per_epoch=1,
+            out=tmp_path)
     (state,) = (tmp_path / "checkpoints").glob("*.npz")
-    state.write_bytes(write_state({"epoch": 2, "seconds": 0.0, "state": {}}))
-    with pytest.raises(ValueError, match="saved after epoch 2, but the store holds 1 of the 3"):
-        compare(trainer=train, schedules=["cosine"], seeds=1, epochs=3, steps_per_epoch=1,
+    return train, state
+
+
+@pytest.mark.parametrize("epochs, forged, says", [
+    (2, b"garbage", "not a readable lrlab trainer state"),
+    (3, write_state({"epoch": 2, "seconds": 0.0, "state": {}}),
+     "saved after epoch 2, but the store holds 1 of the 3"),
+])
+def test_a_damaged_or_forged_state_stops_the_run_in_one_line(tmp_path, epochs, forged, says):
+    train, state = _saves_then_fails(tmp_path, epochs)
+    state.write_bytes(forged)
+    with pytest.raises(ValueError, match=says):
+        compare(trainer=train, schedules=["cosine"], seeds=1, epochs=epochs, steps_per_epoch=1,
                 out=tmp_path)
 
 
