@@ -14,8 +14,9 @@ epoch) and ends with them. An epoch runs without waiting for the device (see ``_
 
 Shapes are reproducible: the populations are fixed slices of the configs (finished trials
 included), and an epoch's population has as many rows as trials of its slice train in that
-epoch of an uninterrupted run (a resumed slice pads; see ``_train``). So a trial's numbers do
-not depend on a kill and a resume, even where a kernel's summation order follows the shapes.
+epoch of an uninterrupted run, each trial in the row it has there (a resumed slice pads; see
+``_train``). So a trial's numbers do not depend on a kill and a resume, even where a kernel's
+summation order follows the shapes or a group's place among them.
 
 Everything around the arithmetic is ``run.TrialRun``'s, as in the sequential engine: the same
 sink calls, records, checkpoints (in torch's format: either engine resumes the other's) and
@@ -23,9 +24,9 @@ test. Results agree with the sequential engine up to floating-point summation or
 convolutions and batched matmuls add in another order); LR sequences are identical.
 
 Trials are stacked by batch size and optimizer, as many per population as ``ACTIVATIONS``
-allows. A model that is not a chain of stackable layers (``population.chain``:
-e.g. BatchNorm, dropout) is trained by the sequential engine instead, after one logged line
-saying why.
+allows. A model that is not a chain of stackable layers and residual blocks of them
+(``population.chain``: e.g. dropout) is trained by the sequential engine instead, after one
+logged line saying why; BatchNorm stacks, each trial with its own running statistics.
 
     >>> from lrlab.training.tasks import load_task
     >>> from lrlab.training.trial import TrialConfig
