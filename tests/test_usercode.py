@@ -56,3 +56,9 @@ def test_the_identity_of_callable_objects_and_partials_is_stable():
     assert a == b and a["ref"].endswith("Loop") and "0x" not in a["ref"]
     assert identity(functools.partial(train, lr=2))["ref"] == identity(train)["ref"]
     assert identity(train)["sha256"] == hashlib.sha256(open(__file__, "rb").read()).hexdigest()
+
+
+def test_a_file_that_exits_on_import_is_one_line(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(0)\n")
+    with pytest.raises(ValueError, match="running .*quits.py raised SystemExit: 0"):
+        load_function(f"{tmp_path / 'quits.py'}:train", "--trainer")

@@ -82,3 +82,16 @@ def test_importing_a_trial_config_loads_no_torch():
             "import lrlab.training.plan; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_trainer_trial_owns_its_loop_and_has_a_bounded_epoch():
+    from lrlab.training.trial import MAX_STEPS_PER_EPOCH, TrialConfig
+
+    own = dict(optimizer=None, weight_decay=None, batch_size=None)
+    cfg = TrialConfig(steps_per_epoch=7, epochs=2, **own)
+    assert cfg.is_trainer and cfg.epoch_steps(10**6) == 7 and "steps_per_epoch" in cfg.to_dict()
+    assert "steps_per_epoch" not in TrialConfig().to_dict()  # engine trials keep their old keys
+    with pytest.raises(ValueError, match=f"steps_per_epoch must be an int from 1 to {MAX_STEPS_PER_EPOCH}"):
+        TrialConfig(steps_per_epoch=MAX_STEPS_PER_EPOCH + 1, **own)
+    with pytest.raises(ValueError, match="optimizer is the trainer's own"):
+        TrialConfig(steps_per_epoch=7)

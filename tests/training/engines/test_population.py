@@ -304,3 +304,12 @@ def test_a_resnet_block_is_a_residual_of_the_chain():
     r = steps[0][1]
     assert [n for n, _ in r.body] == ["body.0.", "body.1.", "body.2.", "body.3.", "body.4."]
     assert [n for n, _ in r.shortcut] == ["shortcut.0.", "shortcut.1."] and [n for n, _ in r.out] == ["out."]
+
+
+def test_the_probe_takes_non_finite_outputs():
+    """A model whose outputs are NaN (a NaN weight) is probed without an error of its own."""
+    models = [MLP(4, 3, hidden=(5,)) for _ in range(2)]
+    with torch.no_grad():
+        for m in models:
+            m.net[0].bias[0] = float("nan")
+    assert Population(models).check(models, torch.randn(2, 4)) > 0
