@@ -68,3 +68,14 @@ def test_public_names():
     assert set(lrlab.__all__) >= {"create", "from_config", "names", "describe", "from_torch",
                                   "from_paddle", "Plateau", "EarlyStopping"}
     assert lrlab.create("step", base_lr=1.0, step_size=1, gamma=0.5).curve(3).tolist() == [1.0, 0.5, 0.25]
+
+
+def test_the_schedules_load_no_experiment_and_compare_loads_when_used():
+    loaded = fresh(
+        "import json, sys\n"
+        "import lrlab.schedules\n"
+        "before = sorted(m for m in sys.modules if m == 'sqlite3' or m.startswith("
+        "('lrlab.experiments', 'lrlab.training', 'lrlab.report')))\n"
+        "from lrlab import compare\n"
+        "print(json.dumps([before, compare.__module__, 'sqlite3' in sys.modules]))")
+    assert loaded == [[], "lrlab.experiments.runner", True]

@@ -5,15 +5,25 @@
     >>> round(s(50), 6)
     0.05
 
-``import lrlab`` imports neither torch nor paddle; the adapters live in
+``import lrlab`` imports neither torch nor paddle, nor the experiments (``lrlab.compare`` loads
+them when first used); the adapters live in
 ``lrlab.integrations.torch`` / ``.paddle`` / ``.keras``.
 """
 
 from .compat import from_paddle, from_torch
 from .control import EarlyStopping, Improvement, Plateau
-from .experiments.runner import compare
 from .schedules import Schedule, create, describe, from_config, names
 
 __all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "compare", "create", "describe",
            "from_config", "from_paddle", "from_torch", "names"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``lrlab.compare``, imported when first used: the schedules alone never load the
+    experiments (SQLite, the store, the runner)."""
+    if name == "compare":
+        from .experiments.runner import compare
+
+        return compare
+    raise AttributeError(f"module 'lrlab' has no attribute {name!r}")
