@@ -95,8 +95,6 @@ class Trial:
         self._epoch = 0         # the next epoch to report
         self._loaded = False
         self._closed = False    # the trainer returned: nothing more is recorded
-        self._before = 0.0      # seconds trained before this run (a resumed trial)
-        self._t0 = self._last = time.perf_counter()
         if self._saved is not None:
             k = self._saved["epoch"]
             if k > self.epochs or k > store.stored_epochs(cfg.name):
@@ -108,7 +106,8 @@ class Trial:
             self._begin(0, 0.0)
 
     def _begin(self, epoch: int, seconds: float) -> None:
-        """Continue from ``epoch`` (the store drops what is past it)."""
+        """Continue from ``epoch`` (the store drops what is past it), ``seconds`` trained before
+        this run."""
         self._store.trial_started(self._plan, self._task, at=(epoch * self.steps_per_epoch, epoch))
         self._epoch = self.start_epoch = epoch
         self._before = seconds
@@ -263,8 +262,7 @@ def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
             rec.test_acc, rec.test_loss = final.get("test_acc"), final.get("test_loss")
         else:  # a non-finite final metric: diverged, as a non-finite report
             rec.status, rec.diverged_step = TrialStatus.DIVERGED, trial.reported * trial.steps_per_epoch
-    vals = [(e["val_loss"], i) for i, e in enumerate(rec.epochs) if e["val_loss"] is not None]
-    rec.best_epoch = min(vals)[1] if vals else None
+    rec.best_epoch = rec.lowest_val_loss_epoch()
     store.trial_finished(rec, None)
     emit(Progress(trial.name, trial.reported, trial.epochs, trial.reported * trial.steps_per_epoch,
                   trial.epochs * trial.steps_per_epoch, None, status=rec.status))
@@ -287,9 +285,6 @@ def _final(result: Any) -> dict[str, float]:
 
 
 # ---- the state file: JSON for the structure, .npy for the arrays (no pickle) ---------------
-_KINDS = {"torch": "torch", "paddle": "paddle"}  # module root -> how an array is given back
-
-
 def write_state(state: Any) -> bytes:
     """``state`` as the bytes of a state file (see the module docstring)."""
     arrays: list[np.ndarray] = []
@@ -304,7 +299,7 @@ def write_state(state: Any) -> bytes:
         if isinstance(x, (list, tuple)):
             return {"list" if isinstance(x, list) else "tuple": [tree(v) for v in x]}
         root = type(x).__module__.partition(".")[0]
-        kind = _KINDS.get(root, "numpy")
+        kind = "paddle" if root == "paddle" else "numpy"  # how the array is given back
         if root == "torch":
             x_np, kind = _torch_array(x)
         elif hasattr(x, "numpy"):

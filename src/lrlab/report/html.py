@@ -173,15 +173,15 @@ def words(ranked: list[dict[str, Any]], res: dict[str, Any]) -> list[str]:
 def settings(data: ReportData) -> list[tuple[str, str]]:
     """What every trial shared: ``[(what, value)]``."""
     d, cfg = data.definition, data.first_config
+    def code(ref: dict) -> str:  # the user's function: as named, and its file's digest
+        return ref["ref"] + (f" (sha256 {ref['sha256'][:12]})" if ref.get("sha256") else "")
+
     if d.get("trainer"):
-        t = d["trainer"]
-        out = [("trainer", f"{t['ref']}" + (f" (sha256 {t['sha256'][:12]})" if t.get("sha256") else "")),
-               ("steps per epoch", str(d.get("steps_per_epoch")))]
+        out = [("trainer", code(d["trainer"])), ("steps per epoch", str(d.get("steps_per_epoch")))]
     else:
-        out = [("task", str(d.get("task") or "(not recorded)"))]
         model = d.get("model", "default")
-        out.append(("model", model if isinstance(model, str) else
-                    f"{model['ref']}" + (f" (sha256 {model['sha256'][:12]})" if model.get("sha256") else "")))
+        out = [("task", str(d.get("task") or "(not recorded)")),
+               ("model", model if isinstance(model, str) else code(model))]
     if d.get("task_options"):
         out.append(("task options", _value(d["task_options"])))
     for key, name in _SETTINGS:

@@ -55,6 +55,11 @@ class TrialRecord:
     def __post_init__(self):
         self.status = TrialStatus(self.status)
 
+    def lowest_val_loss_epoch(self) -> int | None:
+        """The epoch of the lowest finite validation loss so far (the first of equals)."""
+        vals = [(e["val_loss"], i) for i, e in enumerate(self.epochs) if e["val_loss"] is not None]
+        return min(vals)[1] if vals else None
+
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "status": str(self.status), "test_acc": self.test_acc,
                 "test_loss": self.test_loss, "best_epoch": self.best_epoch,

@@ -157,9 +157,8 @@ class TrialRun:
             rec.status = TrialStatus.FINISHED
         if self.best is not None and rec.status != TrialStatus.DIVERGED:
             self.model.load_state_dict(self.best)
-        vals = [(e["val_loss"], i) for i, e in enumerate(rec.epochs) if e["val_loss"] is not None]
-        rec.best_epoch = stopper.best_epoch if stopper and stopper.best_epoch is not None else (
-            min(vals)[1] if vals else None)
+        rec.best_epoch = (stopper.best_epoch if stopper and stopper.best_epoch is not None
+                          else rec.lowest_val_loss_epoch())
         if rec.status != TrialStatus.DIVERGED:
             loss, rec.test_acc, hits = evaluate_examples(self.model, task, task.test)
             rec.test_loss = loss if math.isfinite(loss) else None
