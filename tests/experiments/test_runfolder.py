@@ -77,13 +77,13 @@ class _DiesAfter(RunFolder):
         super().__init__(out)
         self.n, self.extra_rows = n, extra_rows
 
-    def checkpoint(self, name, state):
-        super().checkpoint(name, state)
+    def checkpoint(self, name, blob, step, epoch):
+        super().checkpoint(name, blob, step, epoch)
         self.n -= 1
         if self.n == 0:
             if self.extra_rows:  # rows of the next epoch appended, then killed mid-row
                 with open(self.folder(name) / "steps.csv", "a") as f:
-                    f.write(f"{state['step']},9,0.1,2.0\n{state['step'] + 1},9,0.")
+                    f.write(f"{step},9,0.1,2.0\n{step + 1},9,0.")
                 with open(self.folder(name) / "epochs.jsonl", "a") as f:
                     f.write('{"epoch": 9}\n')
             raise _Killed

@@ -35,8 +35,8 @@ class _Killed(Exception):
 
 
 class _DiesAfter(Store):
-    """A store whose process 'dies' right after the n-th epoch row (before its checkpoint)
-    or right after the n-th checkpoint."""
+    """A store whose process 'dies' right after the n-th epoch row (before its checkpoint),
+    the n-th checkpoint (before the commit) or the n-th commit."""
 
     def __init__(self, out, n, where="checkpoint"):
         super().__init__(out)
@@ -51,15 +51,19 @@ class _DiesAfter(Store):
         super().epoch(name, entry)
         self._after("epoch")
 
-    def checkpoint(self, name, state):
-        super().checkpoint(name, state)
+    def checkpoint(self, name, blob, step, epoch):
+        super().checkpoint(name, blob, step, epoch)
         self._after("checkpoint")
+
+    def commit(self):
+        super().commit()
+        self._after("commit")
 
 
 def test_temporaries_of_killed_writes_are_removed_when_the_store_opens(tmp_path):
     from lrlab.fileio import TMP_SUFFIX
 
-    stale = [tmp_path / "checkpoints" / f"abc.pt.x1{TMP_SUFFIX}", tmp_path / "models" / f"abc.pt.y2{TMP_SUFFIX}"]
+    stale = [tmp_path / "report" / f"a.png.x1{TMP_SUFFIX}", tmp_path / "models" / f"abc.pt.y2{TMP_SUFFIX}"]
     for path in stale:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"half a file")
@@ -83,7 +87,8 @@ def test_plain_tables(small, tmp_path):
     val = rows(tmp_path, "SELECT val_acc FROM epoch WHERE trial_id = 2 ORDER BY epoch")
     assert [v for (v,) in val] == [e["val_acc"] for e in recs[1].epochs]
     assert rows(tmp_path, "PRAGMA journal_mode") == [("wal",)]
-    assert not list((tmp_path / "checkpoints").iterdir())
+    assert rows(tmp_path, "SELECT COUNT(*) FROM checkpoint") == [(0,)]  # ended: dropped
+    assert not (tmp_path / "checkpoints").exists()
     model = small.build_model()
     key = trial_key(small, cfgs[0])
     model.load_state_dict(torch.load(tmp_path / "models" / f"{key}.pt", weights_only=True))
@@ -108,7 +113,7 @@ def test_the_same_population_again_trains_and_stores_nothing_twice(small, tmp_pa
     assert rows(tmp_path, "SELECT COUNT(*) FROM trial") == [(2,)]
 
 
-@pytest.mark.parametrize("where", ["checkpoint", "epoch"])
+@pytest.mark.parametrize("where", ["checkpoint", "epoch", "commit"])
 def test_a_killed_trial_continues_and_ends_identical(small, tmp_path, where):
     cfg = TrialConfig(schedule="plateau", epochs=4, warmup=1, early_stop={"patience": 9})
     whole = train_trial(small, cfg)
@@ -343,14 +348,15 @@ def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path, wh
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]  # not even a lock
 
 
-def test_a_checkpoint_left_by_a_kill_after_the_last_write_is_removed(made, tmp_path):
+def test_a_checkpoint_of_an_ended_trial_is_a_damaged_store(made, tmp_path):
     out = _copy(made, tmp_path / "out")
-    keys = [k for (k,) in rows(out, "SELECT key FROM trial")]
-    (out / "checkpoints").mkdir(exist_ok=True)
-    (out / "checkpoints" / f"{keys[0]}.pt").write_bytes(b"left by a kill")
-    with Store(out) as store:
-        store.connect()
-    assert not (out / "checkpoints" / f"{keys[0]}.pt").exists()
+    db = sqlite3.connect(out / "results.sqlite")
+    db.execute("INSERT INTO checkpoint VALUES (1, 0, 0, x'00')")
+    db.commit()
+    db.close()
+    with pytest.raises(ValueError, match=r"damaged store: the checkpoint of trial id 1 does not "
+                                         r"fit the trial"):
+        Store(out).connect()
 
 
 def test_a_full_disk_while_writing_is_one_line_and_nothing_half_written(small, tmp_path, monkeypatch):
@@ -403,13 +409,18 @@ def test_a_pickled_checkpoint_is_one_line_naming_the_file_and_the_trial_without_
 
     cfg = TrialConfig(epochs=3, batch_size=128)
     with pytest.raises(_Killed):
-        train_trial(small, cfg, _DiesAfter(tmp_path, 1))
-    (path,) = (tmp_path / "checkpoints").glob("*.pt")
-    path.write_bytes(pickle.dumps(object()))
+        train_trial(small, cfg, _DiesAfter(tmp_path, 1, "commit"))
+    db = sqlite3.connect(tmp_path / "results.sqlite")
+    db.execute("UPDATE checkpoint SET state = ?", (pickle.dumps(object()),))
+    db.commit()
+    db.close()
+    path = tmp_path / "results.sqlite"
     with pytest.raises(ValueError) as e, Store(tmp_path) as store:
         train_trial(small, cfg, store)
-    assert str(e.value) == (f"trial cosine-seed0: {path}: not a readable lrlab checkpoint "
-                            f"(UnpicklingError); delete it to train the trial from the start")
+    assert str(e.value) == (
+        f"{path}: the checkpoint of trial cosine-seed0: not a readable lrlab checkpoint "
+        f"(UnpicklingError); to train the trial from the start, drop it: sqlite3 {path} "
+        f"'DELETE FROM checkpoint WHERE trial_id = 1'")
     assert not [w for w in recwarn if "torch" in str(w.filename)]
 
 

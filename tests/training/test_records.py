@@ -24,4 +24,5 @@ def test_summary():
 def test_the_base_sink_keeps_and_resumes_nothing():
     s = RecordSink()
     assert s.prepare(None, None, resume=True) is None
-    s.trial_started(None, None), s.step("a", 0, 0.1, 1.0), s.epoch("a", {}), s.checkpoint("a", {})
+    s.trial_started(None, None), s.step("a", 0, 0.1, 1.0), s.epoch("a", {})
+    s.checkpoint("a", b"", 0, 0), s.trial_finished(None, None), s.commit()

@@ -70,12 +70,24 @@ from .training import _device_option, _engine_option, _names, _optimizer_options
                    "(finished trials kept, unfinished ones from their checkpoints).")
 @_device_option
 @_engine_option
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the trials run: this machine, or a Ray cluster (pip install "
+                   "'lrlab[ray]'); the store stays with this process either way.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="The Ray cluster to join (auto: the one `ray start` runs here); without it "
+                   "a Ray of this machine alone.")
+@click.option("--per-trial", default=None, metavar="cpu=N,gpu=F",
+              help="What one unit of work (a population or a trial) needs, e.g. cpu=1,gpu=0.25  "
+                   "[default: cpu=1]")
+@click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
+              help="Local worker processes  [default: one per core on a CPU, else 1]")
 @click.option("--quiet", is_flag=True, help="No progress (on stderr).")
 @_json_option
 def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer_ref,
             steps_per_epoch, metric, preset, schedules, params,
             config_file, seeds, seed_list, optimizer, weight_decay, lr, epochs, batch_size,
-            warmup, early_stop, out, resume, device, engine, quiet, as_json):
+            warmup, early_stop, out, resume, device, engine, backend, address, per_trial,
+            workers, quiet, as_json):
     """Compare schedules over seeds on one task; print the ranking.
 
     Every trial of a seed starts from the same weights and sees the same batches; the peak LR
@@ -161,7 +173,9 @@ def _compare(config_file, task_spec, image_size, split_seed, label, target, mode
     trials = exp.trials()
     with _progress(quiet, [t.name for t in trials]) as show:
         result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
-                                report=True, model=model, trainer=trainer)
+                                report=True, model=model, trainer=trainer,
+                                **{k: ctx.params[k] for k in ("backend", "address", "per_trial",
+                                                               "workers")})
     return result
 
 

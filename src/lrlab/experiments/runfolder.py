@@ -86,7 +86,8 @@ class RunFolder(OutputFolder, RecordSink):
             return None
         from ..training import checkpoint
 
-        state = checkpoint.load(ckpt, task.train.x.device)
+        blob = ckpt.read_bytes()
+        state = checkpoint.loads(blob, str(ckpt))
         _same_config(folder, "checkpoint", state["config"], cfg.to_dict())
         rows = _read_steps(folder / "steps.csv")
         epochs = _read_epochs(folder / "epochs.jsonl")
@@ -98,7 +99,7 @@ class RunFolder(OutputFolder, RecordSink):
         record = TrialRecord(cfg.name, cfg.to_dict(), state["status"],
                              lrs=[lr for _, lr, _ in rows], losses=[loss for _, _, loss in rows],
                              epochs=epochs)
-        self._resumed[cfg.name] = Resume(state, record, str(ckpt))
+        self._resumed[cfg.name] = Resume(blob, record, state["step"], state["epoch"], str(ckpt))
         self._rows[cfg.name] = [_row(k, e, lr, loss) for k, (e, lr, loss) in enumerate(rows)]
         return self._resumed[cfg.name]
 
@@ -123,7 +124,7 @@ class RunFolder(OutputFolder, RecordSink):
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb[cfg.name] = SummaryWriter(str(folder / "tb"), purge_step=(
-                resumed.state["step"] if resumed else 0))
+                resumed.step if resumed else 0))
 
     def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
         self._rows[name].append(_row(step, self._epoch[name], lr, loss))
@@ -142,17 +143,13 @@ class RunFolder(OutputFolder, RecordSink):
                 if entry[k] is not None:
                     self._tb[name].add_scalar(k.replace("_", "/", 1), entry[k], entry["epoch"])
 
-    def checkpoint(self, name: str, state: dict) -> None:
-        from ..training import checkpoint
+    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+        atomic_write(self.folder(name) / "checkpoint.pt", blob)
 
-        checkpoint.save(self.folder(name) / "checkpoint.pt", state)
-
-    def trial_finished(self, record: TrialRecord, weights: dict) -> None:
-        import torch
-
+    def trial_finished(self, record: TrialRecord, weights: bytes) -> None:
         folder = self.folder(record.name)
         self._flush(record.name)
-        atomic_write(folder / "model.pt", lambda f: torch.save(weights, f))
+        atomic_write(folder / "model.pt", weights)
         config = json.loads((folder / "config.json").read_text())
         atomic_write(folder / "summary.json", json.dumps(
             {**record.summary(), "steps": len(record.lrs), "task": config["task"],

@@ -127,26 +127,38 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
                    engine: str = "vectorized",
                    on_event: Callable[[Progress], None] | None = None,
                    report: bool = False, task: Any = None, model: Callable | None = None,
-                   trainer: Callable | None = None) -> CompareResult:
+                   trainer: Callable | None = None, backend: str = "local",
+                   per_trial: str | dict | None = None, address: str | None = None,
+                   workers: int | None = None) -> CompareResult:
     """Train ``exp``'s trials into the store in ``out`` (skipping finished ones) with
     ``engine`` (``lrlab.training.engines.ENGINES``) on ``device``, or with the user's
-    ``trainer`` (``exp.trainer`` names it; ``lrlab.experiments.trainers``); rank them; with
-    ``report``, write ``out/report.html`` before the folder is released (so no other
-    process's report can replace the final one). ``task``: a ``Task`` object to use instead of
-    loading ``exp.task``; ``model``: the function ``exp.model`` names when it is the user's.
-    Everything is checked (device, engine, model, every trial on the task) before the folder
-    is touched: a refused run writes nothing."""
+    ``trainer`` (``exp.trainer`` names it; ``lrlab.experiments.trainers``), on ``backend``
+    (``lrlab.experiments.backends``: ``local``, or ``ray`` at ``address``; ``per_trial``: what
+    a unit of work needs, ``cpu=1,gpu=0.25``; ``workers``: local worker processes, by default
+    as many as the cores hold units on a CPU); rank them; with ``report``, write
+    ``out/report.html`` before the folder is released (so no other process's report can
+    replace the final one). ``task``: a ``Task`` object to use instead of loading
+    ``exp.task``; ``model``: the function ``exp.model`` names when it is the user's.
+    Everything is checked (device, engine, model, backend, every trial on the task) before the
+    folder is touched: a refused run writes nothing."""
+    from .backends import Job, run_backend
+
     trials = exp.trials()
     if exp.trainer is not None:
+        from .trainers import TrainerTask
+
         if not callable(trainer):
             raise ValueError(f"trainer: {exp.trainer['ref']} is not given as a function")
         plans = [make_plan(cfg, 0) for cfg in trials]
+        job = Job(plans, TrainerTask(exp.trainer["ref"]), None, "cpu", trainer)
         n_test = None
     else:
         task = _task(exp, task, model, engine, device)
         plans = [make_plan(cfg, len(task.train), task.kind) for cfg in trials]
+        job = Job(plans, task, engine, device)
         n_test = len(task.test)
         _batches_normalise(task, {cfg.batch_size for cfg in trials})
+    run = run_backend(job, backend, per_trial, address, workers)  # checked: nothing written yet
     same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
     for cfg, plan in zip(trials, plans):  # every trial can run, before the store is touched
         label = cfg.name.rsplit("-seed", 1)[0]
@@ -156,16 +168,10 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
                              f"schedule, resolved for the run, and settings); drop one of them")
     with Store(out) as store:
         _same_experiment(store, exp)
-        if exp.trainer is not None:
-            from .trainers import run_trainer
-
-            records = run_trainer(trainer, plans, store, exp.trainer["ref"], on_event)
-        else:
-            from ..training.engines import train_population
-
+        if exp.trainer is None:
             store.set_meta("test_size", str(n_test))  # floors the verdict's noise estimate
-            records = train_population(task, trials, store, engine=engine, device=device,
-                                       on_event=on_event)
+        run(store, on_event)
+        records = store.records([cfg.name for cfg in trials])
         result = CompareResult(exp, records, ranking(exp, records, n_test), Path(out),
                                n_test=n_test)
         if report:
@@ -232,7 +238,9 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
             engine: str = "vectorized", on_event: Callable[[Progress], None] | None = None,
             task_options: dict | None = None, report: bool = False,
             model: str | Callable | None = None, trainer: Callable | None = None,
-            metric: str = "test_acc", **settings: Any) -> CompareResult:
+            metric: str = "test_acc", backend: str = "local", per_trial: str | dict | None = None,
+            address: str | None = None, workers: int | None = None,
+            **settings: Any) -> CompareResult:
     """Compare ``schedules`` (names, or ``{"name", "params", "label", "interval"}`` dicts)
     and/or a ``preset`` over ``seeds``, on ``task`` (a spec: ``digits``, ``imagefolder:PATH``,
     ``csv:PATH``; or a ``Task`` of your data) trained by lrlab's ``engine`` (``vectorized``:
@@ -241,7 +249,10 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
     (``fn(trial)``, any framework: ``lrlab.experiments.trainers``; give ``steps_per_epoch``).
     ``settings`` are the run settings of ``lrlab.experiments.spec`` (``epochs``, ``lr``,
     ``optimizer``, ``batch_size``, ...); ``metric``: what ranks (``test_acc``, or ``val_acc``
-    of the last epoch); ``report``: also write ``out/report.html``.
+    of the last epoch); ``report``: also write ``out/report.html``. ``backend``: where the
+    units of work run (``local``: this machine, in ``workers`` processes, by default one per
+    core when the engine trains on a CPU; ``ray``: a Ray cluster at ``address``, ``auto`` or
+    ``HOST:PORT``, or a local one), ``per_trial``: what one unit needs (``cpu=1,gpu=0.25``).
     Trials and results go to the store in ``out``; ``on_event`` receives ``Progress`` events
     (the Python API draws nothing)."""
     from ..usercode import identity
@@ -285,4 +296,5 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
         data["preset"] = preset
     return run_experiment(experiment(data), out, device=device, engine=engine,
                           on_event=on_event, report=report, task=task_object,
-                          model=model if callable(model) else None, trainer=trainer)
+                          model=model if callable(model) else None, trainer=trainer,
+                          backend=backend, per_trial=per_trial, address=address, workers=workers)

@@ -18,22 +18,27 @@ Tables (schema version 1, in ``meta``):
   classification only), written with the trial's end: the test set's own sampling noise is
   measured from it;
 - ``failure(trial_id, message)``: why a ``failed`` trial failed (a user's trainer raised: the
-  exception's last line; such a trial runs again next time). A store written before these two
-  tables existed gets them when next extended.
+  exception's last line; such a trial runs again next time);
+- ``checkpoint(trial_id, step, epoch, state)``: an unfinished (or failed) trial's last
+  checkpoint, taken after ``step`` steps and ``epoch`` epochs (``state``: the engine's bytes,
+  ``lrlab.training.checkpoint.dumps``, or a trainer's ``trial.save``). A store written before
+  these three tables existed gets them when next extended.
 
 A user's trainer (``lrlab.experiments.trainers``) writes the same rows: its ``config`` has
 ``steps_per_epoch`` (and no optimizer, batch size or weight decay: the trainer's own), its
 ``task`` is ``trainer:<function>``, its step rows hold the schedule's LR and a NULL loss (not
 measured), and a finished one may have no test metric (ranked on ``val_acc``).
 
-Write-ahead logging; every write is one transaction: a trial's start, each epoch (its steps and
-metrics together) and its end (final metrics and status, the last write). Checkpoints are files
-beside it (``DIR/checkpoints/<key>.pt``, atomic) and the tested weights ``DIR/models/<key>.pt``.
-Running the same population again never trains or stores a trial twice: a finished trial is
-read back, an unfinished one continues from its checkpoint (rows past it are dropped), one that
-died before its first checkpoint starts over. So ``kill -9`` at any moment loses at most the
-epoch in progress. One process at a time (``lock.OutputFolder``); the temporaries of killed
-writes, and the checkpoints of trials that ended, are removed when the store is opened.
+Write-ahead logging; a trial's start is one transaction, and so is each ``commit`` of the
+engine: a population's epoch (every trial's steps, metrics and checkpoint together, and the
+ends of the trials that ended: final metrics and status, their last write). The tested weights
+are files beside it, ``DIR/models/<key>.pt``. Running the same population again never trains
+or stores a trial twice: a finished trial is read back, an unfinished one continues from its
+checkpoint (rows past it are dropped), one that died before its first checkpoint starts over.
+So ``kill -9`` at any moment loses at most the population epoch in progress. One writer: this
+process (``lock.OutputFolder``; workers send their records here,
+``lrlab.experiments.backends``); the temporaries of killed writes are removed when the store is
+opened.
 
 A store is checked whenever it is opened, for writing or reading (:func:`check`): SQLite's
 ``quick_check``, the schema version and tables, and every trial's row against its steps and
@@ -95,8 +100,11 @@ CREATE TABLE IF NOT EXISTS example (
     hits BLOB NOT NULL, PRIMARY KEY (trial_id, split));
 CREATE TABLE IF NOT EXISTS failure (
     trial_id INTEGER PRIMARY KEY REFERENCES trial(id), message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint (
+    trial_id INTEGER PRIMARY KEY REFERENCES trial(id), step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL, state BLOB NOT NULL);
 """
-_ADDED = _SCHEMA.strip().split(";")[-3:-1]  # the tables added after the first stores were written
+_ADDED = _SCHEMA.strip().split(";")[-4:-1]  # the tables added after the first stores were written
 _EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 _COLUMNS = {"meta": ("key", "value"),
             "trial": ("id", "key", "name", "schedule", "seed", "task", "config", "resolved",
@@ -105,7 +113,8 @@ _COLUMNS = {"meta": ("key", "value"),
             "epoch": ("trial_id", "epoch", *_EPOCH_KEYS),
             "step": ("trial_id", "step", "epoch", "lr", "loss"),
             "example": ("trial_id", "split", "n", "hits"),
-            "failure": ("trial_id", "message")}
+            "failure": ("trial_id", "message"),
+            "checkpoint": ("trial_id", "step", "epoch", "state")}
 
 
 def trial_key(task, cfg) -> str:
@@ -137,6 +146,7 @@ class Store(OutputFolder, RecordSink):
         self._rows: dict[str, list[tuple]] = {}  # steps of the epoch in progress
         self._epoch: dict[str, int] = {}
         self._resumed: dict[str, Resume] = {}
+        self._pending: list[tuple[str, tuple]] = []  # the writes of the next commit
 
     # ---- the database ------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
@@ -150,7 +160,7 @@ class Store(OutputFolder, RecordSink):
                 open_store(self.out).close()
             self.claim()
             remove_temporaries(self.out, "report.html")  # what killed atomic writes left
-            for folder in ("report", "checkpoints", "models"):
+            for folder in ("report", "models"):
                 remove_temporaries(self.out / folder)
             db = None
             try:
@@ -169,8 +179,6 @@ class Store(OutputFolder, RecordSink):
                 else:
                     for statement in _ADDED:  # IF NOT EXISTS: a store of an earlier lrlab gets them
                         db.execute(statement)
-                ended = [k for (k,) in db.execute(
-                    "SELECT key FROM trial WHERE status NOT IN ('running', 'failed')")]
             except sqlite3.DatabaseError as e:
                 if db is not None:
                     db.close()
@@ -179,9 +187,6 @@ class Store(OutputFolder, RecordSink):
                 if db is not None:
                     db.close()
                 raise
-            for key in ended:  # killed between a trial's last write and its checkpoint's removal
-                for suffix in (".pt", ".npz"):
-                    (self.out / "checkpoints" / f"{key}{suffix}").unlink(missing_ok=True)
             self._db = db
         return self._db
 
@@ -214,22 +219,11 @@ class Store(OutputFolder, RecordSink):
                 raise _unwritable(self.path, e) from None
             raise
 
-    def stored_epochs(self, name: str) -> int:
-        """Epochs the store holds of trial ``name`` (after ``prepare``)."""
-        row = self.connect().execute("SELECT epochs FROM trial WHERE key = ?",
-                                     (self._keys[name],)).fetchone()
-        return row[0] if row else 0
-
-    def record(self, name: str) -> TrialRecord:
-        """What the store holds of a started trial (after ``trial_started``)."""
-        return read_record(self.connect(), self._ids[name])
-
-    def checkpoint_path(self, name: str) -> Path:
-        return self.out / "checkpoints" / f"{self._keys[name]}.pt"
-
-    def state_path(self, name: str) -> Path:
-        """Where a trainer's ``trial.save`` keeps its state (``lrlab.experiments.trainers``)."""
-        return self.out / "checkpoints" / f"{self._keys[name]}.npz"
+    def records(self, names: list[str]) -> list[TrialRecord]:
+        """The records of trials ``names`` (each ``prepare``d) as the store holds them."""
+        db = self.connect()
+        return [read_record(db, db.execute("SELECT id FROM trial WHERE key = ?",
+                                           (self._keys[n],)).fetchone()[0]) for n in names]
 
     def weights_path(self, name: str) -> Path:
         return self.out / "models" / f"{self._keys[name]}.pt"
@@ -245,25 +239,16 @@ class Store(OutputFolder, RecordSink):
         trial_id, status = row
         if status not in ("running", "failed"):  # a failed trial runs again (fixed code)
             return read_record(self.connect(), trial_id)
-        ckpt = self.checkpoint_path(cfg.name)
-        if not ckpt.exists():
+        row = self.connect().execute("SELECT step, epoch, state FROM checkpoint WHERE trial_id = ?",
+                                     (trial_id,)).fetchone()
+        if row is None:
             return None
-        from ..training import checkpoint
-
-        try:
-            state = checkpoint.load(ckpt, task.train.x.device)
-        except ValueError as e:
-            raise ValueError(f"trial {cfg.name}: {e}") from None
-        if state["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt}: written by another configuration than trial {cfg.name}; "
-                             f"delete it to train the trial from the start")
-        rec = read_record(self.connect(), trial_id, state["step"], state["epoch"])
-        if len(rec.lrs) < state["step"] or len(rec.epochs) < state["epoch"]:
-            raise ValueError(f"{self.path}: holds less of trial {cfg.name} than its checkpoint "
-                             f"(step {state['step']}, epoch {state['epoch']}); delete {ckpt} to "
-                             f"train the trial from the start")
-        rec.status = TrialStatus(state["status"])
-        self._resumed[cfg.name] = Resume(state, rec, str(ckpt))
+        step, epoch, blob = row
+        rec = read_record(self.connect(), trial_id, step, epoch)  # check: no fewer rows
+        self._resumed[cfg.name] = Resume(
+            blob, rec, step, epoch, f"{self.path}: the checkpoint of trial {cfg.name}",
+            f"to train the trial from the start, drop it: sqlite3 {self.path} "
+            f"'DELETE FROM checkpoint WHERE trial_id = {trial_id}'")
         return self._resumed[cfg.name]
 
     # ---- while training ----------------------------------------------------------------
@@ -273,11 +258,12 @@ class Store(OutputFolder, RecordSink):
         that point are dropped."""
         cfg = plan.cfg
         resumed = self._resumed.pop(cfg.name, None)
-        step, epoch = at or ((resumed.state["step"], resumed.state["epoch"]) if resumed else (0, 0))
+        step, epoch = at or ((resumed.step, resumed.epoch) if resumed else (0, 0))
         versions = [(f"{name}_version", sys.modules[name].__version__)
                     for name in ("torch", "paddle", "keras", "lightning") if name in sys.modules]
         task_json = json.dumps({"spec": task.spec, "options": task.options})
         self._write(
+            *self._take(),
             *(("INSERT OR REPLACE INTO meta VALUES (?, ?)", v) for v in versions),
             ("INSERT INTO trial (key, name, schedule, seed, task, config, resolved, status, started) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) ON CONFLICT(key) DO UPDATE SET "
@@ -304,39 +290,46 @@ class Store(OutputFolder, RecordSink):
             ("UPDATE trial SET steps = steps + ? WHERE id = ?", (len(rows), self._ids[name]))]
 
     def epoch(self, name: str, entry: dict) -> None:
-        self._write(*self._steps(name), (
+        self._pending += [*self._steps(name), (
             "INSERT INTO epoch VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (self._ids[name], entry["epoch"], *(entry[k] for k in _EPOCH_KEYS))),
-            ("UPDATE trial SET epochs = epochs + 1 WHERE id = ?", (self._ids[name],)))
+            ("UPDATE trial SET epochs = epochs + 1 WHERE id = ?", (self._ids[name],))]
         self._epoch[name] += 1
 
-    def checkpoint(self, name: str, state: dict) -> None:
-        from ..training import checkpoint
+    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+        self._pending.append(("INSERT OR REPLACE INTO checkpoint VALUES (?, ?, ?, ?)",
+                              (self._ids[name], step, epoch, blob)))
 
-        checkpoint.save(self.checkpoint_path(name), state)
+    def commit(self) -> None:
+        """Everything sent since the last commit, as one transaction (a population's epoch:
+        its trials' steps, epochs, checkpoints and ends)."""
+        if self._pending:
+            self._write(*self._take())
 
-    def trial_finished(self, record: TrialRecord, weights: dict | None) -> None:
-        """The trial's end, one transaction: its final metrics and status (``record.error``
-        for a failed one); ``weights`` (the tested model's, None for a trainer's trial) are
-        written first, to ``models/``."""
+    def _take(self) -> list[tuple[str, tuple]]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def trial_finished(self, record: TrialRecord, weights: bytes | None) -> None:
+        """The trial's end, in the next commit: its final metrics and status (``record.error``
+        for a failed one; a failed trial keeps its checkpoint for its next run, the others drop
+        it); ``weights`` (the tested model's state dict, ``torch.save``'s bytes; None for a
+        trainer's trial) are written now, to ``models/``."""
         name = record.name
         if weights is not None:
-            import torch
-
-            atomic_write(self.weights_path(name), lambda f: torch.save(weights, f))
+            atomic_write(self.weights_path(name), weights)
         failure = (("INSERT OR REPLACE INTO failure VALUES (?, ?)", (self._ids[name], record.error))
                    if record.error is not None else
                    ("DELETE FROM failure WHERE trial_id = ?", (self._ids[name],)))
-        self._write(*self._steps(name), failure, *(
+        self._pending += [*self._steps(name), failure, *(
             ("INSERT OR REPLACE INTO example VALUES (?, ?, ?, ?)", (self._ids[name], split, n, hits))
             for split, (n, hits) in record.examples.items()), (
             "UPDATE trial SET status = ?, test_loss = ?, test_acc = ?, best_epoch = ?, "
             "diverged_step = ?, seconds = ?, finished = ? WHERE id = ?",
             (str(record.status), record.test_loss, record.test_acc, record.best_epoch,
-             record.diverged_step, record.seconds, _now(), self._ids[name])))
-        if record.status != TrialStatus.FAILED:  # a failed trainer's saved state is kept for its rerun
-            for path in (self.checkpoint_path(name), self.state_path(name)):
-                path.unlink(missing_ok=True)
+             record.diverged_step, record.seconds, _now(), self._ids[name]))]
+        if record.status != TrialStatus.FAILED:
+            self._pending.append(("DELETE FROM checkpoint WHERE trial_id = ?", (self._ids[name],)))
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -411,8 +404,8 @@ def _objects(db: sqlite3.Connection) -> set[tuple[str, str]]:
 _OBJECTS = {("table", "meta"), ("table", "trial"), ("table", "epoch"), ("table", "step"),
             ("index", "sqlite_autoindex_meta_1"), ("index", "sqlite_autoindex_trial_1"),
             ("index", "sqlite_autoindex_epoch_1"), ("table", "example"),
-            ("index", "sqlite_autoindex_example_1"), ("table", "failure")}
-_LATER = {"example", "failure"}  # tables a store written by an earlier lrlab may lack
+            ("index", "sqlite_autoindex_example_1"), ("table", "failure"), ("table", "checkpoint")}
+_LATER = {"example", "failure", "checkpoint"}  # tables a store of an earlier lrlab may lack
 
 
 def _damaged(path: Path, what: str) -> ValueError:
@@ -584,6 +577,13 @@ def _check_trials(db: sqlite3.Connection, path: Path, objects: set) -> None:
         if diverged is not None and not (isinstance(diverged, int) and diverged >= 0):
             raise _damaged(path, f"{where} has diverged_step {diverged!r}")
     statuses: dict[int, str] = dict(db.execute("SELECT id, status FROM trial"))
+    if ("table", "checkpoint") in objects:
+        for tid, step, epoch, kind in db.execute(
+                "SELECT c.trial_id, c.step - t.steps, c.epoch - t.epochs, typeof(c.state) "
+                "FROM checkpoint c LEFT JOIN trial t ON t.id = c.trial_id"):
+            if statuses.get(tid) not in ("running", "failed") or kind != "blob" or not (
+                    isinstance(step, int) and isinstance(epoch, int) and step <= 0 and epoch <= 0):
+                raise _damaged(path, f"the checkpoint of trial id {tid} does not fit the trial")
     if ("table", "failure") in objects:
         for tid, message in db.execute("SELECT trial_id, message FROM failure"):
             if statuses.get(tid) != "failed" or not isinstance(message, str):

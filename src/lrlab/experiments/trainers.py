@@ -30,9 +30,11 @@ unfinished one runs again from its start, unless the trainer saved its state wit
 ``trial.save(state)`` after a ``report``: then ``trial.load()`` gives that state back and
 ``trial.start_epoch`` says where to continue (the epochs past it are dropped from the store).
 The state is nested dicts, lists and tuples of arrays (numpy, torch, paddle: given back as
-the same kind), numbers, strings, booleans and None, kept in ``checkpoints/<key>.npz``
-beside the store (written atomically; plain JSON and ``numpy.load(allow_pickle=False)``, so a
-state file never runs code; a damaged one is named, never trusted).
+the same kind), numbers, strings, booleans and None, kept as the trial's checkpoint in the
+store, written with the epochs reported so far (an npz zip: plain JSON and
+``numpy.load(allow_pickle=False)``, so a state never runs code; a damaged one is named, never
+trusted). Every report and save is sent to the sink and committed at once: on a worker, they go
+to the driver's store (``lrlab.experiments.backends``).
 """
 
 from __future__ import annotations
@@ -46,15 +48,13 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_write
 from ..schedules import create
 from ..training.plan import Plan
-from ..training.records import Progress, TrialRecord, TrialStatus
+from ..training.records import Progress, Resume, TrialRecord, TrialStatus
 from ..usercode import USER_ERRORS, clean, last_line
 
 FINAL = ("test_acc", "test_loss")  # what a trainer may return
@@ -75,7 +75,8 @@ class _Failed(Exception):
 class Trial:
     """One trial as a trainer sees it (see the module docstring)."""
 
-    def __init__(self, plan: Plan, store, task: TrainerTask, emit: Callable[[Progress], None]):
+    def __init__(self, plan: Plan, store, task: TrainerTask, emit: Callable[[Progress], None],
+                 start: Resume | None = None):
         cfg = self.config = plan.cfg
         self.name, self.seed, self.epochs = cfg.name, cfg.seed, cfg.epochs
         self.steps_per_epoch, self.interval, self.lr = cfg.steps_per_epoch, cfg.interval, cfg.lr
@@ -87,8 +88,9 @@ class Trial:
             "piecewise", milestones=[n * k for k in range(1, self.epochs)],
             values=list(plan.table)).bind(self.epochs * n)
         self._plan, self._store, self._task, self._emit = plan, store, task, emit
-        self._path = store.state_path(cfg.name)
-        self._saved = read_state(self._path) if self._path.exists() else None
+        self._saved = (read_state(start.blob, start.source, start.remedy)
+                       if start is not None else None)
+        self._rec = start.record if start is not None else TrialRecord(cfg.name, cfg.to_dict())
         self.start_epoch = 0
         self.status = TrialStatus.RUNNING
         self.diverged_step: int | None = None
@@ -97,10 +99,10 @@ class Trial:
         self._closed = False    # the trainer returned: nothing more is recorded
         if self._saved is not None:
             k = self._saved["epoch"]
-            if k > self.epochs or k > store.stored_epochs(cfg.name):
-                raise ValueError(f"{self._path}: saved after epoch {k}, but the store holds "
-                                 f"{store.stored_epochs(cfg.name)} of the {self.epochs} epochs of "
-                                 f"trial {cfg.name}; delete it to run the trial from its start")
+            if not k == start.epoch == len(start.record.epochs) <= self.epochs:
+                raise ValueError(f"{start.source}: saved after epoch {k}, kept as epoch "
+                                 f"{start.epoch} of the {self.epochs} of trial {cfg.name} with "
+                                 f"{len(start.record.epochs)} epochs stored; {start.remedy}")
             self._begin(k, self._saved["seconds"])
         else:
             self._begin(0, 0.0)
@@ -109,6 +111,9 @@ class Trial:
         """Continue from ``epoch`` (the store drops what is past it), ``seconds`` trained before
         this run."""
         self._store.trial_started(self._plan, self._task, at=(epoch * self.steps_per_epoch, epoch))
+        rec = self._rec  # what the store keeps of it: as far as ``epoch``
+        del rec.lrs[epoch * self.steps_per_epoch:], rec.losses[epoch * self.steps_per_epoch:]
+        del rec.epochs[epoch:]
         self._epoch = self.start_epoch = epoch
         self._before = seconds
         self._t0 = self._last = time.perf_counter()
@@ -130,7 +135,8 @@ class Trial:
         if self._closed:
             return
         data = write_state({"epoch": self._epoch, "seconds": self.seconds(), "state": state})
-        atomic_write(self._path, data)
+        self._store.checkpoint(self.name, data, self._epoch * self.steps_per_epoch, self._epoch)
+        self._store.commit()
 
     def report(self, epoch: int, *, train_loss: float | None = None, train_acc: float | None = None,
                val_loss: float | None = None, val_acc: float | None = None) -> bool:
@@ -164,12 +170,16 @@ class Trial:
         lrs = self._lrs(epoch)
         for i, lr in enumerate(lrs):
             self._store.step(self.name, epoch * self.steps_per_epoch + i, lr, None)
+        self._rec.lrs += lrs
+        self._rec.losses += [None] * len(lrs)
         now = time.perf_counter()
         entry = {"epoch": epoch, **{k: (v if v is None or math.isfinite(v) else None)
                                     for k, v in metrics.items()},
                  "lr": lrs[-1], "seconds": now - self._last}
         self._last = now
+        self._rec.epochs.append(entry)
         self._store.epoch(self.name, entry)
+        self._store.commit()
         self._epoch += 1
         if diverged:
             self.status, self.diverged_step = TrialStatus.DIVERGED, step
@@ -189,6 +199,10 @@ class Trial:
 
     def seconds(self) -> float:
         return self._before + time.perf_counter() - self._t0
+
+    def record(self) -> TrialRecord:
+        """What the store holds of the trial: every epoch reported, with its steps' LRs."""
+        return self._rec
 
     def close(self) -> None:
         """The trainer returned: later reports and saves record nothing."""
@@ -233,9 +247,10 @@ def seed_everything(seed: int) -> None:
 
 
 def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
-              emit: Callable[[Progress], None]) -> TrialRecord:
-    """Run ``fn`` on one trial that has not ended (``store.prepare`` said so) into ``store``."""
-    trial = Trial(plan, store, task, emit)
+              emit: Callable[[Progress], None], start: Resume | None = None) -> TrialRecord:
+    """Run ``fn`` on one trial that has not ended into ``store`` (from ``start``, what
+    ``store.prepare`` said)."""
+    trial = Trial(plan, store, task, emit, start)
     seed_everything(trial.seed)
     error, final = None, {}
     try:
@@ -249,7 +264,7 @@ def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
         error = clean(str(e)) if isinstance(e, _Failed) else last_line(e)  # the others go on
     finally:
         trial.close()  # a report or save leaked past the trainer's return does nothing
-    rec = store.record(trial.name)
+    rec = trial.record()
     rec.seconds = trial.seconds()
     if error is not None:
         rec.status, rec.error = TrialStatus.FAILED, error
@@ -264,6 +279,7 @@ def run_trial(fn: Callable, plan: Plan, store, task: TrainerTask,
             rec.status, rec.diverged_step = TrialStatus.DIVERGED, trial.reported * trial.steps_per_epoch
     rec.best_epoch = rec.lowest_val_loss_epoch()
     store.trial_finished(rec, None)
+    store.commit()
     emit(Progress(trial.name, trial.reported, trial.epochs, trial.reported * trial.steps_per_epoch,
                   trial.epochs * trial.steps_per_epoch, None, status=rec.status))
     return rec
@@ -324,11 +340,12 @@ def write_state(state: Any) -> bytes:
     return buf.getvalue()
 
 
-def read_state(path: Path) -> dict:
-    """A state file written by ``Trial.save``; a damaged or foreign one is one ``ValueError``
-    line naming it."""
+def read_state(blob: bytes, source: str,
+               remedy: str = "delete it to run the trial from its start") -> dict:
+    """A state written by ``Trial.save``; a damaged or foreign one is one ``ValueError`` line
+    naming ``source`` (where it was read) and ending with ``remedy``."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
             data = json.loads(z.read("state.json"))
 
             def build(x: Any) -> Any:
@@ -354,8 +371,8 @@ def read_state(path: Path) -> dict:
             raise ValueError("no epoch, seconds and state")
         return state
     except Exception as e:  # noqa: BLE001  a truncated, foreign or forged file
-        raise ValueError(f"{path}: not a readable lrlab trainer state ({type(e).__name__}: {e}); "
-                         f"delete it to run the trial from its start") from None
+        raise ValueError(f"{source}: not a readable lrlab trainer state ({type(e).__name__}: {e}); "
+                         f"{remedy}") from None
 
 
 def _torch_array(x: Any) -> tuple[np.ndarray, str]:
@@ -391,11 +408,10 @@ def _as(a: np.ndarray, kind: str) -> Any:
     return a
 
 
-def run_trainer(fn: Callable, plans: list[Plan], store, ref: str,
+def run_trainer(fn: Callable, plans: list[Plan], store, task: TrainerTask,
                 on_event: Callable[[Progress], None] | None = None) -> list[TrialRecord]:
-    """Every trial of ``plans`` through ``fn`` into ``store``: the records (an ended trial's
-    read back, not run)."""
-    task = TrainerTask(ref)
+    """Every trial of ``plans`` through ``fn`` into ``store`` (a sink; ``task`` keys the
+    trials): the records (an ended trial's read back, not run)."""
     emit = on_event or (lambda e: None)
     records = []
     for plan in plans:
@@ -405,7 +421,7 @@ def run_trainer(fn: Callable, plans: list[Plan], store, ref: str,
                           plan.total_steps, None, status=start.status))
             records.append(start)
         else:
-            records.append(run_trial(fn, plan, store, task, emit))
+            records.append(run_trial(fn, plan, store, task, emit, start))
     return records
 
 

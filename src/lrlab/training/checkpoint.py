@@ -1,5 +1,7 @@
-"""Trial checkpoints: a plain dict of tensors and numbers, saved atomically with ``torch.save``
-and loaded with ``torch.load(weights_only=True)``, so a checkpoint never runs code.
+"""Trial checkpoints: a plain dict of tensors and numbers, turned into bytes with ``torch.save``
+(``dumps``) and back with ``torch.load(weights_only=True)`` (``loads``), so a checkpoint never
+runs code. The engine owns the format; a sink keeps the bytes (the store in a row written with
+the epoch's records, a run folder in ``checkpoint.pt``, a worker sends them to the driver).
 
 A checkpoint holds what a run cannot recompute: ``model`` and ``optimizer`` state, ``epoch``
 and ``step`` completed, the LR ``policy``'s and the ``stopper``'s state, the ``best_state``
@@ -12,10 +14,13 @@ not in it: sinks append it as it comes.
     >>> state = {k: 0 for k in KEYS} | {"model": {"w": torch.ones(2)}}
     >>> save(path, state); load(path)["model"]["w"].tolist()
     [1.0, 1.0]
+    >>> loads(dumps(state), "here")["model"]["w"].tolist()
+    [1.0, 1.0]
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,12 +33,19 @@ KEYS = ("model", "optimizer", "epoch", "step", "policy", "stopper", "best_state"
         "config", "status", "seconds")
 
 
+def dumps(state: dict[str, Any]) -> bytes:
+    """``state`` as bytes (``torch.save``'s format)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
 def save(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    atomic_write(Path(path), lambda f: torch.save(state, f))
+    atomic_write(Path(path), dumps(state))
 
 
-def safe_load(path: str | Path, device: str | torch.device = "cpu") -> Any:
+def safe_load(path: str | Path | io.BytesIO, device: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` onto ``device``, without the warnings torch
     prints before refusing a file (the caller's one-line error says what happened)."""
     with warnings.catch_warnings():
@@ -42,15 +54,21 @@ def safe_load(path: str | Path, device: str | torch.device = "cpu") -> Any:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint written by ``save``; a damaged or foreign file is one ``ValueError`` line
-    naming it. Tensors are mapped onto ``device``."""
+    """A checkpoint written by ``save`` (see ``loads``)."""
+    return loads(Path(path).read_bytes(), str(path), device)
+
+
+def loads(blob: bytes, source: str, device: str | torch.device = "cpu",
+          remedy: str = "delete it to train the trial from the start") -> dict[str, Any]:
+    """A checkpoint from ``dumps``; damaged or foreign bytes are one ``ValueError`` line naming
+    ``source`` (where they were read) and ending with ``remedy``. Tensors are mapped onto
+    ``device``."""
     try:
-        state = safe_load(path, device)
+        state = safe_load(io.BytesIO(blob), device)
     except Exception as e:  # unpickling refused, truncated or foreign file
-        raise ValueError(f"{path}: not a readable lrlab checkpoint ({type(e).__name__}); delete "
-                         f"it to train the trial from the start") from None
+        raise ValueError(f"{source}: not a readable lrlab checkpoint ({type(e).__name__}); "
+                         f"{remedy}") from None
     if not isinstance(state, dict) or not set(KEYS) <= state.keys():
         missing = sorted(set(KEYS) - set(state)) if isinstance(state, dict) else "everything"
-        raise ValueError(f"{path}: not an lrlab checkpoint (missing {missing}); delete it to "
-                         f"train the trial from the start")
+        raise ValueError(f"{source}: not an lrlab checkpoint (missing {missing}); {remedy}")
     return state

@@ -7,13 +7,20 @@ An engine calls, per trial and in this order::
     sink.trial_started(plan, task)           # plan.cfg: the config; plan.resolved: the schedule
     sink.step(name, step, lr, loss)          # every optimizer step (loss None: not finite)
     sink.epoch(name, entry)                  # every epoch: its metrics
-    sink.checkpoint(name, state)             # after every epoch that did not diverge
+    sink.checkpoint(name, blob, step, epoch) # after every epoch that did not diverge
     sink.trial_finished(record, weights)     # once, with the weights that were tested
+
+and ``sink.commit()`` whenever what it sent since the last ``commit`` is a whole (every epoch
+of a population, or of a trial trained alone): a sink may keep it all until then and write it
+as one durable write, so a kill loses at most the population epoch in progress. A checkpoint
+is opaque bytes (``lrlab.training.checkpoint.dumps``: the engine owns the format; a user's
+trainer saves its own), taken after ``step`` optimizer steps and ``epoch`` epochs.
 
 ``prepare`` returns None (train from the start), a ``Resume`` (continue from a checkpoint) or
 the ``TrialRecord`` of a finished trial (nothing to train). The base class keeps nothing and
 resumes nothing: a population trained without a sink. A run folder
-(``lrlab.experiments.runfolder.RunFolder``) is one sink; the SQLite store is another.
+(``lrlab.experiments.runfolder.RunFolder``) is one sink; the SQLite store is another; a worker
+process's sink sends everything to the driver's store (``lrlab.experiments.backends``).
 
     >>> TrialStatus.EARLY_STOPPED == "early-stopped", TrialStatus("diverged").name
     (True, 'DIVERGED')
@@ -69,12 +76,16 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class Resume:
-    """Where an unfinished trial continues: its checkpoint ``state`` and its ``record`` so far;
-    ``source`` names where the state was read (for messages)."""
+    """Where an unfinished trial continues: its checkpoint ``blob`` (taken after ``step``
+    steps and ``epoch`` epochs) and its ``record`` so far; ``source`` names where the
+    checkpoint was read and ``remedy`` how to start over (for messages)."""
 
-    state: dict
+    blob: bytes
     record: TrialRecord
+    step: int
+    epoch: int
     source: str = "checkpoint"
+    remedy: str = "delete it to train the trial from the start"
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,9 @@ class RecordSink:
 
     def epoch(self, name: str, entry: dict) -> None: ...
 
-    def checkpoint(self, name: str, state: dict) -> None: ...
+    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None: ...
 
-    def trial_finished(self, record: TrialRecord, weights: dict) -> None: ...
+    def trial_finished(self, record: TrialRecord, weights: dict | None) -> None: ...
+
+    def commit(self) -> None:
+        """What was sent since the last ``commit`` is a whole: make it durable."""

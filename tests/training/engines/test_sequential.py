@@ -1,12 +1,14 @@
 """The sequential engine on digits: fairness, the LR from the policy, divergence, early
 stopping, plateau with warmup, the exact sequence of sink calls and events."""
 
+import io
 import math
 
 import pytest
 import torch
 
 from lrlab import EarlyStopping, Plateau
+from lrlab.training import checkpoint
 from lrlab.training.engines.sequential import train_population, train_trial
 from lrlab.training.evaluate import evaluate
 from lrlab.training.plan import schedule_for
@@ -36,12 +38,17 @@ class Spy(RecordSink):
     def epoch(self, name, entry):
         self.calls.append(("epoch", name, entry["epoch"]))
 
-    def checkpoint(self, name, state):
+    def checkpoint(self, name, blob, step, epoch):
+        state = checkpoint.loads(blob, "spy")
+        assert (state["epoch"], state["step"]) == (epoch, step)
         self.calls.append(("checkpoint", name, state["epoch"], state["step"], state["status"]))
 
     def trial_finished(self, record, weights):
         self.calls.append(("finished", record.name, str(record.status)))
-        self.weights = weights
+        self.weights = torch.load(io.BytesIO(weights), weights_only=True)
+
+    def commit(self):
+        self.calls.append(("commit",))
 
 
 def test_same_seed_same_init_and_batch_order_whatever_the_schedule(small):
@@ -84,8 +91,9 @@ def test_sink_calls_and_events_of_a_short_run_in_order(small):
     expect = [("started", "t")]
     for e in range(2):
         expect += [("step", "t", e * n + k, s(e)) for k in range(n)]
-        expect += [("epoch", "t", e), ("checkpoint", "t", e + 1, (e + 1) * n, "running")]
-    expect += [("finished", "t", "finished")]
+        expect += [("epoch", "t", e), ("checkpoint", "t", e + 1, (e + 1) * n, "running"),
+                   ("commit",)]
+    expect += [("finished", "t", "finished"), ("commit",)]
     assert sink.calls == expect
     assert [(p.epoch, p.step) for p in events] == (
         [(0, k + 1) for k in range(n)] + [(1, n)] + [(1, n + k + 1) for k in range(n)]
@@ -195,8 +203,8 @@ def test_checkpoints_hold_exactly_the_documented_keys(small):
     from lrlab.training.checkpoint import KEYS
 
     class Keys(RecordSink):
-        def checkpoint(self, name, state):
-            self.keys = set(state)
+        def checkpoint(self, name, blob, step, epoch):
+            self.keys = set(checkpoint.loads(blob, "here"))
 
     sink = Keys()
     train_trial(small, TrialConfig(epochs=1), sink)

@@ -103,8 +103,8 @@ class KillAt(RunFolder):
         super().__init__(out)
         self.n, self.trial = n, trial
 
-    def checkpoint(self, name, state):
-        super().checkpoint(name, state)
+    def checkpoint(self, name, blob, step, epoch):
+        super().checkpoint(name, blob, step, epoch)
         self.n -= self.trial in (None, name)
         if self.n == 0:
             raise KeyboardInterrupt
@@ -158,9 +158,12 @@ def test_sink_calls_of_a_population_per_trial_in_order(small):
     sequential.train_population(small, cfgs, seq)
     vectorized.train_population(small, cfgs, vec)
     for name in "ab":
-        mine = [c for c in vec.calls if c[1] == name]
-        assert mine == [c for c in seq.calls if c[1] == name]
+        mine = [c for c in vec.calls if c[1:2] == (name,)]
+        assert mine == [c for c in seq.calls if c[1:2] == (name,)]
     assert vec.calls[:2] == [("started", "a"), ("started", "b")]  # trained together
+    # one commit per population epoch (the trials' ends in the last), one per trial epoch and end
+    assert (vec.calls.count(("commit",)), seq.calls.count(("commit",))) == (2, 6)
+    assert vec.calls[-1] == seq.calls[-1] == ("commit",)
 
 
 def test_checkpoints_resume_on_either_engine(small, tmp_path):

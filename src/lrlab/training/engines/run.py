@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .. import checkpoint
 from ..evaluate import device as torch_device
 from ..evaluate import evaluate_examples
 from ..optim import make_optimizer
@@ -27,16 +28,21 @@ from ..tasks import Task
 from ..trial import TrialConfig
 
 
-def prepare(task: Task, configs: Sequence[TrialConfig], sink: RecordSink, resume: bool,
+def plans(task: Task, configs: Sequence[TrialConfig | Plan]) -> list[Plan]:
+    """The plan of every config on ``task`` (a ``Plan`` given, made on this task, is kept)."""
+    return [c if isinstance(c, Plan) else make_plan(c, len(task.train), task.kind) for c in configs]
+
+
+def prepare(task: Task, plans: Sequence[Plan], sink: RecordSink, resume: bool,
             device: str | torch.device) -> tuple[Task, list[TrialRecord | TrialRun]]:
-    """The task on ``device`` and, per config, its finished record or its ``TrialRun``."""
+    """The task on ``device`` and, per plan, its trial's finished record or its ``TrialRun``."""
+    configs = [p.cfg for p in plans]
     names = [c.name for c in configs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"trial names must be unique, got {', '.join(dupes)} more than once")
     device = torch_device(device)
     task = task.to(device)
-    plans = [make_plan(c, len(task.train), task.kind) for c in configs]
     starts = [sink.prepare(c, task, resume) for c in configs]
     return task, [start if isinstance(start, TrialRecord) else TrialRun(task, plan, start, device)
                   for plan, start in zip(plans, starts)]
@@ -61,16 +67,23 @@ class TrialRun:
         self.t0 = 0.0
         self.emit: Callable[[Progress], None] = lambda e: None
         if start is not None:
+            state = checkpoint.loads(start.blob, start.source, device, start.remedy)
             try:
-                self._restore(start.state)
+                self._restore(state, start)
             except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 raise ValueError(f"{start.source}: does not fit trial {cfg.name} ({first}); "
-                                 f"delete it to train the trial from the start") from None
+                                 f"{start.remedy}") from None
             self.rec = start.record
+            self.rec.status = TrialStatus(state["status"])
 
-    def _restore(self, s: dict) -> None:
+    def _restore(self, s: dict, start: Resume) -> None:
         epoch, step = s["epoch"], s["step"]
+        if s["config"] != self.cfg.to_dict():
+            raise ValueError("written by another configuration")
+        if (epoch, step) != (start.epoch, start.step) or len(start.record.epochs) != epoch:
+            raise ValueError(f"taken at epoch {epoch}, step {step}, kept as epoch {start.epoch}, "
+                             f"step {start.step}")
         if not (type(epoch) is int and 0 < epoch <= self.cfg.epochs
                 and step == epoch * self.plan.steps_per_epoch):
             raise ValueError(f"epoch {epoch!r} and step {step!r} are not a checkpoint of a "
@@ -142,12 +155,12 @@ class TrialRun:
                 self.best = copy.deepcopy(self.model.state_dict())
             if stop and self.epoch < cfg.epochs:  # a stop after the last epoch is just the end
                 rec.status = TrialStatus.EARLY_STOPPED
-        sink.checkpoint(cfg.name, {  # lrlab.training.checkpoint.KEYS
+        sink.checkpoint(cfg.name, checkpoint.dumps({  # checkpoint.KEYS
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "epoch": self.epoch, "step": self.step, "policy": self.policy.state_dict(),
             "stopper": self.stopper.state_dict() if self.stopper else None, "best_state": self.best,
             "rng": self.rng, "config": cfg.to_dict(), "status": str(rec.status),
-            "seconds": self.seconds()})
+            "seconds": self.seconds()}), self.step, self.epoch)
         self.progress(rec.lrs[-1], loss=entry["train_loss"], val_loss=val_loss, val_acc=val_acc)
 
     def finish(self, task: Task, sink: RecordSink) -> TrialRecord:
@@ -166,7 +179,7 @@ class TrialRun:
                 rec.examples = {"test": (len(task.test), hits),
                                 "val": (len(task.val), evaluate_examples(self.model, task, task.val)[2])}
         rec.seconds = self.seconds()
-        sink.trial_finished(rec, self.model.state_dict())
+        sink.trial_finished(rec, checkpoint.dumps(self.model.state_dict()))
         self.progress(rec.lrs[-1] if rec.lrs else None)
         return rec
 

@@ -7,9 +7,9 @@ schedule. The LR of every step comes from the trial's policy (``plan.policy()``)
 never asks what kind of schedule it is. Per step the LR applied and the loss are recorded; per
 epoch train/val loss and accuracy; at the end the test loss/accuracy of the final (or restored
 best) weights. A trial whose loss becomes non-finite is ``diverged`` at that step and stops;
-the others go on. Everything goes through the ``sink`` (after every epoch a checkpoint, so a
-resumed trial ends identical to an uninterrupted one); ``on_event`` receives a ``Progress``
-after every step and epoch, for a display.
+the others go on. Everything goes through the ``sink`` (after every epoch a checkpoint and a
+commit, so a resumed trial ends identical to an uninterrupted one); ``on_event`` receives a
+``Progress`` after every step and epoch, for a display.
 
     >>> from lrlab.training.tasks import load_task
     >>> rec = train_trial(load_task("digits"), TrialConfig(schedule="cosine", lr=0.05, epochs=2))
@@ -25,20 +25,21 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..evaluate import batches, evaluate, forward, update
+from ..plan import Plan
 from ..records import Progress, RecordSink, TrialRecord, TrialStatus
 from ..tasks import Task
 from ..trial import TrialConfig
-from .run import TrialRun, prepare
+from .run import TrialRun, plans, prepare
 
 
-def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSink | None = None,
+def train_population(task: Task, configs: Sequence[TrialConfig | Plan], sink: RecordSink | None = None,
                      *, resume: bool = False, device: str | torch.device = "cpu",
                      on_event: Callable[[Progress], None] | None = None) -> list[TrialRecord]:
     """Train every trial of ``configs`` on ``task``; records go to ``sink``. Every trial is
     planned and checked (``make_plan``, ``sink.prepare``, its checkpoint restored) before any
-    trains."""
+    trains. ``configs``: ``TrialConfig``s, or their ``Plan``s made on ``task``."""
     sink = sink if sink is not None else RecordSink()
-    task, runs = prepare(task, configs, sink, resume, device)
+    task, runs = prepare(task, plans(task, configs), sink, resume, device)
     emit = on_event or (lambda e: None)
     return [run if isinstance(run, TrialRecord) else train_run(task, run, sink, emit) for run in runs]
 
@@ -70,4 +71,7 @@ def train_run(task: Task, run: TrialRun, sink: RecordSink, emit: Callable[[Progr
         val_loss, val_acc = evaluate(model, task, task.val)
         run.rng = torch.get_rng_state()  # a model may draw random numbers (dropout)
         run.end_epoch(task, sink, loss_sum, correct, val_loss, val_acc, time.perf_counter() - t_epoch)
-    return run.finish(task, sink)
+        sink.commit()
+    rec = run.finish(task, sink)
+    sink.commit()
+    return rec

@@ -45,11 +45,12 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..evaluate import EVAL_BATCH, batch_order
+from ..plan import Plan
 from ..records import Progress, RecordSink, TrialRecord, TrialStatus
 from ..tasks import Split, Task
 from ..trial import TrialConfig
 from .population import Population, StackedOptimizer, Unstackable
-from .run import TrialRun, prepare
+from .run import TrialRun, plans, prepare
 from .sequential import train_run
 
 logger = logging.getLogger(__name__)
@@ -67,40 +68,59 @@ EVAL_ROWS = 4096
 """Examples x trials per evaluation batch (bounds the memory of a validation pass)."""
 
 
-def train_population(task: Task, configs: Sequence[TrialConfig], sink: RecordSink | None = None,
-                     *, resume: bool = False, device: str | torch.device = "cpu",
+def train_population(task: Task, configs: Sequence[TrialConfig | Plan],
+                     sink: RecordSink | None = None, *, resume: bool = False,
+                     device: str | torch.device = "cpu",
                      on_event: Callable[[Progress], None] | None = None) -> list[TrialRecord]:
-    """Train every trial of ``configs`` on ``task`` as populations; records go to ``sink``
-    (the arguments and results of ``sequential.train_population``)."""
+    """Train every trial of ``configs`` on ``task`` as populations (``populations``); records
+    go to ``sink`` (the arguments and results of ``sequential.train_population``)."""
     sink = sink if sink is not None else RecordSink()
-    task, runs = prepare(task, configs, sink, resume, device)
+    planned = plans(task, configs)
+    task, runs = prepare(task, planned, sink, resume, device)
     emit = on_event or (lambda e: None)
-    groups: dict[tuple, list[TrialRun | TrialRecord]] = {}  # finished trials too: they fix
-    for cfg, run in zip(configs, runs):                      # the populations' composition
-        groups.setdefault((cfg.batch_size, cfg.optimizer), []).append(run)
-    reason = None
-    for (batch_size, _), members in groups.items():
-        todo = [r for r in members if isinstance(r, TrialRun)]
-        if not todo:
-            continue
-        if reason is None:
-            models = [r.model for r in todo[:2]]
-            try:
-                floats = Population(models).check(models, task.train.x[:2])
-            except Unstackable as e:
-                reason = str(e)
-                logger.warning("vectorized engine: %s cannot be stacked (%s); training one "
-                               "trial after another", type(models[0]).__name__, reason)
-        if reason is not None:
-            for run in todo:
+    if not any(isinstance(r, TrialRun) for r in runs):
+        return runs
+    slices, reason = populations(task, planned)
+    if reason is not None:
+        logger.warning("vectorized engine: %s; training one trial after another", reason)
+        for run in runs:
+            if isinstance(run, TrialRun):
                 train_run(task, run, sink, emit)
-            continue
-        budget = ACTIVATIONS.get(task.train.x.device.type, 2**30)
-        size = max(1, min(MAX_POPULATION, budget // (floats * 4 * batch_size or 1)))
-        size = -(-len(members) // -(-len(members) // size))  # as even as they come: 45 = 3 x 15
-        for i in range(0, len(members), size):
-            _train(task, members[i:i + size], sink, emit)
+    for members in slices if reason is None else []:
+        chunk = [runs[i] for i in members]
+        if any(isinstance(r, TrialRun) for r in chunk):
+            _train(task, chunk, sink, emit)
     return [run.rec if isinstance(run, TrialRun) else run for run in runs]
+
+
+def populations(task: Task, plans: Sequence[Plan], workers: int = 1) -> tuple[list[list[int]], str | None]:
+    """How the trials of ``plans`` are stacked: lists of indices into ``plans``, one per
+    population, and None; or one list per trial and why the model cannot be stacked.
+
+    Populations are fixed slices of the plans (finished trials included, so a resumed run
+    stacks as the uninterrupted one did) of one batch size and optimizer, as even as they come
+    with as many trials each as ``ACTIVATIONS`` allows (45 = 3 x 15); with ``workers`` > 1
+    their number is rounded up to a multiple of ``workers`` (as far as there are trials), so
+    parallel workers get equal shares."""
+    device = task.train.x.device
+    torch.manual_seed(0)
+    models = [task.build_model().to(device) for _ in range(2)]
+    try:
+        floats = Population(models).check(models, task.train.x[:2].to(device))
+    except Unstackable as e:
+        return [[i] for i in range(len(plans))], f"{type(models[0]).__name__} cannot be stacked ({e})"
+    groups: dict[tuple, list[int]] = {}
+    for i, plan in enumerate(plans):
+        groups.setdefault((plan.cfg.batch_size, plan.cfg.optimizer), []).append(i)
+    budget = ACTIVATIONS.get(device.type, 2**30)
+    slices = []
+    for (batch_size, _), members in groups.items():
+        size = max(1, min(MAX_POPULATION, budget // (floats * 4 * batch_size or 1)))
+        count = -(-len(members) // size)
+        count = min(len(members), -(-count // workers) * workers)
+        size = -(-len(members) // count)
+        slices += [members[i:i + size] for i in range(0, len(members), size)]
+    return slices, None
 
 
 def _present(rec: TrialRecord, epoch: int) -> bool:
@@ -124,9 +144,11 @@ def _train(task: Task, chunk: list[TrialRun | TrialRecord], sink: RecordSink,
     records = [r.rec if isinstance(r, TrialRun) else r for r in chunk]
     for run in runs:
         run.started(task, sink, emit)
-    for run in runs:
-        if not run.running:  # a resumed trial that had stopped
-            run.finish(task, sink)
+    stopped = [run for run in runs if not run.running]  # resumed trials that had stopped
+    for run in stopped:
+        run.finish(task, sink)
+    if stopped:
+        sink.commit()
     last: dict = {}
     while running := [r for r in runs if r.running]:
         epoch = min(r.epoch for r in running)
@@ -194,6 +216,7 @@ def _epoch(task: Task, runs: list[TrialRun], rows: tuple[list[int], int], sink: 
             run.end_epoch(task, sink, total, hits[i], val_loss[i], val_acc[i], seconds)
         if not run.running:
             run.finish(task, sink)
+    sink.commit()  # the population's epoch: one durable write
 
 
 def _write_back(pop: Population, opt: StackedOptimizer, row: int, run: TrialRun) -> None:

@@ -1,0 +1,272 @@
+"""Backends: where an experiment's units of work run, their records flowing back to the store.
+
+The runner plans the experiment once (``Job``: every trial's ``Plan``, the task or the user's
+trainer) and cuts it into units of work (``units``): a vectorised population (a fixed slice of
+the trials, ``vectorized.populations``), one trial of the sequential engine, or one trial of a
+user's trainer. A backend runs the units:
+
+- ``local`` (``backends.local``): in this process (one unit after another, as many threads as
+  torch takes), or in worker processes, one intra-op thread each, as many as cores, when there
+  are several units on a CPU (``workers``);
+- ``ray`` (``backends.ray``, the ``lrlab[ray]`` extra): each unit a Ray task on any node of a
+  cluster, retried by Ray when its worker or node dies.
+
+Whatever runs a unit writes through a ``Relay``: a sink that keeps the unit's calls and sends
+them, at every ``commit`` of the engine (a population's epoch), as one message to the driver,
+which applies it to the store (``apply``): one transaction. So the store has one writer, the
+driver; a worker never opens it, on any machine.
+
+    >>> from lrlab.training.records import RecordSink
+    >>> sent = []
+    >>> relay = Relay({"a": None}, sent.append)
+    >>> relay.prepare(type("C", (), {"name": "a"})(), None, True) is None
+    True
+    >>> relay.step("a", 0, 0.1, 2.3); relay.commit(); sent
+    [[('step', 'a', 0, 0.1, 2.3)]]
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...training.plan import Plan
+from ...training.records import Progress, RecordSink, Resume, TrialRecord, TrialStatus
+
+BACKENDS = ("local", "ray")
+
+Start = Resume | TrialRecord | None
+"""How a trial starts (``RecordSink.prepare``): from scratch, from a checkpoint, or not at all."""
+
+Call = tuple
+"""One sink call as plain data: ``(method, trial name, *arguments)``; ``("event", name,
+Progress)`` for a progress event."""
+
+
+@dataclass
+class Job:
+    """What every unit of an experiment shares: the trials' ``plans`` (made once) and how they
+    train: lrlab's ``engine`` on ``task`` (a ``Task``) on ``device``, or the user's ``trainer``
+    (``task`` is then a ``trainers.TrainerTask``)."""
+
+    plans: list[Plan]
+    task: Any
+    engine: str | None = "vectorized"
+    device: str = "cpu"
+    trainer: Callable | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [p.cfg.name for p in self.plans]
+
+
+def units(job: Job, workers: int = 1) -> list[list[int]]:
+    """The units of work of ``job`` (lists of indices into ``job.plans``): the vectorised
+    engine's populations (``workers`` parallel workers get equal shares), or one trial each
+    (the sequential engine, a model that cannot be stacked, a user's trainer)."""
+    if job.trainer is None and job.engine == "vectorized":
+        from ...training.engines.vectorized import populations
+
+        slices, reason = populations(job.task.to(job.device), job.plans, workers)
+        if reason is None:
+            return slices
+    return [[i] for i in range(len(job.plans))]
+
+
+def run_unit(job: Job, members: Sequence[int], starts: dict[str, Start],
+             send: Callable[[list[Call]], None], threads: int | None = None) -> None:
+    """Train the trials ``members`` of ``job`` from ``starts`` (by name), sending every
+    commit to ``send`` (in a worker: ``threads`` intra-op threads)."""
+    plans = [job.plans[i] for i in members]
+    relay = Relay(starts, send)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    if job.trainer is not None:
+        from ..trainers import run_trainer
+
+        run_trainer(job.trainer, plans, relay, job.task, relay.emit)
+    else:
+        from ...training.engines import train_population
+
+        train_population(job.task, plans, relay, engine=job.engine, device=job.device,
+                         on_event=relay.emit)
+    relay.commit()
+
+
+class Relay(RecordSink):
+    """The sink of a unit of work away from the store: ``prepare`` answers from ``starts`` (the
+    driver's store said them), and every call until a ``commit`` is kept as plain data and
+    sent, at the ``commit``, as one message (``send``) for the driver to ``apply``."""
+
+    def __init__(self, starts: dict[str, Start], send: Callable[[list[Call]], None]):
+        self.starts, self.send = starts, send
+        self.calls: list[Call] = []
+
+    def prepare(self, cfg, task, resume: bool = True) -> Start:
+        return self.starts[cfg.name]
+
+    def trial_started(self, plan, task, at: tuple[int, int] | None = None) -> None:
+        name = plan.cfg.name
+        start = self.starts[name]
+        if at is None:
+            at = (start.step, start.epoch) if isinstance(start, Resume) else (0, 0)
+        self.calls.append(("trial_started", name, at))
+
+    def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
+        self.calls.append(("step", name, step, lr, loss))
+
+    def epoch(self, name: str, entry: dict) -> None:
+        self.calls.append(("epoch", name, entry))
+
+    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+        self.calls.append(("checkpoint", name, blob, step, epoch))
+
+    def trial_finished(self, record: TrialRecord, weights: bytes | None) -> None:
+        self.calls.append(("trial_finished", record.name, copy.deepcopy(record), weights))
+
+    def emit(self, event: Progress) -> None:
+        """A progress event, shown by the driver when the commit it belongs to arrives (only
+        the last of each trial's: what a display draws)."""
+        if self.calls and self.calls[-1][:2] == ("event", event.name):
+            self.calls[-1] = ("event", event.name, event)
+        else:
+            self.calls.append(("event", event.name, event))
+
+    def commit(self) -> None:
+        if any(c[0] != "event" for c in self.calls):
+            calls, self.calls = self.calls, []
+            self.send(calls)
+
+
+def apply(store, calls: Sequence[Call], plans: dict[str, Plan], task: Any,
+          on_event: Callable[[Progress], None] | None = None) -> None:
+    """A unit's message (``Relay``) into ``store``, as one commit; then its progress events to
+    ``on_event``. ``plans``: every trial's plan by name; ``task``: what the store keys trials by."""
+    events = []
+    for method, name, *args in calls:
+        if method == "event":
+            events.append(args[0])
+        elif method == "trial_started":
+            store.trial_started(plans[name], task, at=args[0])
+        elif method == "trial_finished":
+            store.trial_finished(*args)
+        else:
+            getattr(store, method)(name, *args)
+    store.commit()
+    for event in events if on_event is not None else []:
+        on_event(event)
+
+
+class Memory:
+    """What the driver's store holds of one unit's trials, kept from its messages, so that a
+    retry of the unit (on any machine) continues from its last commit: ``starts()`` is what
+    ``Store.prepare`` would answer now."""
+
+    def __init__(self, starts: dict[str, Start], configs: dict[str, dict]):
+        self.configs = configs
+        self.done = {n: s for n, s in starts.items() if isinstance(s, TrialRecord)}
+        self.records = {n: copy.deepcopy(s.record) for n, s in starts.items() if isinstance(s, Resume)}
+        self.saved = {n: (s.blob, s.step, s.epoch) for n, s in starts.items() if isinstance(s, Resume)}
+
+    def apply(self, calls: Sequence[Call]) -> None:
+        for method, name, *args in calls:
+            if method == "trial_started":
+                step, epoch = args[0]
+                rec = self.records.setdefault(name, TrialRecord(name, self.configs[name]))
+                del rec.lrs[step:], rec.losses[step:], rec.epochs[epoch:]
+                rec.status = TrialStatus.RUNNING
+            elif method == "step":
+                self.records[name].lrs.append(args[1])
+                self.records[name].losses.append(args[2])
+            elif method == "epoch":
+                self.records[name].epochs.append(args[0])
+            elif method == "checkpoint":
+                self.saved[name] = tuple(args)
+            elif method == "trial_finished":
+                self.done[name] = args[0]  # a failed one runs again in the next compare
+
+    def starts(self) -> dict[str, Start]:
+        out: dict[str, Start] = {}
+        for name in self.configs:
+            if name in self.done:
+                out[name] = self.done[name]
+            elif name in self.saved:
+                blob, step, epoch = self.saved[name]
+                rec = self.records[name]
+                out[name] = Resume(blob, TrialRecord(name, self.configs[name], lrs=rec.lrs[:step],
+                                                     losses=rec.losses[:step],
+                                                     epochs=rec.epochs[:epoch]), step, epoch,
+                                   f"the checkpoint of trial {name}")
+            else:
+                out[name] = None
+        return out
+
+
+def run_backend(job: Job, backend: str = "local", per_trial: str | dict | None = None,
+                address: str | None = None, workers: int | None = None
+                ) -> Callable[[Any, Callable | None], None]:
+    """How ``job`` runs on ``backend``, checked before anything is written: a function
+    ``run(store, on_event)`` that trains every unit into ``store`` (see the module docstring;
+    the arguments are ``runner.run_experiment``'s)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    resources = dict(per_trial) if isinstance(per_trial, dict) else parse_resources(per_trial)
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    if backend == "ray":
+        if workers is not None:
+            raise ValueError("workers: the local backend's; Ray runs as many units as the "
+                             "cluster's resources hold (per_trial)")
+        from . import ray as ray_backend
+
+        return ray_backend.runner(job, resources, address)
+    if address is not None:
+        raise ValueError("address: where a Ray cluster is; give it with backend='ray'")
+    if "gpu" in resources:
+        raise ValueError("per_trial: gpu is for the ray backend; the local one trains on the "
+                         "device given (device=cuda)")
+    from . import local
+
+    cpu = max(1, int(resources.get("cpu", 1)))
+    if workers is None:
+        engine_on_cpu = job.trainer is None and str(job.device) == "cpu"
+        workers = local.cores() // cpu if engine_on_cpu or "cpu" in resources else 1
+    workers = max(1, workers)
+
+    def run(store, on_event=None) -> None:
+        local.run(job, store, units(job, workers) if workers > 1 else [], workers, cpu, on_event)
+
+    return run
+
+
+def parse_resources(text: str | None) -> dict[str, float]:
+    """``cpu=1,gpu=0.25`` -> ``{"cpu": 1.0, "gpu": 0.25}`` (what one unit of work needs);
+    one-line ``ValueError`` naming the part that is wrong.
+
+        >>> parse_resources("cpu=2, gpu=0.5")
+        {'cpu': 2.0, 'gpu': 0.5}
+    """
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, eq, value = part.partition("=")
+        key = key.strip().lower()
+        try:
+            number = float(value) if eq else float("nan")
+        except ValueError:
+            number = float("nan")
+        if key not in ("cpu", "gpu") or not (0 <= number < 1e6) or key in out:
+            raise ValueError(f"per_trial: {part!r} is not cpu=N or gpu=N (a number >= 0, each "
+                             f"once), e.g. cpu=1,gpu=0.25")
+        if key == "cpu" and number != int(number) and number > 1:
+            raise ValueError(f"per_trial: cpu={value.strip()} must be a whole number of CPUs "
+                             f"(or a fraction below 1)")
+        out[key] = number
+    return out
+
+
+__all__ = ["BACKENDS", "Job", "Memory", "Relay", "apply", "parse_resources", "run_backend",
+           "run_unit", "units"]
