@@ -37,6 +37,11 @@ from ...training.records import Progress, RecordSink, Resume, TrialRecord, Trial
 
 BACKENDS = ("local", "ray")
 
+
+class WorkerLost(ChildProcessError):
+    """A worker (a process, a Ray task after its retries) died: what it committed is kept and
+    the same command continues from it. An ``OSError``, so the CLI says it in one line."""
+
 Start = Resume | TrialRecord | None
 """How a trial starts (``RecordSink.prepare``): from scratch, from a checkpoint, or not at all."""
 
@@ -268,5 +273,5 @@ def parse_resources(text: str | None) -> dict[str, float]:
     return out
 
 
-__all__ = ["BACKENDS", "Job", "Memory", "Relay", "apply", "parse_resources", "run_backend",
+__all__ = ["BACKENDS", "Job", "Memory", "Relay", "WorkerLost", "apply", "parse_resources", "run_backend",
            "run_unit", "units"]

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ...training.records import Progress, TrialRecord
-from . import Job, apply, run_unit
+from . import Job, WorkerLost, apply, run_unit
 
 _JOB: Job | None = None  # the job forked workers run (set while a pool is open)
 _QUEUE = None
@@ -85,8 +85,8 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
         _raise_failed(futures)
     except BrokenProcessPool:
         _stop(pool)
-        raise RuntimeError("a worker process died (killed, or out of memory); what it committed "
-                           "is kept: run the same command again to continue") from None
+        raise WorkerLost("a worker process died (killed, or out of memory); what it committed "
+                         "is kept: run the same command again to continue") from None
     except BaseException:  # an error here or in a unit, Ctrl-C: what the others compute is lost
         _stop(pool)
         raise

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...training.records import Progress, TrialRecord
-from . import Job, Memory, apply, run_unit, units
+from . import Job, Memory, WorkerLost, apply, run_unit, units
 
 RETRIES = 3
 """How often Ray runs a unit again whose worker process or node died."""
@@ -118,9 +118,9 @@ def _result(ref) -> None:
             raise cause from None
         raise RuntimeError(f"a unit of work failed on Ray: {str(e).strip().splitlines()[-1]}") from None
     except ray.exceptions.RayError as e:  # the worker or node died more often than it is retried
-        raise RuntimeError(f"a unit of work failed on Ray ({type(e).__name__}, after {RETRIES} "
-                           f"retries); what it committed is kept: run the same command again to "
-                           f"continue") from None
+        raise WorkerLost(f"a unit of work failed on Ray ({type(e).__name__}, after {RETRIES} "
+                         f"retries); what it committed is kept: run the same command again to "
+                         f"continue") from None
 
 
 def _ship_user_code(job: Job) -> None:
