@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,66 +15,17 @@ import pytest
 from lrlab.experiments.backends import WorkerLost
 from lrlab.experiments.runner import compare
 
-SCHEDULES = ["cosine", "step", "constant"]
-HANG = 900  # a hang guard only
-
-
-def tables(out):
-    """Every row a trial leaves in the store (wall-clock seconds aside)."""
-    db = sqlite3.connect(Path(out) / "results.sqlite")
-    try:
-        return [db.execute(q).fetchall() for q in (
-            "SELECT name, status, test_acc, test_loss, best_epoch, epochs, steps FROM trial ORDER BY name",
-            "SELECT t.name, s.step, s.epoch, s.lr, s.loss FROM step s JOIN trial t ON t.id = s.trial_id ORDER BY 1, 2",
-            "SELECT t.name, e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.lr FROM epoch e "
-            "JOIN trial t ON t.id = e.trial_id ORDER BY 1, 2",
-            "SELECT t.name, x.split, x.hits FROM example x JOIN trial t ON t.id = x.trial_id ORDER BY 1, 2",
-            "SELECT COUNT(*) FROM checkpoint")]
-    finally:
-        db.close()
-
-
-def epochs_stored(out) -> int:
-    path = Path(out) / "results.sqlite"
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT COUNT(*) FROM epoch").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-    finally:
-        db.close()
-
-
-def children(pid: int) -> list[int]:
-    return [int(p) for task in Path(f"/proc/{pid}/task").iterdir()
-            for p in (task / "children").read_text().split()]
-
-
-def running_with(text: str) -> list[int]:
-    """Processes whose command line holds ``text``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and text.encode() in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory):
+def whole(tmp_path_factory, rows):
     """An uninterrupted 2-worker comparison: its folder."""
     out = tmp_path_factory.mktemp("whole") / "cmp"
-    compare("digits", SCHEDULES, seeds=2, epochs=4, out=out, workers=2)
+    compare("digits", rows.SCHEDULES, seeds=2, epochs=4, out=out, workers=2)
     return out
 
 
-def test_two_worker_processes_rank_as_one_process(whole, tmp_path):
-    one = compare("digits", SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=1)
-    (a, _, a_epochs, *_), (b, _, b_epochs, *_) = tables(tmp_path), tables(whole)
+def test_two_worker_processes_rank_as_one_process(whole, tmp_path, rows):
+    one = compare("digits", rows.SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=1)
+    (a, _, a_epochs, *_), (b, _, b_epochs, *_) = rows.tables(tmp_path), rows.tables(whole)
     assert [r[:2] for r in a] == [r[:2] for r in b]
     # threads split the sums otherwise: within 4 of the 360 test images, losses within 5 %
     # (measured: most epochs bit-equal, the largest difference 2 % after 4 epochs)
@@ -85,35 +35,35 @@ def test_two_worker_processes_rank_as_one_process(whole, tmp_path):
     assert [r["name"] for r in one.ranking] and len(one.records) == 6
 
 
-def test_a_killed_worker_stops_the_run_in_one_line_and_the_rerun_ends_identical(whole, tmp_path):
+def test_a_killed_worker_stops_the_run_in_one_line_and_the_rerun_ends_identical(whole, tmp_path, rows):
     killed = []
 
     def kill_one(event):
         if not killed and event.epoch >= 1:
-            (victim, *_) = children(os.getpid())
+            (victim, *_) = rows.children(os.getpid())
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
 
     with pytest.raises(WorkerLost, match=r"^a worker process died \(killed, or out of memory\); "
                                          r"what it committed is kept"):
-        compare("digits", SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=2, on_event=kill_one)
-    assert killed and children(os.getpid()) == []  # the other worker is stopped too
-    cut = tables(tmp_path)
-    assert 0 < len(cut[2]) < len(tables(whole)[2])
-    compare("digits", SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=2)
-    assert tables(tmp_path) == tables(whole)
+        compare("digits", rows.SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=2, on_event=kill_one)
+    assert killed and rows.children(os.getpid()) == []  # the other worker is stopped too
+    cut = rows.tables(tmp_path)
+    assert 0 < len(cut[2]) < len(rows.tables(whole)[2])
+    compare("digits", rows.SCHEDULES, seeds=2, epochs=4, out=tmp_path, workers=2)
+    assert rows.tables(tmp_path) == rows.tables(whole)
 
 
-def test_a_killed_driver_leaves_no_worker_and_the_rerun_ends_identical(whole, tmp_path, child_env):
+def test_a_killed_driver_leaves_no_worker_and_the_rerun_ends_identical(whole, tmp_path, child_env, rows):
     out = tmp_path / "cmp"
-    cmd = [sys.executable, "-m", "lrlab", "compare", *(a for s in SCHEDULES for a in ("--schedule", s)),
+    cmd = [sys.executable, "-m", "lrlab", "compare", *(a for s in rows.SCHEDULES for a in ("--schedule", s)),
            "--seeds", "2", "--epochs", "4", "--workers", "2", "--quiet", "--out", str(out)]
     driver = subprocess.Popen(cmd, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + HANG
-    while epochs_stored(out) < 2 and driver.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + rows.HANG
+    while rows.epochs_stored(out) < 2 and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert driver.poll() is None, driver.stderr.read().decode()[-2000:]  # still running
-    workers = children(driver.pid)
+    workers = rows.children(driver.pid)
     assert len(workers) == 2
     driver.send_signal(signal.SIGKILL)
     driver.wait()
@@ -122,8 +72,8 @@ def test_a_killed_driver_leaves_no_worker_and_the_rerun_ends_identical(whole, tm
                    for p in workers):
             break
         time.sleep(0.05)
-    assert not running_with(str(out)), "a worker outlived its driver"
-    assert 0 < len(tables(out)[2]) < len(tables(whole)[2])
-    again = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=HANG)
+    assert not rows.running_with(str(out)), "a worker outlived its driver"
+    assert 0 < len(rows.tables(out)[2]) < len(rows.tables(whole)[2])
+    again = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=rows.HANG)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert tables(out) == tables(whole)
+    assert rows.tables(out) == rows.tables(whole)

@@ -3,9 +3,11 @@
 With one worker (a GPU, one core, or a unit that takes every core) the engines train in this
 process and write straight into the store. With several (``workers`` > 1: a CPU with cores to
 spare) each unit runs in a worker process forked from this one (so the task, the model and the
-user's code are there without being pickled), with ``threads`` intra-op threads; its commits
-come back over a queue and this process, the store's one writer, applies each as one
-transaction (``backends.apply``). On 2 cores two single-thread processes beat one process of two
+user's code are there without being pickled), with ``threads`` intra-op threads; it leaves
+each commit whole in ``spool/`` beside the store (written, then renamed: a worker killed
+mid-write leaves nothing half-read, and nothing blocks the others), and this process, the
+store's one writer, applies each as one transaction (``backends.apply``), in order, and
+deletes it. On 2 cores two single-thread processes beat one process of two
 threads: small kernels do not split well over threads (``bench/backends.py`` measures it).
 
 A worker dies with the driver (``PR_SET_PDEATHSIG`` on Linux; elsewhere at its next commit),
@@ -19,18 +21,25 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
-import queue as queues
+import pickle
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from ...training.records import Progress, TrialRecord
 from . import Job, WorkerLost, apply, run_unit
 
+SPOOL = "spool"
+"""The folder, beside the store, where workers leave their commits for the driver."""
+
 _JOB: Job | None = None  # the job forked workers run (set while a pool is open)
-_QUEUE = None
+_SPOOL: Path | None = None
 _PARENT = 0
+_SENT = [0, 0]  # the unit a worker runs, and how many messages it has sent
 
 
 def cores() -> int:
@@ -62,27 +71,38 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
     if not todo:
         return
     global _JOB
-    context = multiprocessing.get_context("fork")
-    messages = context.Queue()
     plans = dict(zip(names, job.plans))
+    out = getattr(store, "out", None)
+    spool = Path(tempfile.mkdtemp(prefix="lrlab-", dir=out)) if out is None else out / SPOOL
+    shutil.rmtree(spool, ignore_errors=True)  # a killed run's: never read
+    spool.mkdir(parents=True)
+    applied: dict[int, int] = {}
+
+    def take() -> None:
+        """Apply the messages the workers left, each unit's in the order it sent them."""
+        for path in sorted(spool.glob("*.msg")):
+            unit, seq = map(int, path.stem.split("-"))
+            if seq == applied.get(unit, 0):
+                apply(store, pickle.loads(path.read_bytes()), plans, job.task, on_event)
+                path.unlink()
+                applied[unit] = seq + 1
+
     _JOB = job
-    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_begin,
-                               initargs=(messages, os.getpid()))
+    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("fork"),
+                               initializer=_begin, initargs=(spool, os.getpid()))
     try:
         futures = [pool.submit(_work, i, u, {names[k]: starts[names[k]] for k in u}, threads)
                    for i, u in enumerate(todo)]
-        left = len(todo)
-        while left:
-            try:
-                message = messages.get(timeout=0.2)
-            except queues.Empty:
-                _raise_failed(futures)
-                continue
-            if message == "done":
-                left -= 1
-            else:
-                apply(store, message, plans, job.task, on_event)
-        _raise_failed(futures)
+        while True:
+            take()
+            done, running = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
+            failed = [f.exception() for f in done if f.exception() is not None]
+            if failed:
+                take()  # what the others committed before the pool stopped
+                raise failed[0]
+            if not running:
+                break
+        take()
     except BrokenProcessPool:
         _stop(pool)
         raise WorkerLost("a worker process died (killed, or out of memory); what it committed "
@@ -92,29 +112,21 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
         raise
     finally:
         _JOB = None
-        messages.close()
-        messages.cancel_join_thread()
     pool.shutdown()
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now (one may be blocked sending a message nobody will read)."""
+    """Stop the workers now."""
     for process in list((getattr(pool, "_processes", None) or {}).values()):
         process.kill()
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _raise_failed(futures: list[Future]) -> None:
-    """Raise the first error a unit raised (its worker's traceback is its cause)."""
-    for f in futures:
-        if f.done() and f.exception() is not None:
-            raise f.exception()
-
-
-def _begin(messages, parent: int) -> None:
+def _begin(spool: Path, parent: int) -> None:
     """A worker starts: it dies with the driver."""
-    global _QUEUE, _PARENT
-    _QUEUE, _PARENT = messages, parent
+    global _SPOOL, _PARENT
+    _SPOOL, _PARENT = spool, parent
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (AttributeError, OSError):
@@ -124,12 +136,18 @@ def _begin(messages, parent: int) -> None:
 
 
 def _send(calls) -> None:
+    """A commit, left whole (written, then renamed) in the spool for the driver."""
     if os.getppid() != _PARENT:  # the driver is gone: nobody writes what this computes
         os._exit(1)
-    _QUEUE.put(calls)
+    unit, seq = _SENT
+    path = _SPOOL / f"{unit:06d}-{seq:09d}.msg"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, path)
+    _SENT[1] += 1
 
 
 def _work(index: int, members: list[int], starts: dict, threads: int) -> int:
+    _SENT[:] = [index, 0]
     run_unit(_JOB, members, starts, _send, threads)
-    _QUEUE.put("done")
     return index
