@@ -112,6 +112,19 @@ def test_the_driver_killed_and_rerun_ends_identical(on_ray, cluster, tmp_path, r
     assert rows.tables(out) == rows.tables(on_ray[0])
 
 
+def test_an_address_where_nothing_answers_is_one_line(tmp_path, rows):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free again once closed: nothing listens there
+    with pytest.raises(ConnectionError, match=rf"^cannot join the Ray cluster at 127.0.0.1:{port}: "
+                                              rf"nothing answers there"):
+        compare("digits", ["cosine"], seeds=1, epochs=1, out=tmp_path / "x", backend="ray",
+                address=f"127.0.0.1:{port}")
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
 def test_a_plain_pytorch_trainer_runs_on_ray(cluster, tmp_path, rows):
     address, env = cluster
     cmd = [sys.executable, "-m", "lrlab", "compare", "--trainer",

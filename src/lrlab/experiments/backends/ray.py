@@ -27,8 +27,10 @@ torch and the user's framework must be installed on every node.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ...training.records import Progress, TrialRecord
@@ -41,12 +43,20 @@ RETRIES = 3
 def runner(job: Job, resources: dict[str, float], address: str | None
            ) -> Callable[[Any, Callable | None], None]:
     """``backends.run_backend`` for Ray: checks that Ray is there before anything is written."""
+    if address is not None and "RAY_AUTH_MODE" not in os.environ and (
+            os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+            or Path("~/.ray/auth_token").expanduser().is_file()):
+        # Ray >= 2.59 starts clusters with token authentication, and a driver sends the token
+        # only in token mode, read when ray is imported: join with the token this machine has
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
-        import ray  # noqa: F401
+        import ray
     except ImportError:
         raise ValueError("backend ray needs Ray: pip install 'lrlab[ray]'") from None
     cpu = resources.get("cpu", 1.0)
     gpu = resources.get("gpu", 0.0 if str(job.device) == "cpu" else 1.0)
+    if not ray.is_initialized():
+        _reachable(address)  # before the store is touched
     if str(job.device).startswith("cuda") and gpu == 0:
         raise ValueError(f"per_trial: device {job.device} needs a GPU share per trial (gpu=1, "
                          f"or a fraction: gpu=0.25)")
@@ -64,8 +74,14 @@ def _run(job: Job, store, cpu: float, gpu: float, address: str | None,
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False,
-                 include_dashboard=False, configure_logging=True)
+        try:
+            ray.init(address=address, logging_level="WARNING", log_to_driver=False,
+                     include_dashboard=False, configure_logging=True)
+        except (ConnectionError, ray.exceptions.RayError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConnectionError(f"cannot join the Ray cluster at {address} ({first}); is "
+                                  f"`ray start` running there, and with token authentication, "
+                                  f"its token here (ray get-auth-token)?") from None
     try:
         _ship_user_code(job)
         total = ray.cluster_resources()
@@ -103,6 +119,21 @@ def _run(job: Job, store, cpu: float, gpu: float, address: str | None,
     finally:
         if started:
             ray.shutdown()
+
+
+def _reachable(address: str | None) -> None:
+    """Refuse at once a ``HOST:PORT`` where nothing answers (Ray would try for minutes)."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # auto, ray://..., or none: Ray finds (or starts) the cluster
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise ConnectionError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                              f"({e.strerror or type(e).__name__}); start it with `ray start "
+                              f"--head` on that machine") from None
 
 
 def _result(ref) -> None:
