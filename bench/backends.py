@@ -163,7 +163,7 @@ def main() -> None:
         print("  (no ray: pip install 'lrlab[ray]' to measure the Ray backend)")
     with tempfile.TemporaryDirectory() as out:
         show("lrlab compare main command (CLI, report)", timed(
-            ["lrlab", "compare", "--task", "digits", "--preset", "paddle", "--seeds", "3",
+            [sys.executable, "-m", "lrlab", "compare", "--task", "digits", "--preset", "paddle", "--seeds", "3",
              "--epochs", str(epochs), "--out", os.path.join(out, "cmp"), "--quiet"],
             env={**os.environ}))
     main_wall = walls["lrlab compare main command (CLI, report)"]

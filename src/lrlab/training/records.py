@@ -112,7 +112,9 @@ class RecordSink:
         """Check that the trial can start; how to start it (see the module docstring)."""
         return None
 
-    def trial_started(self, plan, task) -> None: ...
+    def trial_started(self, plan, task, at: tuple[int, int] | None = None) -> None:
+        """The trial runs from its ``prepare`` answer, or from ``at`` = ``(step, epoch)`` when
+        given (a user's trainer that loaded its own state)."""
 
     def step(self, name: str, step: int, lr: float, loss: float | None) -> None: ...
 

@@ -66,7 +66,7 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
                              on_event=on_event)
         return
     names = job.names
-    starts = {n: store.prepare(p.cfg, job.task) for n, p in zip(names, job.plans)}
+    starts = {n: store.prepare(p.cfg, job.task, True) for n, p in zip(names, job.plans)}
     todo = [u for u in units if any(not isinstance(starts[names[i]], TrialRecord) for i in u)]
     if not todo:
         return

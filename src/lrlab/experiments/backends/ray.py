@@ -92,7 +92,7 @@ def _run(job: Job, store, cpu: float, gpu: float, address: str | None,
                              f"gpu={gpu:g}")
         names = job.names
         plans = dict(zip(names, job.plans))
-        starts = {n: store.prepare(p.cfg, job.task) for n, p in zip(names, job.plans)}
+        starts = {n: store.prepare(p.cfg, job.task, True) for n, p in zip(names, job.plans)}
         todo = [u for u in units(job, slots)
                 if any(not isinstance(starts[names[i]], TrialRecord) for i in u)]
         if not todo:
