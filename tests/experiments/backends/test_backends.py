@@ -4,7 +4,6 @@ store directly, and a unit restarted from the memory ends as an uninterrupted on
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 
 import pytest
@@ -20,20 +19,6 @@ from lrlab.training.trial import TrialConfig
 def _cfgs():
     return [TrialConfig(schedule=s, lr=0.1, epochs=3, seed=k, name=f"{s}-{k}")
             for s in ("cosine", "step") for k in (0, 1)]
-
-
-def _tables(out):
-    db = sqlite3.connect(out / "results.sqlite")
-    try:
-        return [db.execute(q).fetchall() for q in (
-            "SELECT name, status, test_acc, test_loss, best_epoch, epochs, steps FROM trial ORDER BY name",
-            "SELECT t.name, s.step, s.epoch, s.lr, s.loss FROM step s JOIN trial t ON t.id = s.trial_id ORDER BY 1, 2",
-            "SELECT t.name, e.epoch, e.train_loss, e.val_loss, e.val_acc, e.lr FROM epoch e "
-            "JOIN trial t ON t.id = e.trial_id ORDER BY 1, 2",
-            "SELECT t.name, x.split, x.hits FROM example x JOIN trial t ON t.id = x.trial_id ORDER BY 1, 2",
-            "SELECT COUNT(*) FROM checkpoint")]
-    finally:
-        db.close()
 
 
 class _Stop(Exception):
@@ -66,18 +51,18 @@ def _relayed(small, out, plans, stop_after=None, memory=None):
     return sent
 
 
-def test_what_a_relay_sends_is_what_the_engine_writes_directly(small, tmp_path):
+def test_what_a_relay_sends_is_what_the_engine_writes_directly(small, tmp_path, rows):
     plans = [make_plan(c, len(small.train)) for c in _cfgs()]
     with Store(tmp_path / "direct") as store:
         train_population(small, plans, store)
     sent = _relayed(small, tmp_path / "relayed", plans)
-    assert _tables(tmp_path / "relayed") == _tables(tmp_path / "direct")
+    assert rows.tables(tmp_path / "relayed") == rows.tables(tmp_path / "direct")
     assert len(sent) == 3  # one message per population epoch: 3 epochs of one population of 4
     assert {c[0] for m in sent for c in m} == {"trial_started", "step", "epoch", "checkpoint",
                                                 "trial_finished", "event"}
 
 
-def test_a_unit_restarted_from_the_memory_ends_as_an_uninterrupted_one(small, tmp_path):
+def test_a_unit_restarted_from_the_memory_ends_as_an_uninterrupted_one(small, tmp_path, rows):
     plans = [make_plan(c, len(small.train)) for c in _cfgs()]
     with Store(tmp_path / "whole") as store:
         train_population(small, plans, store)
@@ -93,7 +78,7 @@ def test_a_unit_restarted_from_the_memory_ends_as_an_uninterrupted_one(small, tm
             assert kept.record.lrs == starts[p.cfg.name].record.lrs
             assert kept.record.epochs == starts[p.cfg.name].record.epochs
     _relayed(small, tmp_path / "cut", plans, memory=memory)  # the retry, from the memory
-    assert _tables(tmp_path / "cut") == _tables(tmp_path / "whole")
+    assert rows.tables(tmp_path / "cut") == rows.tables(tmp_path / "whole")
     assert all(isinstance(s, TrialRecord) and s.status == "finished"
                for s in memory.starts().values())
 

@@ -142,8 +142,13 @@ def _send(calls) -> None:
     unit, seq = _SENT
     path = _SPOOL / f"{unit:06d}-{seq:09d}.msg"
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk: one line, as the store says it
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"{path}: cannot write ({e.strerror or type(e).__name__}); free space and "
+                      f"run the same command again: what was stored is kept") from None
     _SENT[1] += 1
 
 
