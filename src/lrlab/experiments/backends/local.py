@@ -72,8 +72,8 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
         return
     global _JOB
     plans = dict(zip(names, job.plans))
-    out = getattr(store, "out", None)
-    spool = Path(tempfile.mkdtemp(prefix="lrlab-", dir=out)) if out is None else out / SPOOL
+    out = getattr(store, "out", None)  # a sink without a folder: a temporary one
+    spool = out / SPOOL if out is not None else Path(tempfile.mkdtemp(prefix="lrlab-spool-"))
     shutil.rmtree(spool, ignore_errors=True)  # a killed run's: never read
     spool.mkdir(parents=True)
     applied: dict[int, int] = {}
@@ -112,8 +112,8 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
         raise
     finally:
         _JOB = None
+        shutil.rmtree(spool, ignore_errors=True)  # what is left there was never committed
     pool.shutdown()
-    shutil.rmtree(spool, ignore_errors=True)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
