@@ -133,8 +133,9 @@ def test_damaged_files_are_named(small, tmp_path, damage):
         (folder / "steps.csv").write_text("")
         match = r"steps.csv: not a readable steps.csv"
     else:
-        state = checkpoint.load(folder / "checkpoint.pt")
-        checkpoint.save(folder / "checkpoint.pt", {**state, "epoch": 99})
+        path = folder / "checkpoint.pt"
+        state = checkpoint.loads(path.read_bytes(), str(path))
+        path.write_bytes(checkpoint.dumps({**state, "epoch": 99}))
         match = r"holds less than its checkpoint \(step \d+, epoch 99\)"
     with pytest.raises(ValueError, match=match):
         train_trial(small, cfg, RunFolder(tmp_path), resume=True)
@@ -241,7 +242,7 @@ def test_a_checkpoint_that_does_not_fit_the_trial_is_named(small, tmp_path, forg
     with pytest.raises(_Killed):
         train_trial(small, cfg, _DiesAfter(tmp_path, 1))
     path = tmp_path / cfg.name / "checkpoint.pt"
-    state = checkpoint.load(path)
+    state = checkpoint.loads(path.read_bytes(), str(path))
     if forge == "epoch":  # a forged epoch 99 is caught by the folder itself (test above)
         state["step"] -= 1
     elif forge == "model_shape":
@@ -253,7 +254,7 @@ def test_a_checkpoint_that_does_not_fit_the_trial_is_named(small, tmp_path, forg
         state["optimizer"] = {}
     else:
         state["policy"] = {}
-    checkpoint.save(path, state)
+    path.write_bytes(checkpoint.dumps(state))
     with pytest.raises(ValueError, match=r"checkpoint.pt: does not fit trial plateau-seed0 \("):
         train_trial(small, cfg, RunFolder(tmp_path), resume=True)
 

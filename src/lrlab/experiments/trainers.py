@@ -111,9 +111,7 @@ class Trial:
         """Continue from ``epoch`` (the store drops what is past it), ``seconds`` trained before
         this run."""
         self._store.trial_started(self._plan, self._task, at=(epoch * self.steps_per_epoch, epoch))
-        rec = self._rec  # what the store keeps of it: as far as ``epoch``
-        del rec.lrs[epoch * self.steps_per_epoch:], rec.losses[epoch * self.steps_per_epoch:]
-        del rec.epochs[epoch:]
+        self._rec.cut(epoch * self.steps_per_epoch, epoch)  # what the store keeps of it
         self._epoch = self.start_epoch = epoch
         self._before = seconds
         self._t0 = self._last = time.perf_counter()

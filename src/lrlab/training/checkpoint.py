@@ -9,11 +9,8 @@ weights (early stopping with ``restore_best``), the torch ``rng`` state, the ``c
 written by, the trial's ``status`` and the ``seconds`` trained. The step-by-step history is
 not in it: sinks append it as it comes.
 
-    >>> import tempfile, pathlib, torch
-    >>> path = pathlib.Path(tempfile.mkdtemp(), "checkpoint.pt")
+    >>> import torch
     >>> state = {k: 0 for k in KEYS} | {"model": {"w": torch.ones(2)}}
-    >>> save(path, state); load(path)["model"]["w"].tolist()
-    [1.0, 1.0]
     >>> loads(dumps(state), "here")["model"]["w"].tolist()
     [1.0, 1.0]
 """
@@ -27,7 +24,6 @@ from typing import Any
 
 import torch
 
-from ..fileio import atomic_write
 
 KEYS = ("model", "optimizer", "epoch", "step", "policy", "stopper", "best_state", "rng",
         "config", "status", "seconds")
@@ -40,22 +36,12 @@ def dumps(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def save(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    atomic_write(Path(path), dumps(state))
-
-
 def safe_load(path: str | Path | io.BytesIO, device: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` onto ``device``, without the warnings torch
     prints before refusing a file (the caller's one-line error says what happened)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.load(path, map_location=device, weights_only=True)
-
-
-def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint written by ``save`` (see ``loads``)."""
-    return loads(Path(path).read_bytes(), str(path), device)
 
 
 def loads(blob: bytes, source: str, device: str | torch.device = "cpu",

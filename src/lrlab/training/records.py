@@ -62,6 +62,10 @@ class TrialRecord:
     def __post_init__(self):
         self.status = TrialStatus(self.status)
 
+    def cut(self, step: int, epoch: int) -> None:
+        """Keep the first ``step`` steps and ``epoch`` epochs (what a restart from there keeps)."""
+        del self.lrs[step:], self.losses[step:], self.epochs[epoch:]
+
     def lowest_val_loss_epoch(self) -> int | None:
         """The epoch of the lowest finite validation loss so far (the first of equals)."""
         vals = [(e["val_loss"], i) for i, e in enumerate(self.epochs) if e["val_loss"] is not None]

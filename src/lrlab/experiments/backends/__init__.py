@@ -84,22 +84,27 @@ def run_unit(job: Job, members: Sequence[int], starts: dict[str, Start],
              send: Callable[[list[Call]], None], threads: int | None = None) -> None:
     """Train the trials ``members`` of ``job`` from ``starts`` (by name), sending every
     commit to ``send`` (in a worker: ``threads`` intra-op threads)."""
-    plans = [job.plans[i] for i in members]
     relay = Relay(starts, send)
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    train(job, [job.plans[i] for i in members], relay, relay.emit)
+    relay.commit()
+
+
+def train(job: Job, plans: list[Plan], sink: RecordSink,
+          on_event: Callable[[Progress], None] | None = None) -> None:
+    """Train ``plans`` (of ``job``) into ``sink``: lrlab's engine, or the user's trainer."""
     if job.trainer is not None:
         from ..trainers import run_trainer
 
-        run_trainer(job.trainer, plans, relay, job.task, relay.emit)
+        run_trainer(job.trainer, plans, sink, job.task, on_event)
     else:
         from ...training.engines import train_population
 
-        train_population(job.task, plans, relay, engine=job.engine, device=job.device,
-                         on_event=relay.emit)
-    relay.commit()
+        train_population(job.task, plans, sink, engine=job.engine, device=job.device,
+                         on_event=on_event)
 
 
 class Relay(RecordSink):
@@ -131,7 +136,7 @@ class Relay(RecordSink):
         self.calls.append(("checkpoint", name, blob, step, epoch))
 
     def trial_finished(self, record: TrialRecord, weights: bytes | None) -> None:
-        self.calls.append(("trial_finished", record.name, copy.deepcopy(record), weights))
+        self.calls.append(("trial_finished", record.name, record, weights))
 
     def emit(self, event: Progress) -> None:
         """A progress event, shown by the driver when the commit it belongs to arrives (only
@@ -182,7 +187,7 @@ class Memory:
             if method == "trial_started":
                 step, epoch = args[0]
                 rec = self.records.setdefault(name, TrialRecord(name, self.configs[name]))
-                del rec.lrs[step:], rec.losses[step:], rec.epochs[epoch:]
+                rec.cut(step, epoch)
                 rec.status = TrialStatus.RUNNING
             elif method == "step":
                 self.records[name].lrs.append(args[1])
@@ -273,5 +278,5 @@ def parse_resources(text: str | None) -> dict[str, float]:
     return out
 
 
-__all__ = ["BACKENDS", "Job", "Memory", "Relay", "WorkerLost", "apply", "parse_resources", "run_backend",
-           "run_unit", "units"]
+__all__ = ["BACKENDS", "Job", "Memory", "Relay", "WorkerLost", "apply", "parse_resources",
+           "run_backend", "run_unit", "train", "units"]

@@ -31,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ...training.records import Progress, TrialRecord
-from . import Job, WorkerLost, apply, run_unit
+from . import Job, WorkerLost, apply, run_unit, train
 
 SPOOL = "spool"
 """The folder, beside the store, where workers leave their commits for the driver."""
@@ -55,15 +55,7 @@ def run(job: Job, store, units: list[list[int]], workers: int, threads: int,
     """Train every unit of ``job`` into ``store``: in this process when ``workers`` is 1,
     else in that many worker processes of ``threads`` threads each."""
     if workers <= 1:
-        if job.trainer is not None:
-            from ..trainers import run_trainer
-
-            run_trainer(job.trainer, job.plans, store, job.task, on_event)
-        else:
-            from ...training.engines import train_population
-
-            train_population(job.task, job.plans, store, engine=job.engine, device=job.device,
-                             on_event=on_event)
+        train(job, job.plans, store, on_event)
         return
     names = job.names
     starts = {n: store.prepare(p.cfg, job.task, True) for n, p in zip(names, job.plans)}
