@@ -38,7 +38,7 @@ CONFIG = {"preset": "paddle", "seeds": 3}
 def trials(epochs: int):
     from lrlab.experiments.spec import experiment
 
-    return experiment({**CONFIG, "epochs": epochs}).trials()
+    return list(experiment({**CONFIG, "epochs": epochs}).trials)
 
 
 def plain(epochs: int, part: str, threads: int | None) -> None:

@@ -1,5 +1,5 @@
 """Benchmark: how often the verdict of ``lrlab compare`` is wrong, on simulated experiments with
-a known truth; the procedure of ``lrlab.report.stats.rank`` beside the rule it replaced.
+a known truth; the procedure of ``lrlab.stats.rank`` beside the rule it replaced.
 
 An experiment: 15 schedules x ``n`` seeds, paired by seed (every schedule of a seed shares a
 seed effect, sd 0.5 points), each trial with its own noise (sd 0.3 points unless said), test
@@ -35,7 +35,7 @@ import time
 import numpy as np
 from scipy import stats as sps
 
-from lrlab.report.stats import rank
+from lrlab.stats import rank
 
 SCHEDULES = 15
 SEED_SD = 0.005

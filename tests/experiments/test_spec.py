@@ -13,7 +13,7 @@ def test_trials_are_entries_times_seeds_with_shared_settings():
     exp = experiment({"preset": "modern", "schedules": [{"name": "step", "params": {"gamma": 0.5},
                                                          "label": "half"}],
                       "seeds": [3, 5], "epochs": 4, "lr": 0.1, "early_stop": {"patience": 2}})
-    trials = exp.trials()
+    trials = exp.trials
     assert len(trials) == (len(preset("modern")) + 1) * 2
     assert trials[-1] == TrialConfig(schedule="step", params={"gamma": 0.5}, lr=0.1, epochs=4,
                                      early_stop={"patience": 2}, seed=5, name="half-seed5")
@@ -25,7 +25,7 @@ def test_round_trip_through_plain_data():
     exp = experiment({"task": "csv:t.csv", "task_options": {"label": "y"}, "schedules": ["cosine"],
                       "seeds": 2, "warmup": "5%"})
     again = experiment(json.loads(json.dumps(exp.to_dict())))
-    assert again == exp and again.trials() == exp.trials()
+    assert again == exp and again.trials == exp.trials
 
 
 def test_yaml_and_json_files(tmp_path):

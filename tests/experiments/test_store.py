@@ -403,6 +403,24 @@ def test_records_of_a_store_for_plotting(made):
     assert all(r.status == "finished" and len(r.epochs) == 2 and len(r.lrs) == 2 * 4 for r in recs)
 
 
+def test_a_reader_sees_one_snapshot_while_the_writer_commits(made, tmp_path):
+    from lrlab.experiments.store import Reader
+
+    out = _copy(made, tmp_path / "out")
+    with Reader.open(out) as r:
+        before = r.fingerprint()
+        first = [(t.name, t.status, t.epochs, t.steps) for t in r.trials()]
+        _sql(out, "UPDATE trial SET status = 'running', epochs = 1 WHERE name = 'cosine-seed0'",
+             "DELETE FROM epoch WHERE epoch = 1")
+        assert [(t.name, t.status, t.epochs, t.steps) for t in r.trials()] == first
+        assert all(len(r.epochs(t.id)) == 2 and len(r.lrs(t.id)) == 8 for t in r.trials())
+        assert r.fingerprint() == before
+    assert first == [(n, "finished", 2, 8) for n in ("cosine-seed0", "cosine-seed1",
+                                                      "step-seed0", "step-seed1")]
+    with pytest.raises(ValueError, match="damaged store"):  # what the writer did is checked
+        Reader.open(out)
+
+
 def test_a_pickled_checkpoint_is_one_line_naming_the_file_and_the_trial_without_a_warning(
         small, tmp_path, recwarn):
     import pickle

@@ -4,7 +4,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import Rectangle
 
 from lrlab.report import figures as F
-from lrlab.report.stats import rank
+from lrlab.stats import rank
 
 
 def _rows():

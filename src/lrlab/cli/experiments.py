@@ -170,7 +170,7 @@ def _compare(config_file, task_spec, image_size, split_seed, label, target, mode
             raise click.UsageError(f"--{given[0]} applies to lrlab's engine; a trainer chooses "
                                    f"its own {given[0]}")
     exp = experiment(data)
-    trials = exp.trials()
+    trials = exp.trials
     with _progress(quiet, [t.name for t in trials]) as show:
         result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
                                 report=True, model=model, trainer=trainer,
@@ -229,7 +229,7 @@ def _table(result) -> None:
     from rich.table import Table
 
     from lrlab.report.html import words
-    from lrlab.report.stats import accuracies, resolution
+    from lrlab.stats import accuracies, resolution
 
     fmt = lambda x, spec=".4f": "-" if x is None else format(x, spec)  # noqa: E731
     n, k = len(result.ranking), len(result.experiment.seeds)

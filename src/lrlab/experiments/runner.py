@@ -5,7 +5,7 @@ task's model, a built-in one or your model function) or in your own trainer, in 
 
 ``compare(...)`` (also ``lrlab.compare``) loads the task once, trains every trial that the store
 does not hold finished (a killed run continues from its checkpoints), and ranks the schedules
-with ``lrlab.report.stats.rank`` over the seeds. The experiment's definition is kept in the
+with ``lrlab.stats.rank`` over the seeds. The experiment's definition is kept in the
 store: running it again with other task or run settings (epochs, lr, optimizer, ...) is refused
 with one line naming the key; other schedules or seeds extend it (the trials already there
 stay and count again when they are part of the definition).
@@ -39,7 +39,7 @@ _SHARED = ("task", "task_options", "model", "trainer", "optimizer", "lr", "weigh
 @dataclass
 class CompareResult:
     """What a comparison produced: the experiment, every trial's record, the ranking (plain
-    data, one dict per schedule label; see ``lrlab.report.stats.rank``) and the store's folder."""
+    data, one dict per schedule label; see ``lrlab.stats.rank``) and the store's folder."""
 
     experiment: Experiment
     records: list[TrialRecord]
@@ -61,11 +61,11 @@ def ranking(exp: Experiment, records: Sequence[TrialRecord],
             n_test: int | None = None) -> list[dict[str, Any]]:
     """``stats.rank_trials`` over the experiment's schedules (by label) and seeds, on its
     ``metric``; ``n_test``: the size of the test set."""
-    from ..report.stats import rank_trials
+    from ..stats import rank_trials
 
     return rank_trials([e.label for e in exp.entries], (
         (cfg.name.rsplit("-seed", 1)[0], cfg.seed, rec.status, metric_value(exp.metric, rec),
-         rec.epochs) for cfg, rec in zip(exp.trials(), records)), n_test=n_test)
+         rec.epochs) for cfg, rec in zip(exp.trials, records)), n_test=n_test)
 
 
 def metric_value(metric: str, rec) -> float | None:
@@ -143,7 +143,7 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     folder is touched: a refused run writes nothing."""
     from .backends import Job, run_backend
 
-    trials = exp.trials()
+    trials = exp.trials
     if exp.trainer is not None:
         from .trainers import TrainerTask
 

@@ -36,7 +36,7 @@ entries that define the same trials (the same schedule, parameters and interval 
 labels) are refused: they would be one trial stored under two names.
 
     >>> spec = experiment({"schedules": ["cosine", {"name": "step", "label": "s"}], "seeds": 2})
-    >>> [t.name for t in spec.trials()]
+    >>> [t.name for t in spec.trials]
     ['cosine-seed0', 'cosine-seed1', 's-seed0', 's-seed1']
     >>> experiment({"schedules": [{"name": "step", "params": {"gamma": -1}}]})
     Traceback (most recent call last):
@@ -92,11 +92,9 @@ class Experiment:
     model: str | dict = "default"   # a name of MODELS, or the identity of the user's function
     trainer: dict | None = None     # the identity of the user's trainer (then task is None)
     metric: str = "test_acc"        # what ranks the schedules (METRICS)
-
-    def trials(self) -> list[TrialConfig]:
-        """One trial per entry and seed, named ``<label>-seed<N>``."""
-        return [TrialConfig(**{**e.trial_args(), **self.run}, seed=s, name=f"{e.label}-seed{s}")
-                for e in self.entries for s in self.seeds]
+    trials: tuple[TrialConfig, ...] = field(default=(), compare=False, repr=False)
+    # one per entry and seed, named ``<label>-seed<N>``, in that order: built (and checked)
+    # once, by ``experiment()``
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON) that ``experiment()`` reads back into an equal experiment; the
@@ -330,22 +328,23 @@ def experiment(data: dict[str, Any]) -> Experiment:
     if twice:
         raise ValueError(f"schedules: labels must be unique, got {', '.join(twice[:10])} more "
                          f"than once (give a label)")
-    exp = Experiment(task, options, tuple(entries), _seeds(data.get("seeds", 3)), run, model,
-                     trainer, metric)
+    seeds = _seeds(data.get("seeds", 3))
     first = len(entries) - len(schedules)  # where the file's own schedules start
     where = lambda i: (f"schedules[{i - first}]" if i >= first  # noqa: E731
                        else f"preset {data['preset']}: {entries[i].label}")
     seen: dict[str, int] = {}  # a trial's configuration (name aside) -> the entry that has it
+    trials: list[TrialConfig] = []
     for i, e in enumerate(entries):
-        cfg = _check(e, exp, where(i))
-        same = json.dumps({**cfg.to_dict(), "name": None}, sort_keys=True)
+        trials += _trials(e, run, seeds, where(i))
+        same = json.dumps({**trials[-len(seeds)].to_dict(), "name": None}, sort_keys=True)
         if same in seen:
             j = seen[same]
             raise ValueError(f"{where(i)}: {e.label} is the same configuration as {where(j)} "
                              f"({entries[j].label}): one trial cannot be stored under two labels; "
                              f"drop one or change its params")
         seen[same] = i
-    return exp
+    return Experiment(task, options, tuple(entries), seeds, run, model, trainer, metric,
+                      tuple(trials))
 
 
 def _code(key: str, value: Any) -> dict | None:
@@ -363,14 +362,16 @@ def _code(key: str, value: Any) -> dict | None:
     return dict(value)
 
 
-def _check(entry: Entry, exp: Experiment, path: str) -> TrialConfig:
-    """Build the entry's trial and plan (on a nominal data size): errors name the key path."""
+def _trials(entry: Entry, run: dict, seeds: tuple[int, ...], path: str) -> list[TrialConfig]:
+    """The entry's trials, one per seed; the first planned on a nominal data size (the task is
+    not loaded yet): errors name the key path."""
     try:
-        cfg = TrialConfig(**{**entry.trial_args(), **exp.run}, seed=exp.seeds[0], name=entry.label)
-        make_plan(cfg, n_train=cfg.batch_size or 1)
-        return cfg
+        cfgs = [TrialConfig(**{**entry.trial_args(), **run}, seed=s, name=f"{entry.label}-seed{s}")
+                for s in seeds]
+        make_plan(cfgs[0], n_train=cfgs[0].batch_size or 1)
+        return cfgs
     except (ValueError, TypeError) as e:
-        msg = re.sub(rf"^(?:{re.escape(entry.label)}|trial): ", "", str(e))
+        msg = re.sub(rf"^(?:{re.escape(entry.label)}-seed\d+|trial): ", "", str(e))
         m = _PARAM_ERROR.match(msg)
         if m and m.group(1) in entry.params:
             raise ValueError(f"{path}.params.{m.group(1)}: must be {m.group(2)}") from None

@@ -59,6 +59,9 @@ another program's SQLite file is refused before anything is added to it. A write
     [('cosine-seed0', 'finished', 2)]
     >>> db.execute("SELECT COUNT(*) FROM step").fetchone()[0] == len(rec.lrs)
     True
+    >>> with Reader.open(out) as r:  # one checked, consistent read
+    ...     [(t.name, t.status, len(r.epochs(t.id)), len(r.lrs(t.id))) for t in r.trials()]
+    [('cosine-seed0', 'finished', 2, 38)]
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ import os
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import atomic_write, remove_temporaries
@@ -225,6 +229,10 @@ class Store(OutputFolder, RecordSink):
         return [read_record(db, db.execute("SELECT id FROM trial WHERE key = ?",
                                            (self._keys[n],)).fetchone()[0]) for n in names]
 
+    def reader(self) -> Reader:
+        """A ``Reader`` over this store's own connection (commit first what is pending)."""
+        return Reader(self.connect(), self.path, own=False)
+
     def weights_path(self, name: str) -> Path:
         return self.out / "models" / f"{self._keys[name]}.pt"
 
@@ -333,6 +341,85 @@ class Store(OutputFolder, RecordSink):
 
 
 # ---- reading ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialRow:
+    """One row of the ``trial`` table (``config`` parsed; ``epochs``: how many were stored)."""
+
+    id: int
+    name: str
+    status: str
+    config: dict
+    test_acc: float | None
+    test_loss: float | None
+    best_epoch: int | None
+    diverged_step: int | None
+    epochs: int
+    steps: int
+    seconds: float
+    resolved: str | None
+
+
+class Reader:
+    """One consistent read of a store: everything read between ``with`` and its end comes from
+    one read transaction (a snapshot), whatever a writer commits meanwhile. ``Reader.open(out)``
+    opens the store in ``out`` read-only and checked (:func:`open_store`); ``Store.reader()``
+    reads through the writer's own connection (this process wrote it: no check again). Every
+    reader of a store (the report, ``lrlab show``, ``read_records``) reads through it.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path, own: bool):
+        self.db, self.path, self._own = db, path, own
+
+    @classmethod
+    def open(cls, out: str | Path) -> Reader:
+        return cls(open_store(out), Path(out) / STORE, own=True)
+
+    def __enter__(self) -> Reader:
+        self.db.execute("BEGIN")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")  # a read transaction: nothing to write
+        if self._own:
+            self.db.close()
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def trials(self) -> list[TrialRow]:
+        """Every trial row, in the order they were first started."""
+        return [TrialRow(tid, name, status, json.loads(config), acc, loss, best, div, n, steps,
+                         secs or 0.0, res)
+                for (tid, name, status, config, acc, loss, best, div, n, steps, secs, res)
+                in self.db.execute(
+                    "SELECT id, name, status, config, test_acc, test_loss, best_epoch, "
+                    "diverged_step, epochs, steps, seconds, resolved FROM trial ORDER BY id")]
+
+    def epochs(self, trial_id: int) -> list[dict]:
+        """A trial's epoch rows: ``{"epoch", "train_loss", ..., "seconds"}``, in order."""
+        cols = ("epoch",) + _EPOCH_KEYS
+        return [dict(zip(cols, r)) for r in self.db.execute(
+            f"SELECT {', '.join(cols)} FROM epoch WHERE trial_id = ? ORDER BY epoch", (trial_id,))]
+
+    def lrs(self, trial_id: int) -> list[float]:
+        """The LR a trial applied at every step."""
+        return [r[0] for r in self.db.execute(
+            "SELECT lr FROM step WHERE trial_id = ? ORDER BY step", (trial_id,))]
+
+    def examples(self, split: str = "test") -> dict[int, tuple[int, bytes]]:
+        return read_examples(self.db, split)
+
+    def failures(self) -> dict[int, str]:
+        return read_failures(self.db)
+
+    def record(self, trial_id: int) -> TrialRecord:
+        return read_record(self.db, trial_id)
+
+    def fingerprint(self) -> tuple:
+        return fingerprint(self.db)
+
+
 def read_examples(db: sqlite3.Connection, split: str = "test") -> dict[int, tuple[int, bytes]]:
     """Every trial's per-example correctness on ``split``: ``{trial id: (n, packed bits)}``
     (no entry for a regression trial, a diverged one, or any trial of an earlier lrlab's
@@ -353,11 +440,8 @@ def read_failures(db: sqlite3.Connection) -> dict[int, str]:
 def read_records(out: str | Path) -> list[TrialRecord]:
     """Every trial of the store in ``out`` (checked, read-only), in the order they started; an
     unfinished one as far as it got (status ``running``)."""
-    db = open_store(out)
-    try:
-        return [read_record(db, tid) for (tid,) in db.execute("SELECT id FROM trial ORDER BY id")]
-    finally:
-        db.close()
+    with Reader.open(out) as r:
+        return [r.record(t.id) for t in r.trials()]
 
 
 def read_record(db: sqlite3.Connection, trial_id: int, steps: int | None = None,

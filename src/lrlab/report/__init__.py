@@ -1,10 +1,9 @@
 """The comparison report: reads only the store.
 
-``lrlab.report.stats`` holds the statistics of a schedule comparison as pure functions over
-plain data (numpy and scipy; no torch, no sqlite): the report reads the store and hands them
-lists and dicts. ``lrlab.report.tables`` reads the store (read-only ``sqlite3``) into the
-report's data, ``lrlab.report.figures`` draws it (matplotlib), ``lrlab.report.html`` writes
-the page: :func:`write_report` (imported lazily, so ``lrlab.report.stats`` stays light).
+``lrlab.report.tables`` reads the store (through its ``Reader``) into the report's data and
+ranks it with ``lrlab.stats`` (the statistics, shared with ``lrlab compare``),
+``lrlab.report.figures`` draws it (matplotlib), ``lrlab.report.html`` writes the page:
+:func:`write_report` (imported lazily).
 """
 
 from __future__ import annotations

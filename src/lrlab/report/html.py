@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import stats
+from .. import stats
 from .tables import ReportData, changed, load
 
 FIGURES = (("accuracy", "Test accuracy per schedule"),
@@ -520,7 +520,7 @@ def write_report(out: str | Path, store=None) -> Path:
             remove_temporaries(out, "report.html")
             remove_temporaries(out / "report")
         for _ in range(5):
-            data = load(out)
+            data = load(out, store)
             files = _files(data)
             if held or not changed(data):
                 (out / "report").mkdir(exist_ok=True)

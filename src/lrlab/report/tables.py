@@ -1,24 +1,19 @@
-"""The report's data, read from the store alone: ``load(out)`` opens ``out/results.sqlite``
-read-only and checked (``lrlab.experiments.store.open_store``: plain ``sqlite3``, no torch;
-a damaged store is one line, never rendered), reads it in one snapshot, groups the trials by
-schedule label
+"""The report's data, read from the store alone: ``load(out)`` reads ``out/results.sqlite``
+through the store's ``Reader`` (read-only and checked, plain ``sqlite3``, no torch; a damaged
+store is one line, never rendered) in one snapshot, groups the trials by schedule label
 (trial names are ``<label>-seed<N>``; the experiment's definition in ``meta`` gives the
 labels and seeds), marks what has not finished, and ranks the finished trials with
-:func:`lrlab.report.stats.rank`, as ``lrlab compare`` does.
+:func:`lrlab.stats.rank`, as ``lrlab compare`` does.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.store import fingerprint, open_store, read_examples, read_failures, read_fingerprint
-from . import stats
-
-_EPOCH_COLS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+from ..experiments.store import Reader, read_fingerprint
+from .. import stats
 
 
 @dataclass
@@ -109,14 +104,6 @@ class ReportData:
         return next((t.config for t in self.trials.values()), {})
 
 
-def connect(out: str | Path) -> sqlite3.Connection:
-    """The store in ``out``, read-only, checked, in one read transaction (a snapshot)."""
-    db = open_store(out)
-    db.isolation_level = None
-    db.execute("BEGIN")
-    return db
-
-
 def changed(data: ReportData) -> bool:
     """Whether the store in ``data.out`` was written since ``data`` was read."""
     return read_fingerprint(data.out) != data.fingerprint
@@ -134,23 +121,26 @@ def _matches(entry: dict, config: dict) -> bool:
             and (entry.get("interval") is None or config.get("interval") == entry["interval"]))
 
 
-def load(out: str | Path) -> ReportData:
-    """Read the store in ``out`` into a ``ReportData`` (see the module docstring)."""
-    db = connect(out)
-    try:
-        version = fingerprint(db)
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        rows = db.execute(
-            "SELECT id, name, status, config, test_acc, test_loss, best_epoch, diverged_step, "
-            "epochs, steps, seconds, resolved FROM trial ORDER BY id").fetchall()
+def load(out: str | Path, store=None) -> ReportData:
+    """Read the store in ``out`` into a ``ReportData`` (see the module docstring); ``store``:
+    the caller's open ``Store`` of ``out``, read through its own connection."""
+    import json
+
+    import numpy as np
+
+    with (store.reader() if store is not None else Reader.open(out)) as r:
+        version = r.fingerprint()
+        meta = r.meta()
         definition = json.loads(meta["experiment"]) if "experiment" in meta else None
         all_trials = []
-        for (tid, name, status, config, acc, loss, best, div, n_ep, steps, secs, res) in rows:
-            label, seed = _label(name)
-            cfg = json.loads(config)
-            all_trials.append(Trial(tid, name, label, cfg.get("seed", seed) if seed is None else seed,
-                                    status, cfg, acc, loss, best, div, n_ep, steps, secs or 0.0,
-                                    res))
+        for row in r.trials():
+            label, seed = _label(row.name)
+            cfg = row.config
+            all_trials.append(Trial(row.id, row.name, label,
+                                    cfg.get("seed", seed) if seed is None else seed, row.status,
+                                    cfg, row.test_acc, row.test_loss, row.best_epoch,
+                                    row.diverged_step, row.epochs, row.steps, row.seconds,
+                                    row.resolved))
         if definition is None:  # a store without its definition: what the trials say
             labels = list(dict.fromkeys(t.label for t in all_trials))
             seeds = sorted({t.seed for t in all_trials})
@@ -173,14 +163,9 @@ def load(out: str | Path) -> ReportData:
             if key not in trials or (_matches(entries[t.label], t.config)
                                      and not _matches(entries[t.label], trials[key].config)):
                 trials[key] = t
-        cols = ", ".join(_EPOCH_COLS)
-        import numpy as np
-
-        examples = read_examples(db, "test")
-        errors = read_failures(db)
+        examples, errors = r.examples("test"), r.failures()
         for t in trials.values():
-            t.epochs = [dict(zip(_EPOCH_COLS, r)) for r in db.execute(
-                f"SELECT {cols} FROM epoch WHERE trial_id = ? ORDER BY epoch", (t.id,))]
+            t.epochs = r.epochs(t.id)
             t.error = errors.get(t.id)
             if t.id in examples:
                 n, hits = examples[t.id]
@@ -189,10 +174,7 @@ def load(out: str | Path) -> ReportData:
         for label in labels:
             t = next((trials[(label, s)] for s in seeds if (label, s) in trials), None)
             if t is not None:
-                lrs[label] = (t.seed, [r[0] for r in db.execute(
-                    "SELECT lr FROM step WHERE trial_id = ? ORDER BY step", (t.id,))])
-    finally:
-        db.close()
+                lrs[label] = (t.seed, r.lrs(t.id))
     data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs, version)
     data.ranking = ranking(data)
     data.resolution = stats.resolution(stats.accuracies(data.ranking), n_test=data.n_test)

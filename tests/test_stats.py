@@ -1,4 +1,4 @@
-"""lrlab.report.stats against hand-computed values, edge cases and properties.
+"""lrlab.stats against hand-computed values, edge cases and properties.
 
 Closed forms used for the t quantiles (no table needed):
 - df = 1 (Cauchy): F(t) = 1/2 + atan(t)/pi, so t_{0.975,1} = tan(0.475 pi) = 12.706204736...;
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrlab.report.stats import (
+from lrlab.stats import (
     accuracies,
     curve_auc,
     diverged_count,
@@ -378,7 +378,7 @@ def test_intervals_of_an_accuracy_stay_within_0_and_1():
 
 
 def test_the_test_set_size_is_inferred_from_the_accuracies_when_not_given():
-    from lrlab.report.stats import infer_n_test
+    from lrlab.stats import infer_n_test
 
     assert infer_n_test([0.9, 0.91, 0.92, 0.899]) == 1000
     assert infer_n_test([k / 1763 for k in (1650, 1700, 1702)]) == 1763
@@ -706,7 +706,7 @@ def test_test_set_noise_is_the_paired_bootstrap_over_test_examples():
 def test_rank_trials_leaves_out_ended_trials_with_nothing_to_rank():
     """A finished trial without a test accuracy (regression, a loss-only trainer) is not a
     diverged one."""
-    from lrlab.report.stats import rank_trials
+    from lrlab.stats import rank_trials
 
     e = [{"val_acc": None, "seconds": 1.0}]
     rows = rank_trials(["a"], [("a", 0, "finished", None, e), ("a", 1, "diverged", None, e),
