@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write, remove_temporaries
-from ..training.records import RecordSink, Resume, TrialRecord
+from ..training.records import Resume, TrialRecord, TrialSink
 from .lock import OutputFolder
 
 STEPS_HEADER = "step,epoch,lr,loss\n"
 
 
-class RunFolder(OutputFolder, RecordSink):
-    """A ``RecordSink`` writing one folder per trial under ``out``."""
+class RunFolder(OutputFolder, TrialSink):
+    """A ``TrialSink`` writing one folder per trial under ``out``."""
 
     def __init__(self, out: str | Path, tensorboard: bool = False):
         if tensorboard:
@@ -55,18 +55,16 @@ class RunFolder(OutputFolder, RecordSink):
             except ImportError:
                 raise ValueError("--tensorboard needs the tensorboard package: "
                                  "pip install 'lrlab[tensorboard]'") from None
-        super().__init__(out)
+        OutputFolder.__init__(self, out)
+        TrialSink.__init__(self)
         self.tensorboard = tensorboard
-        self._resumed: dict[str, Resume] = {}
-        self._rows: dict[str, list[str]] = {}
-        self._epoch: dict[str, int] = {}
         self._tb: dict[str, Any] = {}
 
     def folder(self, name: str) -> Path:
         return self.out / name
 
     # ---- before training ---------------------------------------------------------------
-    def prepare(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
+    def _find(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
         if self.out.is_dir():
             self.claim()
         folder = self.folder(cfg.name)
@@ -99,12 +97,12 @@ class RunFolder(OutputFolder, RecordSink):
         record = TrialRecord(cfg.name, cfg.to_dict(), state["status"],
                              lrs=[lr for _, lr, _ in rows], losses=[loss for _, _, loss in rows],
                              epochs=epochs)
-        self._resumed[cfg.name] = Resume(blob, record, state["step"], state["epoch"], str(ckpt))
-        self._rows[cfg.name] = [_row(k, e, lr, loss) for k, (e, lr, loss) in enumerate(rows)]
-        return self._resumed[cfg.name]
+        return Resume(blob, record, state["step"], state["epoch"], str(ckpt))
 
     # ---- while training ----------------------------------------------------------------
-    def trial_started(self, plan, task) -> None:
+    def _start(self, plan, task, resumed: Resume | None, step: int, epoch: int) -> None:
+        """The folder's files as far as ``(step, epoch)`` (what a killed run appended after
+        its checkpoint is dropped)."""
         cfg = plan.cfg
         folder = self.folder(cfg.name)
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,42 +111,38 @@ class RunFolder(OutputFolder, RecordSink):
         atomic_write(folder / "config.json", json.dumps(
             {"task": task.spec, "task_options": task.options, **cfg.to_dict(),
              "resolved": plan.resolved}, indent=2))
-        resumed = self._resumed.pop(cfg.name, None)
-        # the history as far as the checkpoint (what a killed run appended after it is dropped)
-        atomic_write(folder / "steps.csv", STEPS_HEADER + "".join(self._rows.pop(cfg.name, [])))
-        atomic_write(folder / "epochs.jsonl", "".join(
-            json.dumps(e) + "\n" for e in (resumed.record.epochs if resumed else [])))
-        self._rows[cfg.name] = []
-        self._epoch[cfg.name] = len(resumed.record.epochs) if resumed else 0
+        rec = resumed.record if resumed else TrialRecord(cfg.name, {})
+        atomic_write(folder / "steps.csv", STEPS_HEADER + "".join(  # whole epochs: k // steps
+            _row(k, k // plan.steps_per_epoch, lr, loss)
+            for k, (lr, loss) in enumerate(zip(rec.lrs[:step], rec.losses[:step]))))
+        atomic_write(folder / "epochs.jsonl", "".join(json.dumps(e) + "\n" for e in rec.epochs[:epoch]))
         if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb[cfg.name] = SummaryWriter(str(folder / "tb"), purge_step=(
-                resumed.step if resumed else 0))
+            self._tb[cfg.name] = SummaryWriter(str(folder / "tb"), purge_step=step)
 
     def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
-        self._rows[name].append(_row(step, self._epoch[name], lr, loss))
+        super().step(name, step, lr, loss)
         if name in self._tb:
             self._tb[name].add_scalar("lr", lr, step)
             if loss is not None:
                 self._tb[name].add_scalar("loss/step", loss, step)
 
-    def epoch(self, name: str, entry: dict) -> None:
-        self._flush(name)
+    def _epoch(self, name: str, rows: list[tuple], entry: dict) -> None:
+        self._append(name, rows)
         with open(self.folder(name) / "epochs.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
-        self._epoch[name] += 1
         if name in self._tb:
             for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
                 if entry[k] is not None:
                     self._tb[name].add_scalar(k.replace("_", "/", 1), entry[k], entry["epoch"])
 
-    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+    def _checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
         atomic_write(self.folder(name) / "checkpoint.pt", blob)
 
-    def trial_finished(self, record: TrialRecord, weights: bytes) -> None:
+    def _finish(self, record: TrialRecord, rows: list[tuple], weights: bytes) -> None:
         folder = self.folder(record.name)
-        self._flush(record.name)
+        self._append(record.name, rows)
         atomic_write(folder / "model.pt", weights)
         config = json.loads((folder / "config.json").read_text())
         atomic_write(folder / "summary.json", json.dumps(
@@ -158,10 +152,9 @@ class RunFolder(OutputFolder, RecordSink):
         if record.name in self._tb:
             self._tb.pop(record.name).close()
 
-    def _flush(self, name: str) -> None:
-        rows, self._rows[name] = self._rows[name], []
+    def _append(self, name: str, rows: list[tuple]) -> None:
         with open(self.folder(name) / "steps.csv", "a") as f:
-            f.write("".join(rows))
+            f.write("".join(_row(*r) for r in rows))
 
 
 # ---- reading ---------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import atomic_write, remove_temporaries
-from ..training.records import RecordSink, Resume, TrialRecord, TrialStatus
+from ..training.records import Resume, TrialRecord, TrialSink, TrialStatus
 from ..training.trial import TrialConfig
 from .lock import OutputFolder
 
@@ -138,18 +138,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-class Store(OutputFolder, RecordSink):
-    """The SQLite store of the experiment in folder ``out`` (a ``RecordSink``)."""
+class Store(OutputFolder, TrialSink):
+    """The SQLite store of the experiment in folder ``out`` (a ``TrialSink``)."""
 
     def __init__(self, out: str | Path):
-        super().__init__(out)
+        OutputFolder.__init__(self, out)
+        TrialSink.__init__(self)
         self.path = self.out / STORE
         self._db: sqlite3.Connection | None = None
         self._keys: dict[str, str] = {}         # trial name -> key
         self._ids: dict[str, int] = {}          # trial name -> trial.id
-        self._rows: dict[str, list[tuple]] = {}  # steps of the epoch in progress
-        self._epoch: dict[str, int] = {}
-        self._resumed: dict[str, Resume] = {}
         self._pending: list[tuple[str, tuple]] = []  # the writes of the next commit
 
     # ---- the database ------------------------------------------------------------------
@@ -237,7 +235,7 @@ class Store(OutputFolder, RecordSink):
         return self.out / "models" / f"{self._keys[name]}.pt"
 
     # ---- before training ---------------------------------------------------------------
-    def prepare(self, cfg, task, resume: bool = True) -> Resume | TrialRecord | None:
+    def _find(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
         """A finished trial's record, a ``Resume`` from its checkpoint, or None (from the start).
         The store always resumes: ``resume`` is accepted for the sink interface."""
         key = self._keys[cfg.name] = trial_key(task, cfg)
@@ -253,58 +251,48 @@ class Store(OutputFolder, RecordSink):
             return None
         step, epoch, blob = row
         rec = read_record(self.connect(), trial_id, step, epoch)  # check: no fewer rows
-        self._resumed[cfg.name] = Resume(
-            blob, rec, step, epoch, f"{self.path}: the checkpoint of trial {cfg.name}",
-            f"to train the trial from the start, drop it: sqlite3 {self.path} "
-            f"'DELETE FROM checkpoint WHERE trial_id = {trial_id}'")
-        return self._resumed[cfg.name]
+        return Resume(blob, rec, step, epoch, f"{self.path}: the checkpoint of trial {cfg.name}",
+                      f"to train the trial from the start, drop it: sqlite3 {self.path} "
+                      f"'DELETE FROM checkpoint WHERE trial_id = {trial_id}'")
 
     # ---- while training ----------------------------------------------------------------
-    def trial_started(self, plan, task, at: tuple[int, int] | None = None) -> None:
-        """The trial runs: from its ``Resume`` (``prepare``), from ``at`` = ``(step, epoch)``
-        when given (a trainer that loaded its own state), else from the start; the rows past
-        that point are dropped."""
-        cfg = plan.cfg
-        resumed = self._resumed.pop(cfg.name, None)
-        step, epoch = at or ((resumed.step, resumed.epoch) if resumed else (0, 0))
+    def _start(self, plan, task, resumed: Resume | None, step: int, epoch: int) -> None:
+        """The trial runs from ``(step, epoch)``: its row is written (or set running again),
+        the rows past that point dropped, in one transaction."""
+        cfg, key = plan.cfg, self._keys[plan.cfg.name]
         versions = [(f"{name}_version", sys.modules[name].__version__)
                     for name in ("torch", "paddle", "keras", "lightning") if name in sys.modules]
         task_json = json.dumps({"spec": task.spec, "options": task.options})
         self._write(
-            *self._take(),
+            *self._flush(),
             *(("INSERT OR REPLACE INTO meta VALUES (?, ?)", v) for v in versions),
             ("INSERT INTO trial (key, name, schedule, seed, task, config, resolved, status, started) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?) ON CONFLICT(key) DO UPDATE SET "
              "status = 'running', name = excluded.name",
-             (self._keys[cfg.name], cfg.name, cfg.schedule, cfg.seed, task_json,
-              json.dumps(cfg.to_dict()), plan.resolved, _now())),
+             (key, cfg.name, cfg.schedule, cfg.seed, task_json, json.dumps(cfg.to_dict()),
+              plan.resolved, _now())),
             ("DELETE FROM failure WHERE trial_id = (SELECT id FROM trial WHERE key = ?)",
-             (self._keys[cfg.name],)),  # running again: its last failure is over
+             (key,)),  # running again: its last failure is over
             ("DELETE FROM step WHERE trial_id = (SELECT id FROM trial WHERE key = ?) AND step >= ?",
-             (self._keys[cfg.name], step)),
+             (key, step)),
             ("DELETE FROM epoch WHERE trial_id = (SELECT id FROM trial WHERE key = ?) AND epoch >= ?",
-             (self._keys[cfg.name], epoch)),
-            ("UPDATE trial SET steps = ?, epochs = ? WHERE key = ?", (step, epoch, self._keys[cfg.name])))
+             (key, epoch)),
+            ("UPDATE trial SET steps = ?, epochs = ? WHERE key = ?", (step, epoch, key)))
         self._ids[cfg.name] = self.connect().execute(
-            "SELECT id FROM trial WHERE key = ?", (self._keys[cfg.name],)).fetchone()[0]
-        self._rows[cfg.name], self._epoch[cfg.name] = [], epoch
+            "SELECT id FROM trial WHERE key = ?", (key,)).fetchone()[0]
 
-    def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
-        self._rows[name].append((self._ids[name], step, self._epoch[name], lr, loss))
+    def _steps(self, name: str, rows: list[tuple]) -> list[tuple[str, tuple]]:
+        tid = self._ids[name]
+        return [("INSERT INTO step VALUES (?, ?, ?, ?, ?)", (tid, *r)) for r in rows] + [
+            ("UPDATE trial SET steps = steps + ? WHERE id = ?", (len(rows), tid))]
 
-    def _steps(self, name: str) -> list[tuple[str, tuple]]:
-        rows, self._rows[name] = self._rows[name], []
-        return [("INSERT INTO step VALUES (?, ?, ?, ?, ?)", r) for r in rows] + [
-            ("UPDATE trial SET steps = steps + ? WHERE id = ?", (len(rows), self._ids[name]))]
-
-    def epoch(self, name: str, entry: dict) -> None:
-        self._pending += [*self._steps(name), (
+    def _epoch(self, name: str, rows: list[tuple], entry: dict) -> None:
+        self._pending += [*self._steps(name, rows), (
             "INSERT INTO epoch VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (self._ids[name], entry["epoch"], *(entry[k] for k in _EPOCH_KEYS))),
             ("UPDATE trial SET epochs = epochs + 1 WHERE id = ?", (self._ids[name],))]
-        self._epoch[name] += 1
 
-    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+    def _checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
         self._pending.append(("INSERT OR REPLACE INTO checkpoint VALUES (?, ?, ?, ?)",
                               (self._ids[name], step, epoch, blob)))
 
@@ -312,13 +300,13 @@ class Store(OutputFolder, RecordSink):
         """Everything sent since the last commit, as one transaction (a population's epoch:
         its trials' steps, epochs, checkpoints and ends)."""
         if self._pending:
-            self._write(*self._take())
+            self._write(*self._flush())
 
-    def _take(self) -> list[tuple[str, tuple]]:
+    def _flush(self) -> list[tuple[str, tuple]]:
         pending, self._pending = self._pending, []
         return pending
 
-    def trial_finished(self, record: TrialRecord, weights: bytes | None) -> None:
+    def _finish(self, record: TrialRecord, rows: list[tuple], weights: bytes | None) -> None:
         """The trial's end, in the next commit: its final metrics and status (``record.error``
         for a failed one; a failed trial keeps its checkpoint for its next run, the others drop
         it); ``weights`` (the tested model's state dict, ``torch.save``'s bytes; None for a
@@ -329,7 +317,7 @@ class Store(OutputFolder, RecordSink):
         failure = (("INSERT OR REPLACE INTO failure VALUES (?, ?)", (self._ids[name], record.error))
                    if record.error is not None else
                    ("DELETE FROM failure WHERE trial_id = ?", (self._ids[name],)))
-        self._pending += [*self._steps(name), failure, *(
+        self._pending += [*self._steps(name, rows), failure, *(
             ("INSERT OR REPLACE INTO example VALUES (?, ?, ?, ?)", (self._ids[name], split, n, hits))
             for split, (n, hits) in record.examples.items()), (
             "UPDATE trial SET status = ?, test_loss = ?, test_acc = ?, best_epoch = ?, "

@@ -18,9 +18,11 @@ trainer saves its own), taken after ``step`` optimizer steps and ``epoch`` epoch
 
 ``prepare`` returns None (train from the start), a ``Resume`` (continue from a checkpoint) or
 the ``TrialRecord`` of a finished trial (nothing to train). The base class keeps nothing and
-resumes nothing: a population trained without a sink. A run folder
-(``lrlab.experiments.runfolder.RunFolder``) is one sink; the SQLite store is another; a worker
-process's sink sends everything to the driver's store (``lrlab.experiments.backends``).
+resumes nothing: a population trained without a sink. ``TrialSink`` is the skeleton of a sink
+that keeps trials (what each trial has sent since its last epoch, where it resumes); the run
+folder (``lrlab.experiments.runfolder.RunFolder``) and the SQLite store
+(``lrlab.experiments.store.Store``) are its two implementations. A worker process's sink sends
+everything to the driver's store (``lrlab.experiments.backends``).
 
     >>> TrialStatus.EARLY_STOPPED == "early-stopped", TrialStatus("diverged").name
     (True, 'DIVERGED')
@@ -130,3 +132,66 @@ class RecordSink:
 
     def commit(self) -> None:
         """What was sent since the last ``commit`` is a whole: make it durable."""
+
+
+class TrialSink(RecordSink):
+    """The skeleton of a sink that keeps trials: it remembers each trial's ``Resume`` from
+    ``prepare`` to ``trial_started``, the step rows ``(step, epoch, lr, loss)`` sent since the
+    trial's last epoch, and its epoch count, and hands them to five writes of its own:
+
+    - ``_find(cfg, task, resume)``: a finished trial's record, a ``Resume`` or None;
+    - ``_start(plan, task, resumed, step, epoch)``: the trial runs from ``(step, epoch)``
+      (what was kept past that point is dropped);
+    - ``_epoch(name, rows, entry)``: an epoch ended (``rows``: its steps);
+    - ``_checkpoint(name, blob, step, epoch)`` and ``_finish(record, rows, weights)``.
+    """
+
+    def __init__(self):
+        self._resumed: dict[str, Resume] = {}
+        self._rows: dict[str, list[tuple]] = {}
+        self._epochs: dict[str, int] = {}
+
+    def prepare(self, cfg, task, resume: bool = True) -> Resume | TrialRecord | None:
+        found = self._find(cfg, task, resume)
+        if isinstance(found, Resume):
+            self._resumed[cfg.name] = found
+        return found
+
+    def trial_started(self, plan, task, at: tuple[int, int] | None = None) -> None:
+        name = plan.cfg.name
+        resumed = self._resumed.pop(name, None)
+        step, epoch = at or ((resumed.step, resumed.epoch) if resumed else (0, 0))
+        self._start(plan, task, resumed, step, epoch)
+        self._rows[name], self._epochs[name] = [], epoch
+
+    def step(self, name: str, step: int, lr: float, loss: float | None) -> None:
+        self._rows[name].append((step, self._epochs[name], lr, loss))
+
+    def epoch(self, name: str, entry: dict) -> None:
+        self._epoch(name, self._take(name), entry)
+        self._epochs[name] += 1
+
+    def checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+        self._checkpoint(name, blob, step, epoch)
+
+    def trial_finished(self, record: TrialRecord, weights: bytes | None) -> None:
+        self._finish(record, self._take(record.name), weights)
+
+    def _take(self, name: str) -> list[tuple]:
+        rows, self._rows[name] = self._rows[name], []
+        return rows
+
+    def _find(self, cfg, task, resume: bool) -> Resume | TrialRecord | None:
+        raise NotImplementedError
+
+    def _start(self, plan, task, resumed: Resume | None, step: int, epoch: int) -> None:
+        raise NotImplementedError
+
+    def _epoch(self, name: str, rows: list[tuple], entry: dict) -> None:
+        raise NotImplementedError
+
+    def _checkpoint(self, name: str, blob: bytes, step: int, epoch: int) -> None:
+        raise NotImplementedError
+
+    def _finish(self, record: TrialRecord, rows: list[tuple], weights: bytes | None) -> None:
+        raise NotImplementedError
