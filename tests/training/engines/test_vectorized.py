@@ -12,6 +12,7 @@ from torch import nn
 
 from lrlab.experiments.runfolder import RunFolder
 from lrlab.training.engines import ENGINES, sequential, train_population, vectorized
+from lrlab.training.plan import make_plan
 from lrlab.training.records import TrialStatus
 from lrlab.training.tasks import MLP, Split, Task
 from lrlab.training.trial import TrialConfig
@@ -254,7 +255,9 @@ def test_large_populations_are_split(small, monkeypatch):
     sink = Spy()
     recs = vectorized.train_population(small, cfgs, sink)
     started = [i for i, c in enumerate(sink.calls) if c[0] == "started"]
-    assert len(started) == 5 and started[1] == 1 and started[2] > 2  # 2 + 2 + 1
+    assert len(started) == 5 and started[2] == started[1] + 1 and started[1] > 1  # 1 + 2 + 2
+    plans = [make_plan(c, len(small.train)) for c in cfgs]
+    assert vectorized.populations(small, plans) == ([[0], [1, 2], [3, 4]], None)
     assert all(r.status == TrialStatus.FINISHED for r in recs)
 
 
