@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..training.plan import make_plan
-from ..training.trial import PLATEAU
+from ..training.trial import PLATEAU, TrialConfig
 from ..training.records import Progress, TrialRecord
 from .spec import Experiment, experiment
 from .store import Store
@@ -141,43 +141,67 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     ``exp.task``; ``model``: the function ``exp.model`` names when it is the user's.
     Everything is checked (device, engine, model, backend, every trial on the task) before the
     folder is touched: a refused run writes nothing."""
-    from .backends import Job, run_backend
+    from .backends import run_backend
 
     trials = exp.trials
-    if exp.trainer is not None:
-        from .trainers import TrainerTask
-
-        if not callable(trainer):
-            raise ValueError(f"trainer: {exp.trainer['ref']} is not given as a function")
-        plans = [make_plan(cfg, 0) for cfg in trials]
-        job = Job(plans, TrainerTask(exp.trainer["ref"]), None, "cpu", trainer)
-        n_test = None
-    else:
-        task = _task(exp, task, model, engine, device)
-        plans = [make_plan(cfg, len(task.train), task.kind) for cfg in trials]
-        job = Job(plans, task, engine, device)
-        n_test = len(task.test)
-        _batches_normalise(task, {cfg.batch_size for cfg in trials})
+    jobs, n_test = planner(exp, task, model, trainer, engine, device)
+    job = jobs(trials)
     run = run_backend(job, backend, per_trial, address, workers)  # checked: nothing written yet
-    same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
-    for cfg, plan in zip(trials, plans):  # every trial can run, before the store is touched
-        label = cfg.name.rsplit("-seed", 1)[0]
-        first = same.setdefault(_runs(cfg, plan), label)
-        if first != label:
-            raise ValueError(f"schedules: {label} runs the same trials as {first} (the same "
-                             f"schedule, resolved for the run, and settings); drop one of them")
+    distinct(trials, job.plans)
     with Store(out) as store:
         _same_experiment(store, exp)
         if exp.trainer is None:
             store.set_meta("test_size", str(n_test))  # floors the verdict's noise estimate
         run(store, on_event)
-        records = store.records([cfg.name for cfg in trials])
-        result = CompareResult(exp, records, ranking(exp, records, n_test), Path(out),
-                               n_test=n_test)
-        if report:
-            from ..report import write_report
+        return finish(exp, store, n_test, report)
 
-            result.page = write_report(out, store=store)
+
+def planner(exp: Experiment, task: Any, model: Callable | None, trainer: Callable | None,
+            engine: str, device: str) -> tuple[Callable[[Sequence[TrialConfig]], Any], int | None]:
+    """``(jobs, n_test)``: ``jobs(trials)`` plans trials of ``exp`` (on its task, loaded and
+    checked once here, or for its trainer) into a ``backends.Job``; ``n_test``: the size of
+    the task's test split (None for a trainer)."""
+    from .backends import Job
+
+    if exp.trainer is not None:
+        from .trainers import TrainerTask
+
+        if not callable(trainer):
+            raise ValueError(f"trainer: {exp.trainer['ref']} is not given as a function")
+        trainer_task = TrainerTask(exp.trainer["ref"])
+        return (lambda trials: Job([make_plan(cfg, 0) for cfg in trials], trainer_task, None,
+                                   "cpu", trainer)), None
+    task = _task(exp, task, model, engine, device)
+    _batches_normalise(task, {exp.run["batch_size"]})
+
+    def jobs(trials: Sequence[TrialConfig]):
+        return Job([make_plan(cfg, len(task.train), task.kind) for cfg in trials], task, engine,
+                   device)
+
+    return jobs, len(task.test)
+
+
+def distinct(trials: Sequence[TrialConfig], plans: Sequence) -> None:
+    """Refuse two labels that run the same trials (the same schedule, resolved for the run,
+    and settings)."""
+    same: dict[str, str] = {}  # the trial that runs (name aside) -> the label that runs it first
+    for cfg, plan in zip(trials, plans):
+        label = cfg.name.rsplit("-seed", 1)[0]
+        first = same.setdefault(_runs(cfg, plan), label)
+        if first != label:
+            raise ValueError(f"schedules: {label} runs the same trials as {first} (the same "
+                             f"schedule, resolved for the run, and settings); drop one of them")
+
+
+def finish(exp: Experiment, store: Store, n_test: int | None, report: bool) -> CompareResult:
+    """``exp``'s records read back from ``store``, ranked; with ``report``, the page written
+    (before the folder is released)."""
+    records = store.records([cfg.name for cfg in exp.trials])
+    result = CompareResult(exp, records, ranking(exp, records, n_test), store.out, n_test=n_test)
+    if report:
+        from ..report import write_report
+
+        result.page = write_report(store.out, store=store)
     return result
 
 

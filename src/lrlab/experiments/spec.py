@@ -10,6 +10,7 @@ Keys (all optional but ``schedules`` or ``preset``)::
     schedules:                   # added after the preset's entries
       - cosine                   # a name of `lrlab list`, or plateau
       - {name: step, params: {gamma: 0.5, step_size: "25%"}, label: step-half}
+      - {name: cosine, lr: 0.1, label: cosine-hot}   # its own reference LR (lrlab tune's)
     seeds: 3                     # a count (seeds 0..n-1) or a list [0, 1, 2]
     optimizer: momentum          # momentum | sgd | adamw
     lr: 0.05                     # the reference LR every schedule starts from / peaks at
@@ -71,7 +72,7 @@ _TRAINERS_OWN = ("task", "task_options", "model", "optimizer", "weight_decay", "
 MODELS = ("default", "cnn", "mlp", "resnet")  # lrlab.training.tasks.models.MODELS, by name
 METRICS = ("test_acc", "val_acc")  # what can rank the schedules: the final test accuracy, or
 # the validation accuracy of the last epoch
-_ENTRY_KEYS = ("name", "params", "label", "interval")
+_ENTRY_KEYS = ("name", "params", "label", "interval", "lr")
 _PARAM_ERROR = re.compile(r"^(?:[\w.]+: )?(\w+) must be (.*)$", re.S)
 MAX_SEEDS = 1000
 MAX_SCHEDULES = 1000
@@ -103,7 +104,9 @@ class Experiment:
             "task": self.task, "task_options": dict(self.task_options), "model": self.model}
         run = {k: v for k, v in self.run.items() if v is not None or not self.trainer}
         return {**own, "schedules": [{"name": e.schedule, "params": e.params, "label": e.label,
-                                      "interval": e.interval} for e in self.entries],
+                                      "interval": e.interval,
+                                      **({"lr": e.lr} if e.lr != self.run["lr"] else {})}
+                                     for e in self.entries],
                 "seeds": list(self.seeds), **run, "metric": self.metric}
 
 
@@ -259,7 +262,31 @@ def _entry(i: int, item: Any, lr: float) -> Entry:
     label = item.get("label")
     if label is not None and not (isinstance(label, str) and re.fullmatch(r"[\w.%+-]{1,64}", label)):
         raise ValueError(f"{path}.label: must be 1-64 letters, digits or ._%+-, got {P.show(label)}")
+    if item.get("lr") is not None:
+        lr = P.real(0.0)(path, "lr", item["lr"])
     return Entry(label or item["name"], item["name"], params, item.get("interval"), lr)
+
+
+def entries_at(data: dict[str, Any], lr: float, trainer: bool = False) -> list[Entry]:
+    """The schedules of plain data ``data`` (its preset's entries, then its own) for the
+    reference LR ``lr``: a preset's LR-derived values (a warmup's target, CLR's floor) follow
+    ``lr``. A trainer's experiment leaves out the plateau entries of a preset."""
+    if data.get("preset") is not None and not isinstance(data["preset"], str):
+        raise ValueError(f"preset: must be a preset name, got {P.show(data['preset'])}")
+    out = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
+    if trainer and any(e.schedule == PLATEAU for e in out):
+        left = [e.label for e in out if e.schedule == PLATEAU]
+        out = [e for e in out if e.schedule != PLATEAU]
+        logger.warning("preset %s: %s left out: a trainer's schedule is a function of the step "
+                       "(a plateau belongs inside its loop: lrlab.Plateau)", data["preset"],
+                       ", ".join(left))
+    schedules = data.get("schedules") or []
+    if not isinstance(schedules, list):
+        raise ValueError(f"schedules: must be a list, got {P.show(schedules)}")
+    if len(out) + len(schedules) > MAX_SCHEDULES:
+        raise ValueError(f"schedules: at most {MAX_SCHEDULES} in one experiment, got "
+                         f"{len(out) + len(schedules)}")
+    return out + [_entry(i, item, lr) for i, item in enumerate(schedules)]
 
 
 def experiment(data: dict[str, Any]) -> Experiment:
@@ -304,23 +331,7 @@ def experiment(data: dict[str, Any]) -> Experiment:
     except ValueError as e:
         raise ValueError(re.sub(r"^trial: (\w+) ", r"\1: ", str(e))) from None
     run = {k: getattr(shared, k) for k in _RUN_KEYS}  # resolved: defaults filled in
-    lr = run["lr"]
-    if data.get("preset") is not None and not isinstance(data["preset"], str):
-        raise ValueError(f"preset: must be a preset name, got {P.show(data['preset'])}")
-    entries = list(preset(data["preset"], lr)) if data.get("preset") is not None else []
-    if trainer is not None and any(e.schedule == PLATEAU for e in entries):
-        left = [e.label for e in entries if e.schedule == PLATEAU]
-        entries = [e for e in entries if e.schedule != PLATEAU]
-        logger.warning("preset %s: %s left out: a trainer's schedule is a function of the step "
-                       "(a plateau belongs inside its loop: lrlab.Plateau)", data["preset"],
-                       ", ".join(left))
-    schedules = data.get("schedules") or []
-    if not isinstance(schedules, list):
-        raise ValueError(f"schedules: must be a list, got {P.show(schedules)}")
-    if len(entries) + len(schedules) > MAX_SCHEDULES:
-        raise ValueError(f"schedules: at most {MAX_SCHEDULES} in one experiment, got "
-                         f"{len(entries) + len(schedules)}")
-    entries += [_entry(i, item, lr) for i, item in enumerate(schedules)]
+    entries = entries_at(data, run["lr"], trainer is not None)
     if not entries:
         raise ValueError("schedules: give at least one schedule (or a preset)")
     counts = Counter(e.label for e in entries)
@@ -329,7 +340,7 @@ def experiment(data: dict[str, Any]) -> Experiment:
         raise ValueError(f"schedules: labels must be unique, got {', '.join(twice[:10])} more "
                          f"than once (give a label)")
     seeds = _seeds(data.get("seeds", 3))
-    first = len(entries) - len(schedules)  # where the file's own schedules start
+    first = len(entries) - len(data.get("schedules") or [])  # where the file's own start
     where = lambda i: (f"schedules[{i - first}]" if i >= first  # noqa: E731
                        else f"preset {data['preset']}: {entries[i].label}")
     seen: dict[str, int] = {}  # a trial's configuration (name aside) -> the entry that has it
@@ -366,7 +377,7 @@ def _trials(entry: Entry, run: dict, seeds: tuple[int, ...], path: str) -> list[
     """The entry's trials, one per seed; the first planned on a nominal data size (the task is
     not loaded yet): errors name the key path."""
     try:
-        cfgs = [TrialConfig(**{**entry.trial_args(), **run}, seed=s, name=f"{entry.label}-seed{s}")
+        cfgs = [TrialConfig(**{**run, **entry.trial_args()}, seed=s, name=f"{entry.label}-seed{s}")
                 for s in seeds]
         make_plan(cfgs[0], n_train=cfgs[0].batch_size or 1)
         return cfgs
