@@ -86,6 +86,7 @@ def cli():
 
 for _command in (schedules.list_cmd, schedules.show, schedules.plot,
                  training.train, training.evaluate_cmd, training.find_lr, experiments.compare,
+                 experiments.tune,
                  experiments.report):
     cli.add_command(_command)
 

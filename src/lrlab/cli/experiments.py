@@ -30,90 +30,190 @@ from .params import _Curve, _early_stop, _json_option, _param_option, _with, dis
 from .training import _device_option, _engine_option, _names, _optimizer_options, _progress, _task_options, task_options
 
 
+_EXPERIMENT_OPTIONS = [
+    _with(_task_options),
+    click.option("--model", "model_ref", default=None, metavar="NAME|FILE.py:FN",
+                 help="A built-in model (cnn, mlp, resnet) or your function fn(task_info) -> "
+                      "torch.nn.Module  [default: the task's own]"),
+    click.option("--trainer", "trainer_ref", default=None, metavar="FILE.py:FN",
+                 help="Your training loop, any framework: fn(trial), called once per trial "
+                      "(instead of --task and lrlab's engine)."),
+    click.option("--steps-per-epoch", type=int, default=None, metavar="N",
+                 help="With --trainer: the optimizer steps in one of its epochs."),
+    click.option("--metric", type=click.Choice(["test_acc", "val_acc"]), default=None,
+                 help="What ranks the schedules: the final test accuracy, or the validation "
+                      "accuracy of the last epoch  [default: test_acc]"),
+    click.option("--preset", default=None, metavar="NAME",
+                 help="A named set of schedules: paddle, torch, modern or all."),
+    click.option("--schedule", "--schedules", "schedules", multiple=True,
+                 callback=lambda c, p, v: _names(v), metavar="NAME",
+                 help="A schedule of `lrlab list`, or plateau (repeatable; lists like a,b)."),
+    _param_option,
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                 metavar="FILE", help="An experiment in YAML or JSON; flags override its keys."),
+    click.option("--seeds", type=click.IntRange(1, 1000), default=None, metavar="N",
+                 help="Seeds 0..N-1  [default: 3]"),
+    click.option("--seed", "seed_list", default=None, metavar="SEEDS",
+                 help="Explicit seeds, e.g. 0,1,2 (instead of --seeds)."),
+    _with(_optimizer_options),
+    click.option("--lr", type=float, default=None, help="Reference LR  [default: 0.05]"),
+    click.option("--epochs", type=int, default=None, help="[default: 20]"),
+    click.option("--batch-size", type=int, default=None, help="[default: 64]"),
+    click.option("--warmup", default=None, callback=lambda c, p, v: None if v is None else parse_value(v),
+                 metavar="N|P%", help="Linear warmup before every schedule."),
+    click.option("--early-stop", default=None, callback=_early_stop, metavar="K=V,...",
+                 help="Early stopping for every trial, e.g. patience=5."),
+    click.option("--out", required=True, type=click.Path(file_okay=False),
+                 help="The experiment's folder (results.sqlite, checkpoints, models)."),
+    click.option("--resume", is_flag=True,
+                 help="Accepted, changes nothing: running the same command again always continues "
+                      "(finished trials kept, unfinished ones from their checkpoints)."),
+    _device_option,
+    _engine_option,
+    click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                 help="Where the trials run: this machine, or a Ray cluster (pip install "
+                      "'lrlab[ray]'); the store stays with this process either way."),
+    click.option("--address", default=None, metavar="auto|HOST:PORT",
+                 help="The Ray cluster to join (auto: the one `ray start` runs here); without it "
+                      "a Ray of this machine alone."),
+    click.option("--per-trial", default=None, metavar="cpu=N,gpu=F",
+                 help="What one unit of work (a population or a trial) needs, e.g. cpu=1,gpu=0.25  "
+                      "[default: cpu=1]"),
+    click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
+                 help="Local worker processes  [default: one per core on a CPU, else 1]"),
+    click.option("--quiet", is_flag=True, help="No progress (on stderr)."),
+    _json_option,
+]
+
+
 @click.command()
-@_with(_task_options)
-@click.option("--model", "model_ref", default=None, metavar="NAME|FILE.py:FN",
-              help="A built-in model (cnn, mlp, resnet) or your function fn(task_info) -> "
-                   "torch.nn.Module  [default: the task's own]")
-@click.option("--trainer", "trainer_ref", default=None, metavar="FILE.py:FN",
-              help="Your training loop, any framework: fn(trial), called once per trial "
-                   "(instead of --task and lrlab's engine).")
-@click.option("--steps-per-epoch", type=int, default=None, metavar="N",
-              help="With --trainer: the optimizer steps in one of its epochs.")
-@click.option("--metric", type=click.Choice(["test_acc", "val_acc"]), default=None,
-              help="What ranks the schedules: the final test accuracy, or the validation "
-                   "accuracy of the last epoch  [default: test_acc]")
-@click.option("--preset", default=None, metavar="NAME",
-              help="A named set of schedules: paddle, torch, modern or all.")
-@click.option("--schedule", "--schedules", "schedules", multiple=True,
-              callback=lambda c, p, v: _names(v), metavar="NAME",
-              help="A schedule of `lrlab list`, or plateau (repeatable; lists like a,b).")
-@_param_option
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE", help="An experiment in YAML or JSON; flags override its keys.")
-@click.option("--seeds", type=click.IntRange(1, 1000), default=None, metavar="N",
-              help="Seeds 0..N-1  [default: 3]")
-@click.option("--seed", "seed_list", default=None, metavar="SEEDS",
-              help="Explicit seeds, e.g. 0,1,2 (instead of --seeds).")
-@_with(_optimizer_options)
-@click.option("--lr", type=float, default=None, help="Reference LR  [default: 0.05]")
-@click.option("--epochs", type=int, default=None, help="[default: 20]")
-@click.option("--batch-size", type=int, default=None, help="[default: 64]")
-@click.option("--warmup", default=None, callback=lambda c, p, v: None if v is None else parse_value(v),
-              metavar="N|P%", help="Linear warmup before every schedule.")
-@click.option("--early-stop", default=None, callback=_early_stop, metavar="K=V,...",
-              help="Early stopping for every trial, e.g. patience=5.")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="The experiment's folder (results.sqlite, checkpoints, models).")
-@click.option("--resume", is_flag=True,
-              help="Accepted, changes nothing: running the same command again always continues "
-                   "(finished trials kept, unfinished ones from their checkpoints).")
-@_device_option
-@_engine_option
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where the trials run: this machine, or a Ray cluster (pip install "
-                   "'lrlab[ray]'); the store stays with this process either way.")
-@click.option("--address", default=None, metavar="auto|HOST:PORT",
-              help="The Ray cluster to join (auto: the one `ray start` runs here); without it "
-                   "a Ray of this machine alone.")
-@click.option("--per-trial", default=None, metavar="cpu=N,gpu=F",
-              help="What one unit of work (a population or a trial) needs, e.g. cpu=1,gpu=0.25  "
-                   "[default: cpu=1]")
-@click.option("--workers", type=click.IntRange(1, 4096), default=None, metavar="N",
-              help="Local worker processes  [default: one per core on a CPU, else 1]")
-@click.option("--quiet", is_flag=True, help="No progress (on stderr).")
-@_json_option
-def compare(task_spec, image_size, split_seed, label, target, model_ref, trainer_ref,
-            steps_per_epoch, metric, preset, schedules, params,
-            config_file, seeds, seed_list, optimizer, weight_decay, lr, epochs, batch_size,
-            warmup, early_stop, out, resume, device, engine, backend, address, per_trial,
-            workers, quiet, as_json):
+@_with(_EXPERIMENT_OPTIONS)
+def compare(**kw):
     """Compare schedules over seeds on one task; print the ranking.
 
     Every trial of a seed starts from the same weights and sees the same batches; the peak LR
     is --lr for all unless a schedule's definition says otherwise.
     """
-    with _stdout_to_stderr(as_json):  # with --json, what the user's code prints: stderr
-        result = _compare(config_file, task_spec, image_size, split_seed, label, target,
-                          model_ref, trainer_ref, steps_per_epoch, metric, preset, schedules,
-                          params, seeds, seed_list, device, engine, quiet, out)
-    page = result.page
+    from lrlab.experiments.runner import run_experiment
+    from lrlab.experiments.spec import experiment
+
+    with _stdout_to_stderr(kw["as_json"]):  # with --json, what the user's code prints: stderr
+        data, model, trainer = _request(kw)
+        exp = experiment(data)
+        with _progress(kw["quiet"], [t.name for t in exp.trials]) as show:
+            result = run_experiment(exp, kw["out"], device=kw["device"], engine=kw["engine"],
+                                    on_event=show, report=True, model=model, trainer=trainer,
+                                    **_where(kw))
+    _show(result, kw["as_json"])
+
+
+@click.command()
+@_with(_EXPERIMENT_OPTIONS)
+@click.option("--trials-per-schedule", type=click.IntRange(1, 1000), default=None, metavar="N",
+              help="Configurations drawn for every schedule (the same number for each)  "
+                   "[default: 8]")
+@click.option("--budget-rungs", type=click.IntRange(1, 10), default=None, metavar="R",
+              help="Successive-halving rungs, each a complete run ETA times shorter than the "
+                   "next (the last: --epochs); 1 prunes nothing  [default: 3]")
+@click.option("--eta", type=click.IntRange(2, 10), default=None, metavar="ETA",
+              help="1/ETA of a rung's configurations go on to the next  [default: 3]")
+@click.option("--lr-range", default=None, metavar="LOW,HIGH",
+              help="The peak LR's range, as factors of --lr (log-uniform)  [default: 1/30,30]")
+@click.option("--sampler-seed", type=click.IntRange(0), default=None, metavar="N",
+              help="The QMC sampler's seed  [default: 0]")
+def tune(trials_per_schedule, budget_rungs, eta, lr_range, sampler_seed, **kw):
+    """Tune every schedule with the same budget, choose on validation, compare the choices.
+
+    Each schedule gets --trials-per-schedule configurations of its peak LR and its own
+    parameters (`lrlab show NAME --space`), drawn by a seeded QMC sampler and pruned by budget
+    rungs (complete shorter runs); the best of each, chosen on validation accuracy on a tuning
+    seed, then runs over the evaluation seeds and is ranked as `lrlab compare` ranks. Test data
+    never chooses anything.
+
+    \b
+    lrlab tune --task digits --preset paddle --trials-per-schedule 8 --epochs 20 --out tuned
+    lrlab tune --schedule cosine,wsd,step --trials-per-schedule 12 --budget-rungs 1 --out t
+    """
+    from lrlab.experiments.tune import run_tuning, tuning
+
+    with _stdout_to_stderr(kw["as_json"]):
+        data, model, trainer = _request(kw)
+        for key, value in (("trials_per_schedule", trials_per_schedule),
+                           ("budget_rungs", budget_rungs), ("eta", eta),
+                           ("sampler_seed", sampler_seed)):
+            if value is not None:
+                data[key] = value
+        if lr_range is not None:
+            value = parse_value(lr_range)
+            data["lr_range"] = value if isinstance(value, list) else [value]
+        t = tuning(data)
+        stack = contextlib.ExitStack()
+        rungs = len(t.budgets)
+
+        def on_rung(r: int, names: list[str]):
+            stack.close()
+            if not kw["quiet"]:
+                what = (f"rung {r + 1}/{rungs}: {len(names)} trials x {t.budgets[r]} epochs"
+                        if r < rungs else f"evaluation: {len(names)} trials")
+                click.echo(what, err=True)
+            return stack.enter_context(_progress(kw["quiet"], names))
+
+        with stack:
+            result = run_tuning(t, kw["out"], device=kw["device"], engine=kw["engine"],
+                                on_rung=on_rung, report=True, model=model, trainer=trainer,
+                                **_where(kw))
+    if not kw["as_json"]:
+        _tuned(result)
+    _show(result.evaluation, kw["as_json"], {k: v for k, v in result.to_json().items()
+                                              if k != "schedules"})
+
+
+def _tuned(result) -> None:
+    """What tuning chose for each schedule, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = result.tuning
+    table = Table(title=f"tuned: {t.trials_per_schedule} configurations per schedule, rungs of "
+                        f"{', '.join(map(str, t.budgets))} epochs, chosen on validation "
+                        f"(seed {t.seed})")
+    for col in ("schedule", "lr", "parameters", "val acc", "by rung", "epochs trained"):
+        table.add_column(col)
+    for label, c in result.chosen.items():
+        rungs = " ".join("-" if v is None else f"{v:.3f}" for v in result.rungs[label])
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in c["params"].items()) or "-"
+        table.add_row(label, f"{c['lr']:.4g}", params,
+                      "-" if c["val"] is None else f"{c['val']:.4f}", rungs,
+                      str(result.budget[label]))
+    Console(width=120).print(table)
+
+
+def _where(kw: dict) -> dict:
+    return {k: kw[k] for k in ("backend", "address", "per_trial", "workers")}
+
+
+def _show(result, as_json: bool, extra: dict | None = None) -> None:
+    """The result on stdout: one JSON object, or the ranking table; then the report's path."""
     if as_json:
-        click.echo(json.dumps(result.to_json()))
-        click.echo(f"report: {page}", err=True)  # stdout stays one JSON object
+        click.echo(json.dumps({**result.to_json(), **(extra or {})}))
+        click.echo(f"report: {result.page}", err=True)  # stdout stays one JSON object
     else:
         _table(result)
-        click.echo(f"report: {page}")
+        click.echo(f"report: {result.page}")
 
 
-def _compare(config_file, task_spec, image_size, split_seed, label, target, model_ref,
-             trainer_ref, steps_per_epoch, metric, preset, schedules, params, seeds, seed_list,
-             device, engine, quiet, out):
-    """The experiment the options define, run: its ``CompareResult``."""
-    from lrlab.experiments.runner import run_experiment
-    from lrlab.experiments.spec import MODELS, experiment, load
+def _request(kw: dict):
+    """``(data, model, trainer)``: the experiment's plain data the options (and a config file)
+    give, and the user's model and trainer functions (or None)."""
+    from lrlab.experiments.spec import MODELS, load
     from lrlab.usercode import identity, load_function
 
+    (config_file, task_spec, image_size, split_seed, label, target, model_ref, trainer_ref,
+     steps_per_epoch, metric, preset, schedules, params, seeds, seed_list) = (kw[k] for k in (
+        "config_file", "task_spec", "image_size", "split_seed", "label", "target", "model_ref",
+        "trainer_ref", "steps_per_epoch", "metric", "preset", "schedules", "params", "seeds",
+        "seed_list"))
     data = load(config_file) if config_file else {}
     ctx = click.get_current_context()
     typed = {n for n in ctx.params  # options given on the command line, not their defaults
@@ -169,14 +269,7 @@ def _compare(config_file, task_spec, image_size, split_seed, label, target, mode
         if given:
             raise click.UsageError(f"--{given[0]} applies to lrlab's engine; a trainer chooses "
                                    f"its own {given[0]}")
-    exp = experiment(data)
-    trials = exp.trials
-    with _progress(quiet, [t.name for t in trials]) as show:
-        result = run_experiment(exp, out, device=device, engine=engine, on_event=show,
-                                report=True, model=model, trainer=trainer,
-                                **{k: ctx.params[k] for k in ("backend", "address", "per_trial",
-                                                               "workers")})
-    return result
+    return data, model, trainer
 
 
 @contextlib.contextmanager

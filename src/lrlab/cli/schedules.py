@@ -61,9 +61,6 @@ def _show_default(v: Any) -> str:
 
 # ---- options -------------------------------------------------------------------------------
 MAX_STEPS = 10 ** 8  # a curve of that many steps is 800 MB of float64
-_steps_option = click.option("--steps", "-n", type=click.IntRange(min=1, max=MAX_STEPS), required=True,
-                             help="Number of steps to evaluate (binds lengths like '50%'); at most "
-                                  "10**8.")
 _curve_options = [
     click.option("--torch", "torch_classes", multiple=True, metavar="CLASS",
                  help="A torch.optim.lr_scheduler class; its own kwargs as --param."),
@@ -105,10 +102,14 @@ def list_cmd():
 @click.argument("name", required=False)
 @_param_option
 @_with(_curve_options)
-@_steps_option
+@click.option("--steps", "-n", type=click.IntRange(min=1, max=MAX_STEPS), default=None,
+              help="Number of steps to evaluate (binds lengths like '50%'); at most 10**8 "
+                   "(required but with --space).")
 @click.option("--width", type=click.IntRange(min=1), default=60, show_default=True,
               help="Sparkline width in characters.")
-def show(name, params, torch_classes, paddle_classes, lr, steps, width):
+@click.option("--space", is_flag=True,
+              help="What `lrlab tune` searches for NAME (its LR and parameters), not the curve.")
+def show(name, params, torch_classes, paddle_classes, lr, steps, width, space):
     """Print one curve: a sparkline, the LR at ~10 steps, its min and max.
 
     NAME is an lrlab schedule (see `lrlab list`); or give one --torch / --paddle CLASS instead.
@@ -119,7 +120,13 @@ def show(name, params, torch_classes, paddle_classes, lr, steps, width):
     lrlab show step -p base_lr=1 -p step_size=2 -p gamma=0.5 --steps 10
     lrlab show one_cycle --lr 0.1 --steps 100
     lrlab show --torch OneCycleLR -p max_lr=0.1 -p total_steps=100 --steps 100
+    lrlab show wsd --space
     """
+    if space:
+        _space(name)
+        return
+    if steps is None:
+        raise click.UsageError("Missing option '--steps' / '-n'.")
     if len([name] if name else []) + len(torch_classes) + len(paddle_classes) != 1:
         raise click.UsageError("show takes exactly one curve: NAME, --torch CLASS or --paddle CLASS")
     [(label, values)] = build_curves([name] if name else [], torch_classes, paddle_classes,
@@ -131,6 +138,24 @@ def show(name, params, torch_classes, paddle_classes, lr, steps, width):
         click.echo(f"{k:>8}  {values[k]:.6g}")
     lo, hi = int(values.argmin()), int(values.argmax())
     click.echo(f"min {values[lo]:.6g} at step {lo}, max {values[hi]:.6g} at step {hi}")
+
+
+def _space(name: str | None) -> None:
+    """``lrlab show NAME --space``: the LR range and the parameters ``lrlab tune`` searches."""
+    from lrlab.schedules.spaces import LR_RANGE, space
+
+    if not name:
+        raise click.UsageError("--space takes a schedule NAME (or plateau)")
+    dims = space(name)
+    lo, hi = LR_RANGE
+    click.echo(f"{name}: lrlab tune searches")
+    click.echo(f"  {'lr':<14} log-uniform  lr x {lo:.4g} .. lr x {hi:g}  (--lr-range)")
+    for key, d in dims.items():
+        unit = "%" if d.kind == "percent" else ""
+        click.echo(f"  {key:<14} {d.kind:<12} {d.low:g}{unit} .. {d.high:g}{unit}")
+    if not dims:
+        click.echo("  (no parameter of its own: only the LR)")
+    click.echo("A parameter a preset entry fixes stays fixed; a config's space: narrows a range.")
 
 
 @click.command()

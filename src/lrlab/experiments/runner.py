@@ -279,6 +279,19 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
     ``HOST:PORT``, or a local one), ``per_trial``: what one unit needs (``cpu=1,gpu=0.25``).
     Trials and results go to the store in ``out``; ``on_event`` receives ``Progress`` events
     (the Python API draws nothing)."""
+    data, task_object, model_fn = request(task, schedules, preset, seeds, metric, task_options,
+                                          model, trainer, device, engine, settings)
+    return run_experiment(experiment(data), out, device=device, engine=engine,
+                          on_event=on_event, report=report, task=task_object,
+                          model=model_fn, trainer=trainer,
+                          backend=backend, per_trial=per_trial, address=address, workers=workers)
+
+
+def request(task: Any, schedules: Any, preset: str | None, seeds: Any, metric: str,
+            task_options: dict | None, model: Any, trainer: Callable | None, device: str,
+            engine: str, settings: dict) -> tuple[dict[str, Any], Any, Callable | None]:
+    """The plain data of ``compare``'s (and ``tune``'s) arguments (``spec.experiment`` validates
+    it), the ``Task`` object given (or None) and the model function given (or None)."""
     from ..usercode import identity
 
     if isinstance(schedules, (str, dict)):  # one schedule given alone
@@ -318,7 +331,4 @@ def compare(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
             data["model"] = model
     if preset is not None:
         data["preset"] = preset
-    return run_experiment(experiment(data), out, device=device, engine=engine,
-                          on_event=on_event, report=report, task=task_object,
-                          model=model if callable(model) else None, trainer=trainer,
-                          backend=backend, per_trial=per_trial, address=address, workers=workers)
+    return data, task_object, (model if callable(model) else None)
