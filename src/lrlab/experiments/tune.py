@@ -154,9 +154,9 @@ def tuning(data: dict[str, Any]) -> Tuning:
                seed)
     b = t.budgets
     if len(set(b)) != len(b):
-        raise ValueError(f"budget_rungs: {rungs} rungs (each {eta}x longer) need epochs >= "
-                         f"{eta ** (rungs - 1)}, got {exp.run['epochs']}; give fewer rungs "
-                         f"or more epochs")
+        raise ValueError(f"budget_rungs: {rungs} rungs, each {eta}x longer, are "
+                         f"{', '.join(map(str, b))} epochs at epochs={exp.run['epochs']}: two "
+                         f"the same; give fewer rungs or more epochs")
     return t
 
 
@@ -364,7 +364,7 @@ def tune(task: Any = None, schedules: Sequence[Any] = (), *, out: str | Path,
         >>> import tempfile
         >>> r = tune("digits", ["cosine", "step"], trials_per_schedule=3, budget_rungs=2,
         ...          epochs=3, seeds=2, out=tempfile.mkdtemp())
-        >>> sorted(r.chosen), r.tuning.budgets, r.budget == {"cosine": 12, "step": 12}
+        >>> sorted(r.chosen), r.tuning.budgets, r.budget == {"cosine": 6, "step": 6}
         (['cosine', 'step'], [1, 3], True)
     """
     from .runner import request

@@ -1,4 +1,4 @@
-"""Helpers of the backend tests: a store's rows, its epochs so far, processes by command line."""
+"""Helpers of the experiment tests (backends, tune): a store's rows, its epochs so far, processes by command line."""
 
 from __future__ import annotations
 
