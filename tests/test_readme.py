@@ -20,7 +20,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 SETUP = ("python3 -m venv", "pip install", "python -m pytest")
 REDUCED = {"--preset paddle --seeds 3 --epochs 20 --out cmp": "--preset paddle --seeds 3 --epochs 1 --out cmp",
-           "--preset paddle --seeds 3 --epochs 20 --backend ray": "--preset paddle --seeds 1 --epochs 1 --backend ray"}
+           "--preset paddle --seeds 3 --epochs 20 --backend ray": "--preset paddle --seeds 1 --epochs 1 --backend ray",
+           "--preset paddle --trials-per-schedule 8 --seeds 3 --epochs 20 --out tuned":
+               "--preset paddle --trials-per-schedule 2 --budget-rungs 1 --seeds 2 --epochs 1 --out tuned"}
 HANG = 3600  # seconds: a hang, not a slow machine
 
 
@@ -64,7 +66,7 @@ def test_bash_blocks_run_in_order(tmp_path, child_env):
         r = subprocess.run(argv, cwd=tmp_path, env=child_env, capture_output=True, text=True,
                            timeout=HANG)
         assert r.returncode == 0, (cmd, r.stderr)
-    for made in ("cmp/report.html", "cmp/results.sqlite", "cmp-ray/results.sqlite", "lr.png", "cmp.png", "lr_find.png",
+    for made in ("cmp/report.html", "cmp/results.sqlite", "tuned/report.html", "cmp-ray/results.sqlite", "lr.png", "cmp.png", "lr_find.png",
                  "pop/plateau-factor0.5-warmup10%-seed1/summary.json"):
         assert (tmp_path / made).is_file(), made
 

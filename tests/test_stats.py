@@ -712,3 +712,24 @@ def test_rank_trials_leaves_out_ended_trials_with_nothing_to_rank():
     rows = rank_trials(["a"], [("a", 0, "finished", None, e), ("a", 1, "diverged", None, e),
                                ("a", 2, "failed", None, [])])
     assert rows[0]["diverged"] == 1 and rows[0]["n_seeds"] == 0
+
+
+def test_tuning_curve_is_the_best_of_k_over_every_subset():
+    import itertools
+
+    import numpy as np
+
+    from lrlab.stats import tuning_curve
+
+    rng = np.random.default_rng(3)
+    for n in (1, 4, 7):
+        scores = list(rng.random(n).round(2))
+        curve = tuning_curve(scores, level=0.8)
+        for row in curve:
+            bests = sorted(max(c) for c in itertools.combinations(scores, row["k"]))
+            assert row["mean"] == pytest.approx(np.mean(bests), abs=1e-12)
+            assert row["low"] == pytest.approx(np.quantile(bests, 0.1, method="inverted_cdf"))
+            assert row["high"] == pytest.approx(np.quantile(bests, 0.9, method="inverted_cdf"))
+        assert curve[-1]["mean"] == max(scores) and [r["k"] for r in curve] == list(range(1, n + 1))
+    assert tuning_curve([float("-inf"), 0.5])[0]["mean"] == 0.5  # a diverged trial: the lowest
+    assert tuning_curve([float("nan")]) == []

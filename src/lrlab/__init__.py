@@ -5,8 +5,8 @@
     >>> round(s(50), 6)
     0.05
 
-``import lrlab`` imports neither torch nor paddle, nor the experiments (``lrlab.compare`` loads
-them when first used); the adapters live in
+``import lrlab`` imports neither torch nor paddle, nor the experiments (``lrlab.compare`` and
+``lrlab.tune`` load them when first used); the adapters live in
 ``lrlab.integrations.torch`` / ``.paddle`` / ``.keras``.
 """
 
@@ -15,15 +15,19 @@ from .control import EarlyStopping, Improvement, Plateau
 from .schedules import Schedule, create, describe, from_config, names
 
 __all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "compare", "create", "describe",
-           "from_config", "from_paddle", "from_torch", "names"]
+           "from_config", "from_paddle", "from_torch", "names", "tune"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``lrlab.compare``, imported when first used: the schedules alone never load the
-    experiments (SQLite, the store, the runner)."""
+    """``lrlab.compare`` and ``lrlab.tune``, imported when first used: the schedules alone
+    never load the experiments (SQLite, the store, the runner)."""
     if name == "compare":
         from .experiments.runner import compare
 
         return compare
+    if name == "tune":
+        from .experiments.tune import tune
+
+        return tune
     raise AttributeError(f"module 'lrlab' has no attribute {name!r}")

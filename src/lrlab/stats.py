@@ -834,3 +834,55 @@ def rank_trials(labels: Sequence[str], trials, n_test: int | None = None) -> lis
         return []
     has_acc = any(v is not None for row in val.values() for vs in row.values() for v in vs)
     return rank(test, val if has_acc else None, secs if has_acc else None, n_test=n_test)
+
+
+def tuning_curve(scores: Sequence[float], level: float = 0.9) -> list[dict[str, float]]:
+    """The best score among ``k`` trials drawn at random from ``scores`` (without replacement),
+    for ``k = 1 .. n``: its expectation and its central ``level`` interval, exact (no
+    resampling): with the scores sorted ``s_1 <= ... <= s_n``, the best of ``k`` is ``s_i`` with
+    probability ``C(i-1, k-1) / C(n, k)`` (the expected validation performance of Dodge et al.,
+    2019, "Show your work"). A non-finite score (a diverged trial) counts as the lowest finite
+    one. Where the curve still climbs at ``k = n``, more trials would still find better
+    configurations: a ranking read there depends on the tuning budget.
+
+        >>> [round(r["mean"], 4) for r in tuning_curve([0.1, 0.3, 0.2])]
+        [0.2, 0.2667, 0.3]
+        >>> tuning_curve([0.1, 0.3, 0.2])[1]["low"], tuning_curve([0.1, 0.3, 0.2])[1]["high"]
+        (0.2, 0.3)
+    """
+    import numpy as np
+
+    finite = [float(s) for s in scores if s is not None and math.isfinite(s)]
+    if not finite:
+        return []
+    floor = min(finite)
+    s = sorted(float(x) if x is not None and math.isfinite(x) else floor for x in scores)
+    n, tail = len(s), (1 - level) / 2
+    out = []
+    for k in range(1, n + 1):
+        total = math.comb(n, k)
+        p = [math.comb(i, k - 1) / total for i in range(n)]  # P(best of k = s[i])
+        cdf = np.cumsum(p)
+        low = s[int(np.searchsorted(cdf, tail - 1e-12))]
+        high = s[min(n - 1, int(np.searchsorted(cdf, 1 - tail - 1e-12)))]
+        out.append({"k": k, "mean": float(np.dot(p, s)), "low": low, "high": high})
+    return out
+
+
+def validation_score(status: str, epochs: Sequence[Mapping[str, Any]]) -> float:
+    """What ``lrlab tune`` chooses on (higher is better): a trial's last epoch's ``val_acc``,
+    or ``-val_loss`` where there is no accuracy; ``-inf`` for a diverged or failed trial, or
+    one without either. Validation only: the test metrics never choose.
+
+        >>> validation_score("finished", [{"val_acc": 0.9}, {"val_acc": 0.8, "val_loss": 0.5}])
+        0.8
+        >>> validation_score("diverged", [{"val_acc": 0.9}])
+        -inf
+    """
+    if status in ("diverged", "failed") or not epochs:
+        return -math.inf
+    last = epochs[-1]
+    value = last.get("val_acc")
+    if value is None and last.get("val_loss") is not None:
+        value = -last["val_loss"]
+    return -math.inf if value is None or not math.isfinite(value) else float(value)

@@ -99,6 +99,17 @@ def table(output):
     return {int(k): float(v) for k, v in (line.split() for line in output.splitlines()[3:-1])}
 
 
+def test_show_space_lists_what_tune_searches():
+    out = CliRunner().invoke(cli, ["show", "wsd", "--space"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[1:4] == [
+        "  lr             log-uniform  lr x 0.03333 .. lr x 30  (--lr-range)",
+        "  warmup_steps   percent      1% .. 10%",
+        "  decay_steps    percent      10% .. 50%"]
+    out = CliRunner().invoke(cli, ["show", "cosine", "--space"])
+    assert "(no parameter of its own: only the LR)" in out.output
+
+
 def test_show_lr_gives_trains_defaults():
     by_lr = run("show", "cosine", "--lr", 0.1, "--steps", 10)
     by_params = run("show", "cosine", "-p", "base_lr=0.1", "-p", "total_steps=10", "--steps", 10)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -65,3 +69,36 @@ def rows():
     """``tables``, ``epochs_stored``, ``children`` and ``running_with`` of this module."""
     return SimpleNamespace(tables=tables, epochs_stored=epochs_stored, children=children,
                            running_with=running_with, SCHEDULES=SCHEDULES, HANG=HANG)
+
+
+@pytest.fixture(scope="module")
+def cluster(child_env, rows):
+    """The address of a 2-CPU Ray head on 127.0.0.1 (token authentication off, as it is
+    where only this machine joins) and its environment, stopped at the end of the module."""
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="lrlab-ray-")
+    env = {**child_env, "RAY_AUTH_MODE": "disabled"}
+    started = subprocess.run(
+        ["ray", "start", "--head", "--num-cpus=2", "--num-gpus=0", f"--port={port}",
+         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+         f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=rows.HANG)
+    assert started.returncode == 0, started.stderr[-2000:]
+    before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        yield f"127.0.0.1:{port}", env
+    finally:
+        if before is None:
+            del os.environ["RAY_AUTH_MODE"]
+        else:
+            os.environ["RAY_AUTH_MODE"] = before
+        for pid in rows.running_with(temp):  # this cluster's processes, not any other Ray's
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -409,10 +409,10 @@ def test_a_reader_sees_one_snapshot_while_the_writer_commits(made, tmp_path):
     out = _copy(made, tmp_path / "out")
     with Reader.open(out) as r:
         before = r.fingerprint()
-        first = [(t.name, t.status, t.epochs, t.steps) for t in r.trials()]
+        first = [(t.name, t.status, t.n_epochs, t.steps) for t in r.trials()]
         _sql(out, "UPDATE trial SET status = 'running', epochs = 1 WHERE name = 'cosine-seed0'",
              "DELETE FROM epoch WHERE epoch = 1")
-        assert [(t.name, t.status, t.epochs, t.steps) for t in r.trials()] == first
+        assert [(t.name, t.status, t.n_epochs, t.steps) for t in r.trials()] == first
         assert all(len(r.epochs(t.id)) == 2 and len(r.lrs(t.id)) == 8 for t in r.trials())
         assert r.fingerprint() == before
     assert first == [(n, "finished", 2, 8) for n in ("cosine-seed0", "cosine-seed1",

@@ -185,3 +185,32 @@ def test_tuning_validates_without_training():
     lam = next(e for e in t.exp.entries if e.label == "LambdaDecay")  # its gamma is its definition
     assert t.dims(lam) == {}
     assert t.budgets == [2, 7, 20] and t.seed == TUNING_SEED
+
+
+def test_another_tuning_or_damaged_draws_in_the_folder_are_one_line(whole, tmp_path, child_env):
+    out = tmp_path / "t"
+    shutil.copytree(whole[0], out, ignore=shutil.ignore_patterns(".lrlab.lock"))
+    cmd = [sys.executable, "-m", "lrlab", "tune", *ARGS, "--out", str(out)]
+    other = subprocess.run([*cmd, "--trials-per-schedule", "5"], env=child_env,
+                           capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr
+    assert "holds a tuning with another trials_per_schedule (4); tune again in another --out" in other.stderr
+    db = sqlite3.connect(out / "results.sqlite")
+    tune = json.loads(db.execute("SELECT value FROM meta WHERE key = 'tune'").fetchone()[0])
+    tune["drawn"]["step"][1]["lr"] = -1.0
+    db.execute("UPDATE meta SET value = ? WHERE key = 'tune'", (json.dumps(tune),))
+    db.commit()
+    db.close()
+    damaged = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=600)
+    assert damaged.returncode == 2 and "its recorded draws do not fit the tuning" in damaged.stderr
+
+
+def test_on_ray_the_same_trials_and_choice_as_local_workers(cluster, tmp_path, rows):
+    from lrlab.experiments.tune import tune
+
+    kw = dict(schedules=["cosine", "step", "wsd"], trials_per_schedule=4, budget_rungs=2, epochs=3,
+              seeds=2)
+    on_ray = tune("digits", out=tmp_path / "ray", backend="ray", address=cluster[0], **kw)
+    local = tune("digits", out=tmp_path / "local", workers=2, **kw)
+    assert on_ray.chosen == local.chosen and on_ray.budget == local.budget
+    assert rows.tables(tmp_path / "ray") == rows.tables(tmp_path / "local")

@@ -290,3 +290,20 @@ def html_text(fragment: str) -> str:
     import html
 
     return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def test_a_tuned_store_says_what_was_searched_the_budget_and_that_test_data_chose_nothing(
+        tmp_path, report):
+    from lrlab.experiments.tune import tune
+
+    csv = _table(tmp_path / NASTY)
+    result = tune(f"csv:{csv}", ["cosine", {"name": "step", "label": "step-x"}], trials_per_schedule=3,
+                  budget_rungs=2, epochs=3, seeds=2, batch_size=16, out=tmp_path / "t", report=True)
+    page = result.evaluation.page.read_text()
+    tuning = page[page.index("<h2>Tuning</h2>"):page.index("<h2>Trials</h2>")]
+    assert "test data chose nothing" in tuning and "Nothing was tuned" not in page
+    assert "every schedule trained 6 epochs in tuning" in tuning  # 3 x 1 + 1 x 3, from the store
+    assert "gamma 0.05..0.7, step_size 10..50%" in tuning and "step-x" in tuning
+    assert 'id="fig-tuning"' in tuning and (tmp_path / "t" / "report" / "tuning.png").is_file()
+    assert "chosen on validation accuracy alone" in page
+    assert "Nothing was tuned" in report and "Tuning</h2>" not in report  # an untuned compare

@@ -1,4 +1,5 @@
 """``lrlab compare``: many schedules over several seeds, fairly, into a SQLite store; the ranking.
+``lrlab tune``: every schedule tuned with the same budget first (``lrlab.experiments.tune``).
 
     lrlab compare --task digits --preset paddle --seeds 3 --epochs 20 --out cmp
     lrlab compare --schedule cosine,one_cycle --schedule step -p step.gamma=0.5 --seed 0,1 --out cmp
@@ -6,6 +7,7 @@
     lrlab compare --task digits --model resnet --schedule cosine,step --out cmp
     lrlab compare --trainer my_loop.py:train --steps-per-epoch 22 --schedule cosine,step --out cmp
     lrlab report cmp                 # rebuild cmp/report.html from cmp/results.sqlite alone
+    lrlab tune --preset paddle --trials-per-schedule 8 --out tuned   # compare's options too
 
 A config file (YAML or JSON, see ``lrlab.experiments.spec``) gives any key; flags given on the
 command line override it (``--schedule`` adds to its schedules). Running the same command

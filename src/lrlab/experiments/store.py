@@ -6,7 +6,8 @@ Tables (schema version 1, in ``meta``):
 - ``meta(key, value)``: ``schema_version``, ``lrlab_version``, ``torch_version`` (and
   ``paddle_version``, ``keras_version``, ``lightning_version`` when loaded) of the last trial
   started, ``experiment`` (the definition, JSON, when written by ``compare``),
-  ``test_size`` (examples in the task's test split, written by ``compare``);
+  ``test_size`` (examples in the task's test split, written by ``compare``), ``tune`` (a
+  tuning's definition, its draws and its seed, JSON, written by ``lrlab tune``);
 - ``trial(id, key, name, schedule, seed, task, config, resolved, status, test_loss, test_acc,
   best_epoch, diverged_step, epochs, steps, seconds, started, finished)``: one row per trial;
   ``key`` identifies it by its task and full configuration (seed included; the name does not
@@ -329,9 +330,9 @@ class Store(OutputFolder, TrialSink):
 
 
 # ---- reading ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass
 class TrialRow:
-    """One row of the ``trial`` table (``config`` parsed; ``epochs``: how many were stored)."""
+    """One row of the ``trial`` table (``config`` parsed; ``n_epochs``: how many were stored)."""
 
     id: int
     name: str
@@ -341,7 +342,7 @@ class TrialRow:
     test_loss: float | None
     best_epoch: int | None
     diverged_step: int | None
-    epochs: int
+    n_epochs: int
     steps: int
     seconds: float
     resolved: str | None

@@ -24,8 +24,8 @@ linear to zero) is judged before its cooldown. The best ``1/eta`` by validation 
 rung is the full ``epochs``. ``rungs=1`` prunes nothing.
 
 Selection reads validation only: a trial's score is its last epoch's ``val_acc`` (``-val_loss``
-where there is no accuracy); a diverged or failed trial scores lowest; ties go to the earlier
-draw. Tuning trials train on seed ``TUNING_SEED`` (never an evaluation seed). The best
+where there is no accuracy); a diverged or failed trial scores lowest; a tie goes to the lower
+last validation loss, then to the earlier draw. Tuning trials train on seed ``TUNING_SEED`` (never an evaluation seed). The best
 configuration of each schedule (at the last rung) then runs over the evaluation seeds and is
 ranked by the verdict as in ``compare``, in the same store and report. Every schedule gets the
 same number of trials at the same budgets: equal training, read back from the store.
@@ -49,7 +49,7 @@ from typing import Any
 from ..schedules import params as P
 from ..schedules.presets import Entry
 from ..schedules.spaces import LR_RANGE, Dim, space
-from ..training.records import Progress, TrialRecord, TrialStatus
+from ..training.records import Progress, TrialRecord
 from ..training.trial import TrialConfig
 from .runner import CompareResult, _same_experiment, distinct, finish, planner
 from .spec import Experiment, entries_at, experiment
@@ -206,15 +206,17 @@ def configs(t: Tuning, drawn: dict[str, list[dict]], label: str, which: Sequence
 
 
 def score(rec: TrialRecord) -> float:
-    """A tuning trial's validation score (higher is better): its last epoch's ``val_acc``, or
-    ``-val_loss``; ``-inf`` for a diverged or failed trial or one without either."""
-    if rec.status in (TrialStatus.DIVERGED, TrialStatus.FAILED) or not rec.epochs:
-        return -math.inf
-    last = rec.epochs[-1]
-    value = last.get("val_acc")
-    if value is None and last.get("val_loss") is not None:
-        value = -last["val_loss"]
-    return -math.inf if value is None or not math.isfinite(value) else float(value)
+    """A tuning trial's validation score (``lrlab.stats.validation_score``)."""
+    from ..stats import validation_score
+
+    return validation_score(rec.status, rec.epochs)
+
+
+def _rank(k: int, rec: TrialRecord) -> tuple:
+    """The order of a rung's trials, best first: the validation score, then the last
+    validation loss (accuracies on a small validation set tie often), then the draw."""
+    loss = rec.epochs[-1].get("val_loss") if rec.epochs else None
+    return (-score(rec), loss if loss is not None and math.isfinite(loss) else math.inf, k)
 
 
 @dataclass
@@ -271,7 +273,7 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
             run_backend(jobs(flat), backend, per_trial, address, workers)(store, emit)
             for label in labels:
                 recs = store.records([c.name for c in trials[label]])
-                ranked = sorted(zip(alive[label], recs), key=lambda kr: (-score(kr[1]), kr[0]))
+                ranked = sorted(zip(alive[label], recs), key=lambda kr: _rank(*kr))
                 top = score(ranked[0][1])
                 best[label].append(None if top == -math.inf else top)
                 alive[label] = sorted(k for k, _ in ranked[:kept(t.trials_per_schedule, r + 1,
@@ -321,17 +323,29 @@ def _same_tuning(store: Store, t: Tuning, drawn: dict) -> dict:
                              f"another --out") from None
         diff = [k for k in now if then.get(k) != now[k]]
         if diff:
-            k = diff[0]
-            raise ValueError(f"{store.out} holds a tuning with another {k} ({P.show(then.get(k))});"
-                             f" tune again in another --out")
+            k, was = diff[0], then.get(diff[0])
+            if k == "experiment" and isinstance(was, dict):  # name the setting inside it
+                k = next(x for x in sorted(set(was) | set(now[k])) if was.get(x) != now[k].get(x))
+                was = was.get(k)
+            raise ValueError(f"{store.out} holds a tuning with another {k} ({P.show(was)}); tune "
+                             f"again in another --out")
         if not (isinstance(then_drawn, dict) and set(then_drawn) == set(drawn)
                 and all(isinstance(v, list) and len(v) == t.trials_per_schedule
-                        for v in then_drawn.values())):
+                        and all(_fits(d, new) for d, new in zip(v, drawn[label]))
+                        for label, v in then_drawn.items())):
             raise ValueError(f"{store.path}: its recorded draws do not fit the tuning; choose "
                              f"another --out")
         return then_drawn
-    store.set_meta("tune", json.dumps({"definition": now, "drawn": drawn}))
+    store.set_meta("tune", json.dumps({"definition": now, "drawn": drawn, "seed": t.seed}))
     return drawn
+
+
+def _fits(d: Any, new: dict) -> bool:
+    """Whether a recorded draw has the shape of a fresh one: a finite LR > 0 and the same
+    parameters."""
+    return (isinstance(d, dict) and set(d) == {"lr", "params"} and isinstance(d["lr"], float)
+            and math.isfinite(d["lr"]) and d["lr"] > 0 and isinstance(d["params"], dict)
+            and set(d["params"]) == set(new["params"]))
 
 
 def _budgets(store: Store, t: Tuning, labels: list[str]) -> dict[str, int]:

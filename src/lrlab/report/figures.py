@@ -235,3 +235,31 @@ def forest_figure(rows: Sequence[dict[str, Any]]):
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("gap to the best (blue: the best group, not told apart)", fontsize="medium")
     return fig
+
+
+def tuning_figure(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], budget: int | None):
+    """Each schedule's tuning curve (``stats.tuning_curve``: the expected best validation
+    accuracy among ``k`` of its trials, with its 90 % band) against ``k``, at the first rung's
+    budget of ``budget`` epochs: where a curve still climbs at the right, more trials would
+    still have found better configurations."""
+    curves = [(label, c) for label, c in curves if c]
+    fig, ncols = _figure(8, 4.2, [label for label, _ in curves])
+    ax = fig.subplots()
+    if not curves:
+        _empty(ax, "no tuning trial with a finite validation score")
+        return fig
+    for i, (label, c) in enumerate(curves):
+        color = color_of(i, len(curves))
+        k = [r["k"] for r in c]
+        ax.plot(k, [r["mean"] for r in c], color=color, lw=1.5, label=label)
+        ax.fill_between(k, [r["low"] for r in c], [r["high"] for r in c], color=color,
+                        alpha=0.12, lw=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trials of the schedule (drawn at random from its tuning trials)")
+    ax.set_ylabel("best validation accuracy" + (f" after {budget} epochs" if budget else ""))
+    ax.grid(alpha=0.3)
+    _legend_below(fig, *ax.get_legend_handles_labels(), ncols)
+    ax.set_title("tuning curves: expected best of k trials, 90% band", fontsize="medium")
+    return fig

@@ -269,10 +269,17 @@ def figures(data: ReportData) -> dict[str, Any]:
                        if (label, s) in data.trials]) for label in data.labels]
     curves = [(f"{label} (seed {data.lrs[label][0]})" if label in data.lrs else label,
                data.lrs.get(label, (None, []))[1]) for label in data.labels]
-    return {"accuracy": F.accuracy_figure(data.ranking), "forest": F.forest_figure(data.ranking),
-            "metrics": F.metrics_figure(series, {r["name"] for r in data.ranking
-                                                 if r["tied_with_best"]} or None),
-            "lr": F.lr_grid_figure(curves)}
+    out = {"accuracy": F.accuracy_figure(data.ranking), "forest": F.forest_figure(data.ranking),
+           "metrics": F.metrics_figure(series, {r["name"] for r in data.ranking
+                                                if r["tied_with_best"]} or None),
+           "lr": F.lr_grid_figure(curves)}
+    if data.tune:
+        tuned = data.tuned()
+        first = min((b for t in tuned.values() for b in t["rungs"]), default=None)
+        out["tuning"] = F.tuning_figure(
+            [(label, stats.tuning_curve([s for _, s in tuned[label]["rungs"][first]]))
+             for label in data.labels if label in tuned], first)
+    return out
 
 
 # ---- the page -----------------------------------------------------------------------------
@@ -391,6 +398,72 @@ def _same_curves(data: ReportData) -> str:
             + _e("; ".join(same)) + ". Their differences are noise, not the schedule.</p>")
 
 
+def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
+    """What ``lrlab tune`` searched, with which budget, and what it chose, per schedule."""
+    from ..schedules.spaces import space
+
+    d = data.tune["definition"]
+    tuned = data.tuned()
+    rung_epochs = sorted({e for t in tuned.values() for e in t["rungs"]})
+    lo, hi = d.get("lr_range", [None, None])
+    n = d.get("trials_per_schedule")
+    head = ("<h2>Tuning</h2><p>Every schedule was tuned with the same budget before it was "
+            f"compared: {_e(n)} configurations each, drawn by Optuna's QMC sampler (scrambled "
+            f"Sobol, seed {_e(d.get('sampler_seed'))}) over its peak LR (log-uniform, its "
+            f"reference LR × {_e(f'{lo:.4g}')} .. × {_e(f'{hi:.4g}')}) and its own parameters "
+            f"(below; a value a preset entry fixes is its definition and was not searched); "
+            f"{_e(d.get('budget_rungs'))} budget rung(s) of "
+            f"{_e(', '.join(map(str, rung_epochs)))} epochs, each a complete run with the "
+            f"schedule bound to that length, the best 1/{_e(d.get('eta'))} of a rung going on "
+            f"to the next. Each was chosen on the validation accuracy of its last epoch, on "
+            f"seed {_e(data.tune['seed'])}, which no evaluation uses; <strong>test data chose "
+            f"nothing</strong>. The chosen configurations then ran over the seeds above.</p>")
+    rows = []
+    for label in data.labels:
+        t = tuned.get(label, {"rungs": {}, "epochs": 0})
+        e = data.entries.get(label, {})
+        declared = space(e.get("name", "constant"))
+        narrow = {**d.get("space", {}).get(e.get("name"), {}), **d.get("space", {}).get(label, {})}
+        searched = ", ".join(
+            f"{k} {lo:g}..{hi:g}{'%' if declared[k].kind == 'percent' else ''}"
+            for k in sorted(_searched(data, label)) if k in declared
+            for lo, hi in [narrow.get(k) or (declared[k].low, declared[k].high)])
+        best = [max((s for _, s in t["rungs"].get(b, [])), default=None) for b in rung_epochs]
+        cells = "".join(f"<td>{_pct(x) if x is not None and x > -1e308 else '–'}</td>"
+                        for x in best)
+        lr = e.get("lr", data.definition.get("lr"))
+        rows.append(f'<tr><td class="l">{_e(label)}</td><td>{_e(_num(lr, ".4g"))}</td>'
+                    f'<td class="l"><code>{_e(json.dumps(e.get("params") or {}))}</code></td>'
+                    f'<td class="l">{_e(searched or "only the LR")}</td>{cells}'
+                    f'<td>{sum(len(v) for v in t["rungs"].values())}</td><td>{t["epochs"]}</td></tr>')
+    table = ('<table id="tuning"><thead><tr><th class="l">schedule</th><th>chosen LR</th>'
+             '<th class="l">chosen parameters</th><th class="l">searched</th>'
+             + "".join(f"<th>best val acc, {b} epochs</th>" for b in rung_epochs)
+             + "<th>trials</th><th>epochs trained</th></tr></thead><tbody>" + "".join(rows)
+             + "</tbody></table>")
+    epochs = {t["epochs"] for t in tuned.values()}
+    note = ('<p class="note">Budget: ' + (
+        f"every schedule trained {epochs.pop()} epochs in tuning (summed over its trials and "
+        f"rungs, read from the store)." if len(epochs) == 1 else
+        "the schedules trained unequal epochs in tuning (an unfinished tuning): "
+        + ", ".join(f"{_e(k)} {v['epochs']}" for k, v in tuned.items()) + ".")
+        + " Best val acc per rung: does the ranking change with the training length? The "
+        "tuning curves show the expected best of k trials: where one still climbs at the right, "
+        "more trials would still find better configurations, and its place depends on the "
+        "tuning budget.</p>")
+    fig = ""
+    if "tuning" in images:
+        uri = "data:image/png;base64," + base64.b64encode(images["tuning"]).decode("ascii")
+        fig = f'<img id="fig-tuning" alt="tuning curves" src="{uri}">'
+    return head + table + note + fig
+
+
+def _searched(data: ReportData, label: str) -> set[str]:
+    """The parameters tuning drew for ``label`` (the keys of its draws)."""
+    drawn = (data.tune or {}).get("drawn", {}).get(label) or [{}]
+    return set(drawn[0].get("params", {})) if isinstance(drawn[0], dict) else set()
+
+
 def _trials_table(data: ReportData) -> str:
     out = ['<table id="trials"><thead><tr><th class="l">trial</th><th>status</th>'
            "<th>test acc</th><th>test loss</th><th>epochs</th><th>best val epoch</th>"
@@ -452,8 +525,9 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
         "reaches that fraction of the best final validation accuracy (– when a seed never "
         "reaches it). val AUC: mean validation accuracy over the epochs (anytime performance). "
         "Best val epoch: the epoch of the lowest validation loss (1-based). Nothing here was "
-        "chosen on the test set: the schedules and their parameters were fixed before "
-        "training, and test accuracy only ranks them.</p>"))
+        "chosen on the test set: the schedules and their parameters were "
+        + ("chosen on validation accuracy alone (Tuning, below)" if data.tune else
+           "fixed before training") + ", and test accuracy only ranks them.</p>"))
     for name, title in FIGURES:
         if name in images:
             uri = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
@@ -473,7 +547,8 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
                      f'<td class="l"><code>{_e(data.ran_as(label))}</code></td>'
                      f'<td class="l">{_e(e.get("interval") or "default")}</td></tr>'
                      for label, e in data.entries.items()) + "</tbody></table>" + _same_curves(data))
-    parts.append("<p>Nothing was tuned: every schedule ran with the parameters above, fixed "
+    parts.append(_tuning_section(data, images) if data.tune else
+                 "<p>Nothing was tuned: every schedule ran with the parameters above, fixed "
                  "before training (the reference LR and the preset's or the schedule's "
                  "run-relative defaults); no parameter was searched on these results.</p>")
     parts.append("<h2>Trials</h2>" + _trials_table(data))

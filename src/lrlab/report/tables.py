@@ -8,35 +8,27 @@ labels and seeds), marks what has not finished, and ranks the finished trials wi
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..experiments.store import Reader, read_fingerprint
+from ..experiments.store import Reader, TrialRow, read_fingerprint
 from .. import stats
 
 
 @dataclass
-class Trial:
-    """One trial row of the store (``epochs`` filled for the report's trials)."""
+class Trial(TrialRow):
+    """A trial row of the store with what the report adds: its label and seed (from its name),
+    its ``epochs`` (metrics per epoch), which test examples its final model gets right
+    (``test_hits``, a bool array) and why a failed trial failed (``error``)."""
 
-    id: int
-    name: str
-    label: str
-    seed: int
-    status: str
-    config: dict
-    test_acc: float | None
-    test_loss: float | None
-    best_epoch: int | None
-    diverged_step: int | None
-    n_epochs: int
-    steps: int
-    seconds: float
-    resolved: str | None = None  # the concrete schedule that ran, in words
+    label: str = ""
+    seed: int = 0
     epochs: list[dict[str, Any]] = field(default_factory=list)
-    test_hits: Any = None  # which test examples its final model gets right (bool array)
-    error: str | None = None  # why a failed trial failed
+    test_hits: Any = None
+    error: str | None = None
 
 
 @dataclass
@@ -53,6 +45,8 @@ class ReportData:
     ranking: list[dict[str, Any]]
     lrs: dict[str, tuple[int, list[float]]]  # label -> (seed, LR of every step)
     fingerprint: tuple = ()            # the store's state when read (store.fingerprint)
+    tune: dict | None = None           # lrlab tune's definition, draws and seed (meta "tune")
+    tuning: list[Trial] = field(default_factory=list)  # its tuning trials, epochs filled
     resolution: dict[str, Any] = field(default_factory=dict)  # stats.resolution of the ranking
 
     @property
@@ -98,6 +92,20 @@ class ReportData:
     def total(self) -> int:
         return len(self.labels) * len(self.seeds)
 
+    def tuned(self) -> dict[str, dict[str, Any]]:
+        """Per schedule label, its tuning: ``{"rungs": {epochs: [(draw, score)]}, "epochs":
+        epochs trained}`` (scores: ``stats``-ready, validation only)."""
+        out: dict[str, dict[str, Any]] = {}
+        for t in self.tuning:
+            label, draw, epochs = _TUNING.fullmatch(t.label).groups()
+            entry = out.setdefault(label, {"rungs": {}, "epochs": 0})
+            entry["rungs"].setdefault(int(epochs), []).append(
+                (int(draw), stats.validation_score(t.status, t.epochs)))
+            entry["epochs"] += t.config.get("epochs", 0)
+        for entry in out.values():
+            entry["rungs"] = {k: sorted(v) for k, v in sorted(entry["rungs"].items())}
+        return out
+
     @property
     def first_config(self) -> dict:
         """The full configuration of a trial (defaults filled in), or ``{}``."""
@@ -107,6 +115,18 @@ class ReportData:
 def changed(data: ReportData) -> bool:
     """Whether the store in ``data.out`` was written since ``data`` was read."""
     return read_fingerprint(data.out) != data.fingerprint
+
+
+_TUNING = re.compile(r"(.+)-t(\d+)-e(\d+)")  # a tuning trial's label: <label>-t<draw>-e<epochs>
+
+
+def _tune(meta: dict[str, str]) -> dict | None:
+    """``lrlab tune``'s record in ``meta`` (None without one, or when it is not readable)."""
+    try:
+        tune = json.loads(meta["tune"])
+        return tune if isinstance(tune.get("seed"), int) and isinstance(tune.get("definition"), dict) else None
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _label(name: str) -> tuple[str, int | None]:
@@ -124,8 +144,6 @@ def _matches(entry: dict, config: dict) -> bool:
 def load(out: str | Path, store=None) -> ReportData:
     """Read the store in ``out`` into a ``ReportData`` (see the module docstring); ``store``:
     the caller's open ``Store`` of ``out``, read through its own connection."""
-    import json
-
     import numpy as np
 
     with (store.reader() if store is not None else Reader.open(out)) as r:
@@ -135,12 +153,8 @@ def load(out: str | Path, store=None) -> ReportData:
         all_trials = []
         for row in r.trials():
             label, seed = _label(row.name)
-            cfg = row.config
-            all_trials.append(Trial(row.id, row.name, label,
-                                    cfg.get("seed", seed) if seed is None else seed, row.status,
-                                    cfg, row.test_acc, row.test_loss, row.best_epoch,
-                                    row.diverged_step, row.epochs, row.steps, row.seconds,
-                                    row.resolved))
+            all_trials.append(Trial(**vars(row), label=label,
+                                    seed=row.config.get("seed", seed) if seed is None else seed))
         if definition is None:  # a store without its definition: what the trials say
             labels = list(dict.fromkeys(t.label for t in all_trials))
             seeds = sorted({t.seed for t in all_trials})
@@ -163,6 +177,11 @@ def load(out: str | Path, store=None) -> ReportData:
             if key not in trials or (_matches(entries[t.label], t.config)
                                      and not _matches(entries[t.label], trials[key].config)):
                 trials[key] = t
+        tune = _tune(meta)
+        tuning = [t for t in all_trials if tune is not None and t.config.get("seed") == tune["seed"]
+                  and _TUNING.fullmatch(t.label)]
+        for t in tuning:
+            t.epochs = r.epochs(t.id)
         examples, errors = r.examples("test"), r.failures()
         for t in trials.values():
             t.epochs = r.epochs(t.id)
@@ -175,7 +194,8 @@ def load(out: str | Path, store=None) -> ReportData:
             t = next((trials[(label, s)] for s in seeds if (label, s) in trials), None)
             if t is not None:
                 lrs[label] = (t.seed, r.lrs(t.id))
-    data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs, version)
+    data = ReportData(Path(out), meta, definition, labels, seeds, entries, trials, [], lrs, version,
+                      tune=tune, tuning=tuning)
     data.ranking = ranking(data)
     data.resolution = stats.resolution(stats.accuracies(data.ranking), n_test=data.n_test)
     return data

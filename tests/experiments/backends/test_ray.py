@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,38 +18,6 @@ from lrlab.experiments.runner import compare
 pytest.importorskip("ray")
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
-
-@pytest.fixture(scope="module")
-def cluster(child_env, rows):
-    """The address of a 2-CPU Ray head on 127.0.0.1 (token authentication off, as it is
-    where only this machine joins), stopped at the end."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="lrlab-ray-")
-    env = {**child_env, "RAY_AUTH_MODE": "disabled"}
-    started = subprocess.run(
-        ["ray", "start", "--head", "--num-cpus=2", "--num-gpus=0", f"--port={port}",
-         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
-         f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=rows.HANG)
-    assert started.returncode == 0, started.stderr[-2000:]
-    before = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    try:
-        yield f"127.0.0.1:{port}", env
-    finally:
-        if before is None:
-            del os.environ["RAY_AUTH_MODE"]
-        else:
-            os.environ["RAY_AUTH_MODE"] = before
-        for pid in rows.running_with(temp):  # this cluster's processes, not any other Ray's
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture(scope="module")
