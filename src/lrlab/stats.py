@@ -852,6 +852,8 @@ def tuning_curve(scores: Sequence[float], level: float = 0.9) -> list[dict[str, 
     """
     import numpy as np
 
+    if not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
     finite = [float(s) for s in scores if s is not None and math.isfinite(s)]
     if not finite:
         return []

@@ -163,6 +163,15 @@ def test_a_tune_of_your_own_trainer(tmp_path):
     ({"budget_rungs": 5}, "budget_rungs: 5 rungs, each 3x longer, are 1, 1, 2, 7, 20 epochs at "
                           "epochs=20: two the same; give fewer rungs or more epochs"),
     ({"trials_per_schedule": 0}, "trials_per_schedule"),
+    ({"preset": "paddle", "schedules": [], "space": {"Adjust_lr": {"gamma": [0.1, 0.5]}}},
+     "space.Adjust_lr.gamma: Adjust_lr fixes gamma (0.95); it is not searched"),
+    ({"metric": "val_acc"}, "metric: tune chooses on validation, so it ranks on the held-out test_acc"),
+    ({"schedules": [{"name": "cosine", "params": {"base_lr": 0.1}}]},
+     "schedules: cosine's parameters fix its LR (the same LR table at lr x 0.0333333 and x 30)"),
+    ({"schedules": ["cosine", {"name": "cosine", "label": "c2", "params": {"total_steps": "100%"}}]},
+     "schedules: c2 runs the same trials as cosine"),
+    ({"schedules": [{"name": "one_cycle", "interval": "epoch"}], "sampler_seed": 1},
+     "tune: one_cycle's draw 0 (lr="),
 ])
 def test_a_bad_tuning_key_in_a_config_is_one_line_and_writes_nothing(tmp_path, monkeypatch,
                                                                       one_line_error, config,
@@ -176,6 +185,34 @@ def test_a_bad_tuning_key_in_a_config_is_one_line_and_writes_nothing(tmp_path, m
     result = CliRunner().invoke(cli, ["tune", "--config", "t.yaml", "--out", "t", "--quiet"])
     one_line_error(result, expected)
     assert not Path("t").exists()
+
+
+def test_a_compare_store_with_other_settings_is_refused_before_tuning_writes(tmp_path, child_env):
+    from lrlab.experiments.runner import compare
+    from lrlab.experiments.store import read_records
+
+    compare("digits", ["cosine"], seeds=1, epochs=1, out=tmp_path / "t")
+    done = subprocess.run([sys.executable, "-m", "lrlab", "tune", *ARGS, "--out", str(tmp_path / "t")],
+                          env=child_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "holds an experiment with epochs=1, not 3" in done.stderr
+    assert len(read_records(tmp_path / "t")) == 1
+    db = sqlite3.connect(tmp_path / "t" / "results.sqlite")
+    assert db.execute("SELECT value FROM meta WHERE key = 'tune'").fetchone() is None
+    db.close()
+
+
+def test_the_draws_are_sobol_points_and_every_preset_label_evaluates():
+    from lrlab.experiments.tune import _evaluation, draw
+
+    t = tuning({"schedules": ["cosine"], "trials_per_schedule": 8})
+    lrs = [d["lr"] for d in draw(t)["cosine"]]
+    strata = sorted(int(8 * math.log(lr / (0.05 / 30)) / math.log(900)) for lr in lrs)
+    assert strata == list(range(8))  # one draw in each eighth of the log range
+    t = tuning({"preset": "all", "trials_per_schedule": 1, "space": {"step": {"gamma": [0.1, 0.5]}}})
+    final = _evaluation(t, {e.label: {"lr": 0.1, "params": {}} for e in t.exp.entries})
+    assert [e.label for e in final.entries] == [e.label for e in t.exp.entries]
+    assert "StepDecay / StepLR" in [e.label for e in final.entries]
+    assert {e.lr for e in final.entries} == {0.1}
 
 
 def test_tuning_validates_without_training():

@@ -120,7 +120,7 @@ def compare(**kw):
 @click.option("--eta", type=click.IntRange(2, 10), default=None, metavar="ETA",
               help="1/ETA of a rung's configurations go on to the next  [default: 3]")
 @click.option("--lr-range", default=None, metavar="LOW,HIGH",
-              help="The peak LR's range, as factors of --lr (log-uniform)  [default: 1/30,30]")
+              help="The peak LR's range, as factors of --lr (log-uniform)  [default: 0.03333,30]")
 @click.option("--sampler-seed", type=click.IntRange(0), default=None, metavar="N",
               help="The QMC sampler's seed  [default: 0]")
 def tune(trials_per_schedule, budget_rungs, eta, lr_range, sampler_seed, **kw):

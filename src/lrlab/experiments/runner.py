@@ -101,8 +101,9 @@ def _shared(d: dict, key: str) -> Any:
     return value
 
 
-def _same_experiment(store: Store, exp: Experiment) -> None:
-    """Refuse other task / run settings than the store's; record the definition."""
+def _same_experiment(store: Store, exp: Experiment, record: bool = True) -> None:
+    """Refuse other task / run settings than the store's; record the definition (unless
+    ``record`` is False: a check before anything is written)."""
     now = exp.to_dict()
     recorded = store.meta("experiment")
     if recorded is not None:
@@ -120,7 +121,8 @@ def _same_experiment(store: Store, exp: Experiment) -> None:
                 was, new = (f"{x} (sha256 {d[k]['sha256']})" for x, d in ((was, before), (new, now)))
             raise ValueError(f"{store.out} holds an experiment with {k}={was!r}, not {new!r}; "
                              f"only schedules and seeds may change (choose another --out)")
-    store.set_meta("experiment", json.dumps(now))
+    if record:
+        store.set_meta("experiment", json.dumps(now))
 
 
 def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",

@@ -260,8 +260,10 @@ def _entry(i: int, item: Any, lr: float) -> Entry:
     if not isinstance(params, dict):
         raise ValueError(f"{path}.params: must be a mapping, got {P.show(params)}")
     label = item.get("label")
-    if label is not None and not (isinstance(label, str) and re.fullmatch(r"[\w.%+-]{1,64}", label)):
-        raise ValueError(f"{path}.label: must be 1-64 letters, digits or ._%+-, got {P.show(label)}")
+    if label is not None and not (isinstance(label, str) and len(label) <= 200 and re.fullmatch(
+            r"[\w.%+-]{1,64}(?: / [\w.%+-]{1,64})*", label)):
+        raise ValueError(f"{path}.label: must be 1-64 letters, digits or ._%+- (preset 'all' "
+                         f"joins labels with ' / '), got {P.show(label)}")
     if item.get("lr") is not None:
         lr = P.real(0.0)(path, "lr", item["lr"])
     return Entry(label or item["name"], item["name"], params, item.get("interval"), lr)

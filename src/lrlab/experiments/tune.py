@@ -89,7 +89,8 @@ class Tuning:
         own = {k: d for k, d in space(entry.schedule).items() if k not in entry.params}
         for key in (entry.schedule, entry.label):
             for name, (low, high) in self.space.get(key, {}).items():
-                own[name] = own[name].within(low, high)
+                if name in own:  # a value the entry fixes stays (a label's is refused)
+                    own[name] = own[name].within(low, high)
         return dict(sorted(own.items()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def tuning(data: dict[str, Any]) -> Tuning:
     n = P.integer(1, MAX_TRIALS)("tune", "trials_per_schedule", own.get("trials_per_schedule", 8))
     rungs = P.integer(1, 10)("tune", "budget_rungs", own.get("budget_rungs", 3))
     eta = P.integer(2, 10)("tune", "eta", own.get("eta", 3))
-    seed = P.integer(0)("tune", "sampler_seed", own.get("sampler_seed", 0))
+    seed = P.integer(0, 2**32 - 1)("tune", "sampler_seed", own.get("sampler_seed", 0))
     lr_range = own.get("lr_range", list(LR_RANGE))
     if not (isinstance(lr_range, (list, tuple)) and len(lr_range) == 2
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -126,6 +127,9 @@ def tuning(data: dict[str, Any]) -> Tuning:
         raise ValueError(f"lr_range: must be [low, high], factors of lr with 0 < low < high, "
                          f"got {P.show(lr_range)}")
     exp = experiment(rest)
+    if exp.metric != "test_acc":
+        raise ValueError(f"metric: tune chooses on validation, so it ranks on the held-out "
+                         f"test_acc; got {P.show(exp.metric)} (the split that chose would rank)")
     spaces = own.get("space", {})
     if not isinstance(spaces, dict):
         raise ValueError(f"space: must be a mapping of schedules to {{param: [low, high]}}, "
@@ -143,6 +147,10 @@ def tuning(data: dict[str, Any]) -> Tuning:
             if name not in declared:
                 raise ValueError(f"space.{key}.{name}: {known[key]} searches "
                                  f"{', '.join(declared) or 'only the LR (lr_range)'}")
+            fixed = next((e for e in exp.entries if e.label == key and name in e.params), None)
+            if fixed is not None:
+                raise ValueError(f"space.{key}.{name}: {key} fixes {name} "
+                                 f"({P.show(fixed.params[name])}); it is not searched")
             d = declared[name]
             if not (isinstance(value, (list, tuple)) and len(value) == 2
                     and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
@@ -152,12 +160,32 @@ def tuning(data: dict[str, Any]) -> Tuning:
     t = Tuning(exp, rest, n, rungs, eta, (float(lr_range[0]), float(lr_range[1])),
                {k: {p: [float(v[0]), float(v[1])] for p, v in r.items()} for k, r in spaces.items()},
                seed)
+    _searches_the_lr(t)
     b = t.budgets
     if len(set(b)) != len(b):
         raise ValueError(f"budget_rungs: {rungs} rungs, each {eta}x longer, are "
                          f"{', '.join(map(str, b))} epochs at epochs={exp.run['epochs']}: two "
                          f"the same; give fewer rungs or more epochs")
     return t
+
+
+def _searches_the_lr(t: Tuning) -> None:
+    """Refuse an entry whose own parameters fix its LR (a ``base_lr`` given): its LR table
+    would not move with the drawn LR, which the report would then show as chosen."""
+    from ..training.plan import make_plan
+
+    for i, entry in enumerate(t.exp.entries):
+        if entry.schedule == "plateau":
+            continue  # its LR is the trial's lr itself
+        tables = []
+        for factor in t.lr_range:
+            at = entries_at(t.data, entry.lr * factor, t.exp.trainer is not None)[i]
+            cfg = TrialConfig(**{**t.exp.run, **at.trial_args(), "lr": entry.lr * factor})
+            tables.append(make_plan(cfg, n_train=cfg.batch_size or 1).table)
+        if tables[0] == tables[1]:
+            raise ValueError(f"schedules: {entry.label}'s parameters fix its LR (the same LR "
+                             f"table at lr x {t.lr_range[0]:g} and x {t.lr_range[1]:g}); leave "
+                             f"base_lr / max_lr to lr, which tune searches")
 
 
 def draw(t: Tuning) -> dict[str, list[dict[str, Any]]]:
@@ -178,6 +206,8 @@ def draw(t: Tuning) -> dict[str, list[dict[str, Any]]]:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study = optuna.create_study(sampler=optuna.samplers.QMCSampler(
                     qmc_type="sobol", scramble=True, seed=t.sampler_seed))
+                first = study.ask(dists)  # Optuna draws a QMC study's first trial at random:
+                study.tell(first, 0.0)     # not a point of the Sobol sequence, left out
                 drawn = []
                 for _ in range(t.trials_per_schedule):
                     trial = study.ask(dists)
@@ -258,9 +288,18 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
     labels = [e.label for e in t.exp.entries]
     every = [c for label in labels for b in t.budgets
              for c in configs(t, drawn, label, range(t.trials_per_schedule), b)]
-    jobs(every)  # every configuration at every budget plans: refused before anything is written
+    for label in labels:  # every configuration at every budget plans: refused before anything
+        for b in t.budgets:  # is written, naming the draw
+            for k, cfg in enumerate(configs(t, drawn, label, range(t.trials_per_schedule), b)):
+                try:
+                    jobs([cfg])
+                except ValueError as e:
+                    raise ValueError(f"tune: {label}'s draw {k} ({_show(drawn[label][k])}) at "
+                                     f"{b} epochs: {str(e).partition(': ')[2] or e}") from None
+    distinct(t.exp.trials, jobs(t.exp.trials).plans)  # what compare refuses, tune refuses
     run_backend(jobs(every[:1]), backend, per_trial, address, workers)
     with Store(out) as store:
+        _same_experiment(store, t.exp, record=False)
         drawn = _same_tuning(store, t, drawn)
         if t.exp.trainer is None:
             store.set_meta("test_size", str(n_test))
@@ -280,9 +319,9 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
                                                                  t.eta)])
                 if r == len(t.budgets) - 1:
                     alive[label] = [ranked[0][0]]
-        if all(v[-1] is None for v in best.values()):
-            raise ValueError("tune: no tuning trial reported a finite validation metric (val_acc "
-                             "or val_loss): nothing to choose on")
+            if all(v[-1] is None for v in best.values()):
+                raise ValueError("tune: no tuning trial reported a finite validation metric "
+                                 "(val_acc or val_loss): nothing to choose on")
         chosen = {label: {"draw": alive[label][0], **drawn[label][alive[label][0]],
                           "val": best[label][-1]} for label in labels}
         final = _evaluation(t, chosen)
@@ -294,6 +333,12 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
         evaluation = finish(final, store, n_test, report)
         budget = _budgets(store, t, labels)
     return TuneResult(t, evaluation, chosen, best, budget)
+
+
+def _show(d: dict) -> str:
+    """A draw in words: ``lr=0.0123, gamma=0.3``."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in {"lr": d["lr"], **d["params"]}.items())
 
 
 def _evaluation(t: Tuning, chosen: dict[str, dict]) -> Experiment:
