@@ -429,8 +429,9 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
             for k in sorted(_searched(data, label)) if k in declared
             for lo, hi in [narrow.get(k) or (declared[k].low, declared[k].high)])
         best = [max((s for _, s in t["rungs"].get(b, [])), default=None) for b in rung_epochs]
-        cells = "".join(f"<td>{_pct(x) if x is not None and x > -1e308 else '–'}</td>"
-                        for x in best)
+        cells = "".join(  # an accuracy, or (a regression) minus the validation loss
+            f"<td>{'–' if x is None or x == -math.inf else _pct(x) if x >= 0 else _num(-x, '.4f')}"
+            f"</td>" for x in best)
         lr = e.get("lr", data.definition.get("lr"))
         rows.append(f'<tr><td class="l">{_e(label)}</td><td>{_e(_num(lr, ".4g"))}</td>'
                     f'<td class="l"><code>{_e(json.dumps(e.get("params") or {}))}</code></td>'
@@ -438,7 +439,8 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
                     f'<td>{sum(len(v) for v in t["rungs"].values())}</td><td>{t["epochs"]}</td></tr>')
     table = ('<table id="tuning"><thead><tr><th class="l">schedule</th><th>chosen LR</th>'
              '<th class="l">chosen parameters</th><th class="l">searched</th>'
-             + "".join(f"<th>best val acc, {b} epochs</th>" for b in rung_epochs)
+             + "".join(f"<th>best val acc (val loss where none), {b} epochs</th>"
+                       for b in rung_epochs)
              + "<th>trials</th><th>epochs trained</th></tr></thead><tbody>" + "".join(rows)
              + "</tbody></table>")
     epochs = {t["epochs"] for t in tuned.values()}
