@@ -1,5 +1,5 @@
 """lrlab tune: the same budget for every schedule (read back from the store), selection on
-validation alone (a poisoned test metric changes nothing), a tune killed twice and resumed
+validation alone (a poisoned test metric changes nothing), a tune killed in every phase and resumed
 ending with the same trials and choice, a trainer's tune, refused configs in one line."""
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def test_poisoning_the_tuning_trials_test_metric_changes_nothing(whole, tmp_path
     assert again["tuned"] == result["tuned"] and again["schedules"] == result["schedules"]
 
 
-@pytest.mark.parametrize("kills", [(2, 14)])
-def test_a_tune_killed_twice_and_resumed_ends_with_the_same_trials_and_choice(
+@pytest.mark.parametrize("kills", [(2, 14, 27)])  # in rung 0, in rung 1, in the evaluation
+def test_a_tune_killed_in_every_phase_and_resumed_ends_with_the_same_trials_and_choice(
         whole, tmp_path, child_env, rows, kills):
     out = tmp_path / "t"
     cmd = [sys.executable, "-m", "lrlab", "tune", *ARGS, "--out", str(out)]
