@@ -162,7 +162,10 @@ def test_a_tune_of_your_own_trainer(tmp_path):
     ({"lr_range": [3, 1]}, "lr_range: must be [low, high], factors of lr with 0 < low < high"),
     ({"budget_rungs": 5}, "budget_rungs: 5 rungs, each 3x longer, are 1, 1, 2, 7, 20 epochs at "
                           "epochs=20: two the same; give fewer rungs or more epochs"),
-    ({"trials_per_schedule": 0}, "trials_per_schedule"),
+    ({"trials_per_schedule": 0}, "trials_per_schedule: must be a whole number from 1 to 1000, got 0"),
+    ({"sampler_seed": 2**40}, "sampler_seed: must be a whole number from 0 to 4294967295"),
+    ({"budget_rungs": True}, "budget_rungs: must be a whole number from 1 to 10, got True"),
+    ({"trials_pre_schedule": 3}, "trials_pre_schedule: unknown key; did you mean 'trials_per_schedule'?"),
     ({"preset": "paddle", "schedules": [], "space": {"Adjust_lr": {"gamma": [0.1, 0.5]}}},
      "space.Adjust_lr.gamma: Adjust_lr fixes gamma (0.95); it is not searched"),
     ({"metric": "val_acc"}, "metric: tune chooses on validation, so it ranks on the held-out test_acc"),

@@ -52,7 +52,7 @@ from ..schedules.spaces import LR_RANGE, Dim, space
 from ..training.records import Progress, TrialRecord
 from ..training.trial import TrialConfig
 from .runner import CompareResult, _same_experiment, distinct, finish, planner
-from .spec import Experiment, entries_at, experiment
+from .spec import KEYS, Experiment, _check_keys, entries_at, experiment
 from .store import Store
 
 TUNING_SEED = 1000  # tuning trials' seed; evaluation seeds are 0, 1, 2, ...
@@ -114,12 +114,13 @@ def tuning(data: dict[str, Any]) -> Tuning:
     ``TUNE_KEYS``) into a ``Tuning``; one ``ValueError`` line naming the key."""
     if not isinstance(data, dict):
         raise ValueError(f"the config must be a mapping, got {P.show(data)}")
+    _check_keys("", data, (*KEYS, *TUNE_KEYS))
     own = {k: data[k] for k in TUNE_KEYS if data.get(k) is not None}
     rest = {k: v for k, v in data.items() if k not in TUNE_KEYS}
-    n = P.integer(1, MAX_TRIALS)("tune", "trials_per_schedule", own.get("trials_per_schedule", 8))
-    rungs = P.integer(1, 10)("tune", "budget_rungs", own.get("budget_rungs", 3))
-    eta = P.integer(2, 10)("tune", "eta", own.get("eta", 3))
-    seed = P.integer(0, 2**32 - 1)("tune", "sampler_seed", own.get("sampler_seed", 0))
+    n = _whole(own, "trials_per_schedule", 8, 1, MAX_TRIALS)
+    rungs = _whole(own, "budget_rungs", 3, 1, 10)
+    eta = _whole(own, "eta", 3, 2, 10)
+    seed = _whole(own, "sampler_seed", 0, 0, 2**32 - 1)
     lr_range = own.get("lr_range", list(LR_RANGE))
     if not (isinstance(lr_range, (list, tuple)) and len(lr_range) == 2
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -167,6 +168,14 @@ def tuning(data: dict[str, Any]) -> Tuning:
                          f"{', '.join(map(str, b))} epochs at epochs={exp.run['epochs']}: two "
                          f"the same; give fewer rungs or more epochs")
     return t
+
+
+def _whole(given: dict, key: str, default: int, low: int, high: int) -> int:
+    """``given[key]`` (or ``default``): a whole number from ``low`` to ``high``, else one line."""
+    value = given.get(key, default)
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{key}: must be a whole number from {low} to {high}, got {P.show(value)}")
+    return value
 
 
 def _searches_the_lr(t: Tuning) -> None:
