@@ -290,7 +290,7 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
     budget, the backend) before the folder is touched; running it again continues: finished
     trials are read back, the draws come from the store. ``on_rung(r, names)``, when given,
     returns the ``on_event`` of rung ``r`` (the evaluation is rung ``len(budgets)``)."""
-    from .backends import run_backend
+    from .backends import run_backend, session
 
     jobs, n_test = planner(t.exp, task, model, trainer, engine, device)
     drawn = draw(t)
@@ -307,7 +307,7 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
                                      f"{b} epochs: {str(e).partition(': ')[2] or e}") from None
     distinct(t.exp.trials, jobs(t.exp.trials).plans)  # what compare refuses, tune refuses
     run_backend(jobs(every[:1]), backend, per_trial, address, workers)
-    with Store(out) as store:
+    with Store(out) as store, session(backend, address):
         _same_experiment(store, t.exp, record=False)
         drawn = _same_tuning(store, t, drawn)
         if t.exp.trainer is None:

@@ -253,6 +253,18 @@ def run_backend(job: Job, backend: str = "local", per_trial: str | dict | None =
     return run
 
 
+def session(backend: str, address: str | None):
+    """A context in which several ``run_backend`` runs share one connection: Ray joined once
+    for all of them (a tune's rungs); nothing for the local backend."""
+    if backend == "ray":
+        from . import ray as ray_backend
+
+        return ray_backend.session(address)
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def parse_resources(text: str | None) -> dict[str, float]:
     """``cpu=1,gpu=0.25`` -> ``{"cpu": 1.0, "gpu": 0.25}`` (what one unit of work needs);
     one-line ``ValueError`` naming the part that is wrong.

@@ -27,6 +27,7 @@ torch and the user's framework must be installed on every node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -69,8 +70,15 @@ def runner(job: Job, resources: dict[str, float], address: str | None
 
 def _run(job: Job, store, cpu: float, gpu: float, address: str | None,
          on_event: Callable[[Progress], None] | None) -> None:
+    with session(address):
+        _units(job, store, cpu, gpu, on_event)
+
+
+@contextlib.contextmanager
+def session(address: str | None):
+    """Ray joined (at ``address``, or a Ray of this machine started) for the block, and left
+    at its end if the block joined it: several runs share one connection (a tune's rungs)."""
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     started = not ray.is_initialized()
     if started:
@@ -83,42 +91,51 @@ def _run(job: Job, store, cpu: float, gpu: float, address: str | None,
                                   f"`ray start` running there, and with token authentication, "
                                   f"its token here (ray get-auth-token)?") from None
     try:
-        _ship_user_code(job)
-        total = ray.cluster_resources()
-        slots = int(total.get("GPU", 0) // gpu) if gpu else int(total.get("CPU", 1) // max(cpu, 1e-9))
-        if slots < 1:
-            raise ValueError(f"per_trial: the Ray cluster has {total.get('CPU', 0):g} CPUs and "
-                             f"{total.get('GPU', 0):g} GPUs, less than one trial's cpu={cpu:g}, "
-                             f"gpu={gpu:g}")
-        names = job.names
-        plans = dict(zip(names, job.plans))
-        starts = {n: store.prepare(p.cfg, job.task, True) for n, p in zip(names, job.plans)}
-        todo = [u for u in units(job, slots)
-                if any(not isinstance(starts[names[i]], TrialRecord) for i in u)]
-        if not todo:
-            return
-        memories = {i: Memory({names[k]: starts[names[k]] for k in u},
-                              {names[k]: plans[names[k]].cfg.to_dict() for k in u})
-                    for i, u in enumerate(todo)}
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        hub = ray.remote(num_cpus=0)(Hub).options(scheduling_strategy=here).remote(memories)
-        task = ray.remote(_unit).options(num_cpus=cpu, num_gpus=gpu, max_retries=RETRIES,
-                                         retry_exceptions=False)
-        job_ref = ray.put(job)
-        threads = max(1, int(cpu))
-        refs = {task.remote(job_ref, hub, i, u, threads): i for i, u in enumerate(todo)}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0.2, fetch_local=False)
-            for calls in ray.get(hub.drain.remote()):
-                apply(store, calls, plans, job.task, on_event)
-            for ref in ready:
-                del refs[ref]
-                _result(ref)
-        for calls in ray.get(hub.drain.remote()):
-            apply(store, calls, plans, job.task, on_event)
+        yield
     finally:
         if started:
             ray.shutdown()
+
+
+def _units(job: Job, store, cpu: float, gpu: float,
+           on_event: Callable[[Progress], None] | None) -> None:
+    """Every unit of ``job`` as a Ray task, their records applied to ``store`` as they come."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    _ship_user_code(job)
+    total = ray.cluster_resources()
+    slots = int(total.get("GPU", 0) // gpu) if gpu else int(total.get("CPU", 1) // max(cpu, 1e-9))
+    if slots < 1:
+        raise ValueError(f"per_trial: the Ray cluster has {total.get('CPU', 0):g} CPUs and "
+                         f"{total.get('GPU', 0):g} GPUs, less than one trial's cpu={cpu:g}, "
+                         f"gpu={gpu:g}")
+    names = job.names
+    plans = dict(zip(names, job.plans))
+    starts = {n: store.prepare(p.cfg, job.task, True) for n, p in zip(names, job.plans)}
+    todo = [u for u in units(job, slots)
+            if any(not isinstance(starts[names[i]], TrialRecord) for i in u)]
+    if not todo:
+        return
+    memories = {i: Memory({names[k]: starts[names[k]] for k in u},
+                          {names[k]: plans[names[k]].cfg.to_dict() for k in u})
+                for i, u in enumerate(todo)}
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    hub = ray.remote(num_cpus=0)(Hub).options(scheduling_strategy=here).remote(memories)
+    task = ray.remote(_unit).options(num_cpus=cpu, num_gpus=gpu, max_retries=RETRIES,
+                                     retry_exceptions=False)
+    job_ref = ray.put(job)
+    threads = max(1, int(cpu))
+    refs = {task.remote(job_ref, hub, i, u, threads): i for i, u in enumerate(todo)}
+    while refs:
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0.2, fetch_local=False)
+        for calls in ray.get(hub.drain.remote()):
+            apply(store, calls, plans, job.task, on_event)
+        for ref in ready:
+            del refs[ref]
+            _result(ref)
+    for calls in ray.get(hub.drain.remote()):
+        apply(store, calls, plans, job.task, on_event)
 
 
 def _reachable(address: str | None) -> None:
