@@ -10,13 +10,13 @@
 ``lrlab.integrations.torch`` / ``.paddle`` / ``.keras``.
 """
 
+from ._version import __version__
 from .compat import from_paddle, from_torch
 from .control import EarlyStopping, Improvement, Plateau
 from .schedules import Schedule, create, describe, from_config, names
 
-__all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "compare", "create", "describe",
-           "from_config", "from_paddle", "from_torch", "names", "tune"]
-__version__ = "0.1.0"
+__all__ = ["EarlyStopping", "Improvement", "Plateau", "Schedule", "__version__", "compare",
+           "create", "describe", "from_config", "from_paddle", "from_torch", "names", "tune"]
 
 
 def __getattr__(name: str):

@@ -42,7 +42,7 @@ import numpy as np
 from ..control import Plateau
 from ..schedules import create
 from ..schedules import params as P
-from ..schedules.base import Schedule
+from ..schedules.base import Schedule, schedule_kind
 from ..schedules.cyclic import OneCycle, anneal_phases
 from .base import IGNORED, TORCH, FromTorch, build, builder
 from .quirks import CosineAnnealing, LooseCyclic, Raises, WarmRestarts, halving_overflows
@@ -104,7 +104,7 @@ class _FirstStep(Schedule):
     """
 
     name: ClassVar[str] = "torch_first_step"
-    schedule: Annotated[Schedule, P.schedule()]
+    schedule: Annotated[Schedule, schedule_kind()]
     first: Annotated[float, P.lr()]
 
     def _at(self, k):

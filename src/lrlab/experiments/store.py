@@ -171,7 +171,7 @@ class Store(OutputFolder, TrialSink):
                                      isolation_level=None)  # transactions: _write
                 if not _objects(db):  # a new (or empty) file: ours to set up
                     db.execute("PRAGMA journal_mode=WAL")
-                    from .. import __version__
+                    from .._version import __version__
 
                     db.execute("BEGIN IMMEDIATE")
                     for statement in filter(str.strip, _SCHEMA.split(";")):

@@ -492,7 +492,7 @@ def _trials_table(data: ReportData) -> str:
 
 def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
     """The report page (a string) with ``images`` (name -> PNG bytes) embedded."""
-    from .. import __version__
+    from .._version import __version__
 
     d = data.definition
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

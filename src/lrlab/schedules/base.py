@@ -29,7 +29,7 @@ import math
 import numbers
 import threading
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -515,3 +515,38 @@ def _show(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}" if abs(v) >= 1e-4 or v == 0 else repr(v)
     return repr(v)
+
+
+def schedule_kind(allow_float: bool = False) -> P.Kind:
+    """A parameter holding another schedule (or, when allowed, a constant learning rate): a
+    ``params.Kind`` that lives here, beside ``Schedule``, so params imports nothing of base."""
+    rule = "an lrlab schedule" + (" or a learning rate" if allow_float else "")
+    as_lr = P.lr()
+
+    def check(where, param, value):
+        if isinstance(value, Schedule):
+            return value
+        if allow_float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return as_lr(where, param, value)
+        P.fail(where, param, rule, value, TypeError)
+
+    kind = P.Kind(rule, check, is_lr=allow_float)
+    kind.family = "schedule"
+    return kind
+
+
+def schedules_kind(min_len: int = 1) -> P.Kind:
+    """A parameter holding a list of at least ``min_len`` schedules."""
+    rule = f"a list of at least {min_len} lrlab schedules"
+
+    def check(where, param, value):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) < min_len:
+            P.fail(where, param, rule, value, TypeError)
+        for v in value:
+            if not isinstance(v, Schedule):
+                P.fail(where, param, rule, v, TypeError)
+        return tuple(value)
+
+    kind = P.Kind(rule, check)
+    kind.family = "schedules"
+    return kind

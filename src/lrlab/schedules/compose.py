@@ -14,7 +14,7 @@ from typing import Annotated
 import numpy as np
 
 from . import params as P
-from .base import Schedule, register
+from .base import Schedule, register, schedules_kind
 
 
 @register("join", "sequential")
@@ -30,7 +30,7 @@ class Join(Schedule):
     [1.0, 1.0, 0.5, 0.25, 0.125]
     """
 
-    schedules: Annotated[tuple, P.schedules(1)]
+    schedules: Annotated[tuple, schedules_kind(1)]
     milestones: Annotated[tuple, P.milestones(1)] = ()
 
     def _validate(self):
@@ -68,7 +68,7 @@ class Chain(Schedule):
     [0.05, 0.085355, 0.025]
     """
 
-    schedules: Annotated[tuple, P.schedules(1)]
+    schedules: Annotated[tuple, schedules_kind(1)]
 
     def _at(self, k):
         out = np.ones(k.shape)

@@ -272,43 +272,6 @@ def function(optional: bool = False) -> Kind:
     return kind
 
 
-def schedule(allow_float: bool = False) -> Kind:
-    """Another schedule (or, when allowed, a constant learning rate)."""
-    from .base import Schedule
-
-    rule = "an lrlab schedule" + (" or a learning rate" if allow_float else "")
-    as_lr = lr()
-
-    def check(where, param, value):
-        if isinstance(value, Schedule):
-            return value
-        if allow_float and isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return as_lr(where, param, value)
-        fail(where, param, rule, value, TypeError)
-
-    kind = Kind(rule, check, is_lr=allow_float)
-    kind.family = "schedule"
-    return kind
-
-
-def schedules(min_len: int = 1) -> Kind:
-    from .base import Schedule
-
-    rule = f"a list of at least {min_len} lrlab schedules"
-
-    def check(where, param, value):
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) < min_len:
-            fail(where, param, rule, value, TypeError)
-        for v in value:
-            if not isinstance(v, Schedule):
-                fail(where, param, rule, v, TypeError)
-        return tuple(value)
-
-    kind = Kind(rule, check)
-    kind.family = "schedules"
-    return kind
-
-
 def _as_lists(value: Any) -> Any:
     """Tuples and arrays to lists, numpy scalars to Python ones, recursively: the form a
     value has after a JSON round trip."""

@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 
 from . import params as P
-from .base import Schedule, register
+from .base import Schedule, register, schedule_kind
 
 
 @register("warmup", "linear_warmup")
@@ -26,7 +26,7 @@ class Warmup(Schedule):
     [0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
-    schedule: Annotated[Schedule | float, P.schedule(allow_float=True)]
+    schedule: Annotated[Schedule | float, schedule_kind(allow_float=True)]
     warmup_steps: Annotated[int | str, P.steps()]
     start_lr: Annotated[float | None, P.real(0.0, optional=True)] = None
     mode: Annotated[str, P.choice("linear", "exponential")] = "linear"

@@ -26,12 +26,12 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ...training.records import Progress, TrialRecord
-from . import Job, WorkerLost, apply, run_unit, train
+from .work import Job, WorkerLost, apply, run_unit, train
 
 SPOOL = "spool"
 """The folder, beside the store, where workers leave their commits for the driver."""

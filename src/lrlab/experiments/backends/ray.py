@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ...training.records import Progress, TrialRecord
-from . import Job, Memory, WorkerLost, apply, run_unit, units
+from .work import Job, Memory, WorkerLost, apply, run_unit, units
 
 RETRIES = 3
 """How often Ray runs a unit again whose worker process or node died."""
