@@ -181,12 +181,14 @@ def _tuned(result) -> None:
                         f"(seed {t.seed})")
     for col in ("schedule", "lr", "parameters", "val acc", "by rung", "epochs trained"):
         table.add_column(col)
+    shown = lambda v, spec: ("-" if v is None else format(v, spec) if v >= 0  # noqa: E731
+                             else "loss " + format(-v, spec))  # a regression: chosen on val_loss
     for label, c in result.chosen.items():
-        rungs = " ".join("-" if v is None else f"{v:.3f}" for v in result.rungs[label])
+        rungs = " ".join(shown(v, ".3f") for v in result.rungs[label])
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in c["params"].items()) or "-"
         table.add_row(label, f"{c['lr']:.4g}", params,
-                      "-" if c["val"] is None else f"{c['val']:.4f}", rungs,
+                      shown(c["val"], ".4f"), rungs,
                       str(result.budget[label]))
     Console(width=120).print(table)
 
