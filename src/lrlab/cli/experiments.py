@@ -176,8 +176,8 @@ def _tuned(result) -> None:
     from rich.table import Table
 
     t = result.tuning
-    table = Table(title=f"tuned: {t.trials_per_schedule} configurations per schedule, rungs of "
-                        f"{', '.join(map(str, t.budgets))} epochs, chosen on validation "
+    table = Table(title=f"tuned: {t.trials_per_schedule} configurations per schedule, epochs "
+                        f"per rung {', '.join(map(str, t.budgets))}, chosen on validation "
                         f"(seed {t.seed})")
     for col in ("schedule", "lr", "parameters", "val acc", "by rung", "epochs trained"):
         table.add_column(col)

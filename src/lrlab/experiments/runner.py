@@ -151,6 +151,9 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     run = run_backend(job, backend, per_trial, address, workers)  # checked: nothing written yet
     distinct(trials, job.plans)
     with Store(out) as store:
+        if store.meta("tune") is not None:  # its trials of the same names are tuned ones
+            raise ValueError(f"{store.out} holds a tuning (lrlab tune): run that tune again, or "
+                             f"compare in another --out")
         _same_experiment(store, exp)
         if exp.trainer is None:
             store.set_meta("test_size", str(n_test))  # floors the verdict's noise estimate

@@ -390,6 +390,9 @@ def _same_tuning(store: Store, t: Tuning, drawn: dict) -> dict:
             raise ValueError(f"{store.path}: its recorded draws do not fit the tuning; choose "
                              f"another --out")
         return then_drawn
+    if store.meta("experiment") is not None:  # an untuned compare's trials of the same names
+        raise ValueError(f"{store.out} holds a comparison (lrlab compare) that was not tuned; "
+                         f"tune in another --out")
     store.set_meta("tune", json.dumps({"definition": now, "drawn": drawn, "seed": t.seed}))
     return drawn
 

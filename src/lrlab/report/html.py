@@ -412,8 +412,8 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
             f"Sobol, seed {_e(d.get('sampler_seed'))}) over its peak LR (log-uniform, its "
             f"reference LR × {_e(f'{lo:.4g}')} .. × {_e(f'{hi:.4g}')}) and its own parameters "
             f"(below; a value a preset entry fixes is its definition and was not searched); "
-            f"{_e(d.get('budget_rungs'))} budget rung(s) of "
-            f"{_e(', '.join(map(str, rung_epochs)))} epochs, each a complete run with the "
+            f"{_e(d.get('budget_rungs'))} budget rung(s), of "
+            f"{_e(', '.join(map(str, rung_epochs)))} epoch(s), each a complete run with the "
             f"schedule bound to that length, the best 1/{_e(d.get('eta'))} of a rung going on "
             f"to the next. Each was chosen on the validation accuracy of its last epoch, on "
             f"seed {_e(data.tune['seed'])}, which no evaluation uses; <strong>test data chose "
@@ -434,14 +434,15 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
             f"</td>" for x in best)
         lr = e.get("lr", data.definition.get("lr"))
         rows.append(f'<tr><td class="l">{_e(label)}</td><td>{_e(_num(lr, ".4g"))}</td>'
-                    f'<td class="l"><code>{_e(json.dumps(e.get("params") or {}))}</code></td>'
+                    f'<td class="l"><code>{_e(_rounded(e.get("params") or {}))}</code></td>'
                     f'<td class="l">{_e(searched or "only the LR")}</td>{cells}'
                     f'<td>{sum(len(v) for v in t["rungs"].values())}</td><td>{t["epochs"]}</td></tr>')
     table = ('<table id="tuning"><thead><tr><th class="l">schedule</th><th>chosen LR</th>'
              '<th class="l">chosen parameters</th><th class="l">searched</th>'
              + "".join(f"<th>best val acc (val loss where none), {b} epochs</th>"
                        for b in rung_epochs)
-             + "<th>trials</th><th>epochs trained</th></tr></thead><tbody>" + "".join(rows)
+             + "<th>trials (all rungs)</th><th>epochs trained</th></tr></thead><tbody>"
+             + "".join(rows)
              + "</tbody></table>")
     epochs = {t["epochs"] for t in tuned.values()}
     note = ('<p class="note">Budget: ' + (
@@ -458,6 +459,12 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
         uri = "data:image/png;base64," + base64.b64encode(images["tuning"]).decode("ascii")
         fig = f'<img id="fig-tuning" alt="tuning curves" src="{uri}">'
     return head + table + note + fig
+
+
+def _rounded(params: dict) -> str:
+    """Parameters as JSON, their floats to 4 significant digits (the store keeps them whole)."""
+    return json.dumps({k: float(f"{v:.4g}") if isinstance(v, float) else v
+                       for k, v in params.items()})
 
 
 def _searched(data: ReportData, label: str) -> set[str]:
