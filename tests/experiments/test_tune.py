@@ -204,7 +204,7 @@ def test_a_compare_store_with_other_settings_is_refused_before_tuning_writes(tmp
     db.close()
 
 
-def test_a_compare_and_a_tune_never_share_a_folder(whole, tmp_path, child_env):
+def test_a_compare_and_a_tune_never_share_a_folder(whole, tmp_path, child_env, rows):
     from lrlab.experiments.runner import compare
 
     compare("digits", ["cosine", "step", "wsd"], seeds=2, epochs=3, out=tmp_path / "c")
@@ -215,15 +215,7 @@ def test_a_compare_and_a_tune_never_share_a_folder(whole, tmp_path, child_env):
     shutil.copytree(whole[0], out, ignore=shutil.ignore_patterns(".lrlab.lock"))
     with pytest.raises(ValueError, match="holds a tuning \\(lrlab tune\\): run that tune again"):
         compare("digits", ["cosine", "step", "wsd"], seeds=2, epochs=3, out=out)
-    assert rows_of(out) == rows_of(whole[0])
-
-
-def rows_of(out):
-    db = sqlite3.connect(Path(out) / "results.sqlite")
-    try:
-        return db.execute("SELECT name, config, status FROM trial ORDER BY id").fetchall()
-    finally:
-        db.close()
+    assert rows.tables(out) == rows.tables(whole[0])
 
 
 def test_the_draws_are_sobol_points_and_every_preset_label_evaluates():

@@ -175,6 +175,8 @@ def _tuned(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from lrlab.experiments.tune import in_words
+
     t = result.tuning
     table = Table(title=f"tuned: {t.trials_per_schedule} configurations per schedule, epochs "
                         f"per rung {', '.join(map(str, t.budgets))}, chosen on validation "
@@ -185,9 +187,7 @@ def _tuned(result) -> None:
                              else "loss " + format(-v, spec))  # a regression: chosen on val_loss
     for label, c in result.chosen.items():
         rungs = " ".join(shown(v, ".3f") for v in result.rungs[label])
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in c["params"].items()) or "-"
-        table.add_row(label, f"{c['lr']:.4g}", params,
+        table.add_row(label, f"{c['lr']:.4g}", in_words(c["params"]) or "-",
                       shown(c["val"], ".4f"), rungs,
                       str(result.budget[label]))
     Console(width=120).print(table)

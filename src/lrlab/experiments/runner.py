@@ -101,9 +101,12 @@ def _shared(d: dict, key: str) -> Any:
     return value
 
 
-def _same_experiment(store: Store, exp: Experiment, record: bool = True) -> None:
-    """Refuse other task / run settings than the store's; record the definition (unless
-    ``record`` is False: a check before anything is written)."""
+def _same_experiment(store: Store, exp: Experiment, record: bool = True,
+                     tuned: bool = False) -> None:
+    """Refuse other task / run settings than the store's, and a folder of the other kind: a
+    comparison (``tuned`` False) and a tuning (``lrlab tune``) never share one, their trials of
+    one name being different trials; record the definition (unless ``record`` is False: a
+    check before anything is written)."""
     now = exp.to_dict()
     recorded = store.meta("experiment")
     if recorded is not None:
@@ -121,6 +124,11 @@ def _same_experiment(store: Store, exp: Experiment, record: bool = True) -> None
                 was, new = (f"{x} (sha256 {d[k]['sha256']})" for x, d in ((was, before), (new, now)))
             raise ValueError(f"{store.out} holds an experiment with {k}={was!r}, not {new!r}; "
                              f"only schedules and seeds may change (choose another --out)")
+    if tuned != (store.meta("tune") is not None) and (recorded is not None or not tuned):
+        raise ValueError(f"{store.out} holds a tuning (lrlab tune): run that tune again, or "
+                         f"compare in another --out" if not tuned else
+                         f"{store.out} holds a comparison (lrlab compare) that was not tuned; "
+                         f"tune in another --out")
     if record:
         store.set_meta("experiment", json.dumps(now))
 
@@ -151,9 +159,6 @@ def run_experiment(exp: Experiment, out: str | Path, *, device: str = "cpu",
     run = run_backend(job, backend, per_trial, address, workers)  # checked: nothing written yet
     distinct(trials, job.plans)
     with Store(out) as store:
-        if store.meta("tune") is not None:  # its trials of the same names are tuned ones
-            raise ValueError(f"{store.out} holds a tuning (lrlab tune): run that tune again, or "
-                             f"compare in another --out")
         _same_experiment(store, exp)
         if exp.trainer is None:
             store.set_meta("test_size", str(n_test))  # floors the verdict's noise estimate

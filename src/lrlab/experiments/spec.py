@@ -110,6 +110,19 @@ class Experiment:
                 "seeds": list(self.seeds), **run, "metric": self.metric}
 
 
+TUNING_NAME = re.compile(r"(?P<label>.+)-t(?P<draw>\d+)-e(?P<epochs>\d+)-seed(?P<seed>\d+)")
+"""A tuning trial's name (``lrlab tune``): ``<label>-t<draw>-e<epochs>-seed<seed>``."""
+
+
+def tuning_name(label: str, draw: int, epochs: int, seed: int) -> str:
+    """The name of draw ``draw`` of schedule ``label`` trained ``epochs`` on ``seed``.
+
+        >>> TUNING_NAME.fullmatch(tuning_name("StepDecay / StepLR", 3, 7, 1000))["label"]
+        'StepDecay / StepLR'
+    """
+    return f"{label}-t{draw}-e{epochs}-seed{seed}"
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """The plain data of a config file: ``.json`` as JSON, anything else as YAML (safe loader:
     no tags, no objects). A file that cannot be read or parsed, or that is too large, is one

@@ -52,7 +52,8 @@ from ..schedules.spaces import LR_RANGE, Dim, space
 from ..training.records import Progress, TrialRecord
 from ..training.trial import TrialConfig
 from .runner import CompareResult, _same_experiment, distinct, finish, planner
-from .spec import KEYS, Experiment, _check_keys, entries_at, experiment
+from .spec import (KEYS, TUNING_NAME, Experiment, _check_keys, entries_at, experiment,
+                   tuning_name)
 from .store import Store
 
 TUNING_SEED = 1000  # tuning trials' seed; evaluation seeds are 0, 1, 2, ...
@@ -240,7 +241,7 @@ def configs(t: Tuning, drawn: dict[str, list[dict]], label: str, which: Sequence
         entry = entries_at(t.data, d["lr"], t.exp.trainer is not None)[index]
         out.append(TrialConfig(**{**t.exp.run, **entry.trial_args(), "epochs": epochs,
                                   "lr": d["lr"], "params": {**entry.params, **d["params"]}},
-                               seed=t.seed, name=f"{label}-t{k}-e{epochs}-seed{t.seed}"))
+                               seed=t.seed, name=tuning_name(label, k, epochs, t.seed)))
     return out
 
 
@@ -295,20 +296,21 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
     jobs, n_test = planner(t.exp, task, model, trainer, engine, device)
     drawn = draw(t)
     labels = [e.label for e in t.exp.entries]
-    every = [c for label in labels for b in t.budgets
-             for c in configs(t, drawn, label, range(t.trials_per_schedule), b)]
     for label in labels:  # every configuration at every budget plans: refused before anything
         for b in t.budgets:  # is written, naming the draw
             for k, cfg in enumerate(configs(t, drawn, label, range(t.trials_per_schedule), b)):
                 try:
                     jobs([cfg])
                 except ValueError as e:
-                    raise ValueError(f"tune: {label}'s draw {k} ({_show(drawn[label][k])}) at "
-                                     f"{b} epochs: {str(e).partition(': ')[2] or e}") from None
-    distinct(t.exp.trials, jobs(t.exp.trials).plans)  # what compare refuses, tune refuses
-    run_backend(jobs(every[:1]), backend, per_trial, address, workers)
+                    d = drawn[label][k]
+                    raise ValueError(f"tune: {label}'s draw {k} "
+                                     f"({in_words({'lr': d['lr'], **d['params']})}) at {b} "
+                                     f"epochs: {str(e).partition(': ')[2] or e}") from None
+    untuned = jobs(t.exp.trials)
+    distinct(t.exp.trials, untuned.plans)  # what compare refuses, tune refuses
+    run_backend(untuned, backend, per_trial, address, workers)
     with Store(out) as store, session(backend, address):
-        _same_experiment(store, t.exp, record=False)
+        _same_experiment(store, t.exp, record=False, tuned=True)
         drawn = _same_tuning(store, t, drawn)
         if t.exp.trainer is None:
             store.set_meta("test_size", str(n_test))
@@ -336,7 +338,7 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
         final = _evaluation(t, chosen)
         plans = jobs(final.trials)
         distinct(final.trials, plans.plans)
-        _same_experiment(store, final)
+        _same_experiment(store, final, tuned=True)
         emit = on_rung(len(t.budgets), [c.name for c in final.trials]) if on_rung else on_event
         run_backend(plans, backend, per_trial, address, workers)(store, emit)
         evaluation = finish(final, store, n_test, report)
@@ -344,19 +346,18 @@ def run_tuning(t: Tuning, out: str | Path, *, device: str = "cpu", engine: str =
     return TuneResult(t, evaluation, chosen, best, budget)
 
 
-def _show(d: dict) -> str:
-    """A draw in words: ``lr=0.0123, gamma=0.3``."""
+def in_words(values: dict) -> str:
+    """Drawn values in words, floats to 4 digits: ``lr=0.0123, gamma=0.3``."""
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in {"lr": d["lr"], **d["params"]}.items())
+                     for k, v in values.items())
 
 
 def _evaluation(t: Tuning, chosen: dict[str, dict]) -> Experiment:
     """The experiment that evaluates each schedule's chosen configuration over the seeds."""
     schedules = []
-    for entry in t.exp.entries:
+    for i, entry in enumerate(t.exp.entries):
         c = chosen[entry.label]
-        at = entries_at(t.data, c["lr"], t.exp.trainer is not None)
-        e = next(x for x in at if x.label == entry.label)
+        e = entries_at(t.data, c["lr"], t.exp.trainer is not None)[i]
         schedules.append({"name": e.schedule, "params": {**e.params, **c["params"]},
                           "label": e.label, "interval": e.interval, "lr": c["lr"]})
     data = {k: v for k, v in t.data.items() if k not in ("preset", "schedules")}
@@ -390,9 +391,6 @@ def _same_tuning(store: Store, t: Tuning, drawn: dict) -> dict:
             raise ValueError(f"{store.path}: its recorded draws do not fit the tuning; choose "
                              f"another --out")
         return then_drawn
-    if store.meta("experiment") is not None:  # an untuned compare's trials of the same names
-        raise ValueError(f"{store.out} holds a comparison (lrlab compare) that was not tuned; "
-                         f"tune in another --out")
     store.set_meta("tune", json.dumps({"definition": now, "drawn": drawn, "seed": t.seed}))
     return drawn
 
@@ -410,10 +408,9 @@ def _budgets(store: Store, t: Tuning, labels: list[str]) -> dict[str, int]:
     out = dict.fromkeys(labels, 0)
     with store.reader() as r:
         for row in r.trials():
-            head, sep, rest = row.name.rpartition(f"-seed{t.seed}")
-            label = head.rsplit("-t", 1)[0] if sep and not rest else None
-            if label in out and row.config.get("seed") == t.seed:
-                out[label] += row.config["epochs"]
+            m = TUNING_NAME.fullmatch(row.name)
+            if m and m["label"] in out and row.config.get("seed") == t.seed:
+                out[m["label"]] += row.config["epochs"]
     return out
 
 

@@ -274,7 +274,7 @@ def figures(data: ReportData) -> dict[str, Any]:
                                                 if r["tied_with_best"]} or None),
            "lr": F.lr_grid_figure(curves)}
     if data.tune:
-        tuned = data.tuned()
+        tuned = data.tuned
         first = min((b for t in tuned.values() for b in t["rungs"]), default=None)
         out["tuning"] = F.tuning_figure(
             [(label, stats.tuning_curve([s for _, s in tuned[label]["rungs"][first]]))
@@ -403,7 +403,7 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
     from ..schedules.spaces import space
 
     d = data.tune["definition"]
-    tuned = data.tuned()
+    tuned = data.tuned
     rung_epochs = sorted({e for t in tuned.values() for e in t["rungs"]})
     lo, hi = d.get("lr_range", [None, None])
     n = d.get("trials_per_schedule")
@@ -454,11 +454,14 @@ def _tuning_section(data: ReportData, images: dict[str, bytes]) -> str:
         "tuning curves show the expected best of k trials: where one still climbs at the right, "
         "more trials would still find better configurations, and its place depends on the "
         "tuning budget.</p>")
-    fig = ""
-    if "tuning" in images:
-        uri = "data:image/png;base64," + base64.b64encode(images["tuning"]).decode("ascii")
-        fig = f'<img id="fig-tuning" alt="tuning curves" src="{uri}">'
+    fig = _img("tuning", "tuning curves", images["tuning"]) if "tuning" in images else ""
     return head + table + note + fig
+
+
+def _img(name: str, alt: str, png: bytes) -> str:
+    """Figure ``name`` embedded in the page (a data URI: the page stays self-contained)."""
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<img id="fig-{name}" alt="{_e(alt)}" src="{uri}">'
 
 
 def _rounded(params: dict) -> str:
@@ -539,9 +542,7 @@ def render(data: ReportData, images: dict[str, bytes], config_path: str) -> str:
            "fixed before training") + ", and test accuracy only ranks them.</p>"))
     for name, title in FIGURES:
         if name in images:
-            uri = "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii")
-            parts.append(f'<h2>{_e(title)}</h2><img id="fig-{name}" alt="{_e(title)}" '
-                         f'src="{uri}">')
+            parts.append(f"<h2>{_e(title)}</h2>" + _img(name, title, images[name]))
     parts.append("<h2>What was compared</h2><p>Held fixed for every trial:</p><table "
                  'id="fixed">' + "".join(f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}'
                                          f"</td></tr>" for k, v in settings(data)) + "</table>")

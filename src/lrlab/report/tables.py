@@ -8,12 +8,13 @@ labels and seeds), marks what has not finished, and ranks the finished trials wi
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..experiments.spec import TUNING_NAME
 from ..experiments.store import Reader, TrialRow, read_fingerprint
 from .. import stats
 
@@ -92,12 +93,13 @@ class ReportData:
     def total(self) -> int:
         return len(self.labels) * len(self.seeds)
 
+    @functools.cached_property
     def tuned(self) -> dict[str, dict[str, Any]]:
         """Per schedule label, its tuning: ``{"rungs": {epochs: [(draw, score)]}, "epochs":
         epochs trained}`` (scores: ``stats``-ready, validation only)."""
         out: dict[str, dict[str, Any]] = {}
         for t in self.tuning:
-            label, draw, epochs = _TUNING.fullmatch(t.label).groups()
+            label, draw, epochs, _ = TUNING_NAME.fullmatch(t.name).groups()
             entry = out.setdefault(label, {"rungs": {}, "epochs": 0})
             entry["rungs"].setdefault(int(epochs), []).append(
                 (int(draw), stats.validation_score(t.status, t.epochs)))
@@ -117,14 +119,12 @@ def changed(data: ReportData) -> bool:
     return read_fingerprint(data.out) != data.fingerprint
 
 
-_TUNING = re.compile(r"(.+)-t(\d+)-e(\d+)")  # a tuning trial's label: <label>-t<draw>-e<epochs>
-
-
 def _tune(meta: dict[str, str]) -> dict | None:
     """``lrlab tune``'s record in ``meta`` (None without one, or when it is not readable)."""
     try:
         tune = json.loads(meta["tune"])
-        return tune if isinstance(tune.get("seed"), int) and isinstance(tune.get("definition"), dict) else None
+        ok = isinstance(tune.get("seed"), int) and isinstance(tune.get("definition"), dict)
+        return tune if ok else None
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
 
@@ -179,7 +179,7 @@ def load(out: str | Path, store=None) -> ReportData:
                 trials[key] = t
         tune = _tune(meta)
         tuning = [t for t in all_trials if tune is not None and t.config.get("seed") == tune["seed"]
-                  and _TUNING.fullmatch(t.label)]
+                  and TUNING_NAME.fullmatch(t.name)]
         for t in tuning:
             t.epochs = r.epochs(t.id)
         examples, errors = r.examples("test"), r.failures()
